@@ -1,0 +1,97 @@
+"""OpenAI-style errors: one exception type for the whole gateway and the middleware that renders it.
+
+Every failure leaves the process as ``{"error": {"message", "type", "param", "code"}}``
+with an honest status; internal details are logged, never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+from grok2api.logging import logger
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ApiError(Exception):
+    """An error the client should see, with the OpenAI fields spelled out."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.type = type or _TYPES.get(status, "server_error")
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, dict[str, str | None]]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> web.Response:
+        return web.Response(
+            status=self.status,
+            body=orjson.dumps(self.body()),
+            content_type="application/json",
+            headers=self.headers,
+        )
+
+
+def invalid(message: str, param: str | None = None, code: str = "invalid_value") -> ApiError:
+    """A 400 naming the offending field."""
+    return ApiError(400, message, code=code, param=param)
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    status = exc.status
+    if status == 404:
+        return ApiError(404, "Not found: no route matches this path", code="not_found")
+    if status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        return ApiError(405, f"Method not allowed; use {allowed}", code="method_not_allowed",
+                        headers={"Allow": allowed})
+    if status == 413:
+        return ApiError(413, "Request body too large", code="request_too_large")
+    return ApiError(status, exc.reason or "Request failed", code=None)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render :class:`ApiError`, aiohttp's HTTP exceptions and crashes as OpenAI errors."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(exc).response()
+    except Exception:
+        logger.exception("unhandled error on {} {}", request.method, request.path)
+        return ApiError(500, "Internal server error", code="internal_error").response()

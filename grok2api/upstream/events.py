@@ -1,0 +1,93 @@
+"""Typed events read from Grok's response stream, so no plugin touches raw upstream JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStarted:
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMeta:
+    """The assistant response id and model hash, when a frame first carries them."""
+
+    response_id: str
+    model_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of text. ``thinking`` marks reasoning; ``tag`` is the upstream ``messageTag``
+    (``final``, ``header``, ``analysis``, ``tool_usage_card``, ``raw_function_result``)."""
+
+    text: str
+    thinking: bool = False
+    tag: str = ""
+    step_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSearchResults:
+    results: list[dict[str, str]]  # each {"url", "title", "preview"}
+
+
+@dataclass(frozen=True, slots=True)
+class CardAttachment:
+    """A card referenced from text by ``<grok:render card_id=…>`` (citations, images)."""
+
+    card: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageProgress:
+    image_id: str
+    index: int
+    progress: int
+    url: str = ""
+    moderated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VideoProgress:
+    video_id: str
+    progress: int
+    post_id: str = ""
+    url: str = ""
+    thumbnail_url: str = ""
+    moderated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """The final assistant record: its ``message`` equals the concatenated final tokens."""
+
+    response_id: str
+    message: str
+    generated_image_urls: list[str] = field(default_factory=list)
+    file_attachments: list[str] = field(default_factory=list)
+    card_attachments: list[dict[str, Any]] = field(default_factory=list)
+    model_hash: str = ""
+    stream_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class InStreamError:
+    """An ``error`` object inside the stream (usage limit, moderation, …); the client raises it."""
+
+    code: int | str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The upstream said it is done (``isSoftStop`` or ``finalMetadata``)."""
+
+
+Event = (
+    ConversationStarted | ResponseMeta | TextDelta | WebSearchResults | CardAttachment
+    | ImageProgress | VideoProgress | ModelResponse | InStreamError | StreamEnd
+)
