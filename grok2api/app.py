@@ -1,0 +1,156 @@
+"""``create_app``: one plugin manager, one set of registries, one aiohttp app.
+
+Start-up order (aiohttp cleanup contexts, undone in reverse at shutdown): storage
+(schema, legacy import, stored config), API keys, the Grok client, the token pool, the
+change-feed watcher that keeps workers in step, then each plugin's own context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from types import ModuleType
+
+from aiohttp import web
+
+from grok2api.appkeys import FILTERS, KEYS, PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
+from grok2api.auth import AdminSessions, auth_middleware
+from grok2api.config import SECTIONS, ConfigError, Settings, describe_error
+from grok2api.errors import error_middleware
+from grok2api.filters import FilterChain
+from grok2api.keys import KeyService
+from grok2api.legacy_import import import_legacy
+from grok2api.logging import logger
+from grok2api.middleware import request_id_middleware, stamp_request_id
+from grok2api.plugins import Hooks, build_plugin_manager
+from grok2api.pool import TokenPool
+from grok2api.registry import ConfigRegistry, Registries
+from grok2api.routes import kernel_routes
+from grok2api.runtime_config import load_stored, reload_section
+from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, StorageError
+from grok2api.upstream import GrokClient
+from pydantic import ValidationError
+
+
+def create_app(
+    settings: Settings,
+    plugins: Iterable[ModuleType | object] = (),
+    *,
+    load_entrypoints: bool = True,
+) -> web.Application:
+    """Build the gateway. ``plugins`` are registered in addition to (or, with
+    ``load_entrypoints=False``, instead of) the installed ones.
+
+    Raises :class:`~grok2api.config.ConfigError` for anything an operator must fix.
+    """
+    pm = build_plugin_manager(plugins, load_entrypoints=load_entrypoints, disabled=settings.plugins.disabled)
+    registries = Registries(config=ConfigRegistry(reserved=set(SECTIONS)))
+    Hooks(pm).fill(registries)
+    _validate_plugin_sections(settings, registries)
+    if settings.server.storage_type not in registries.storage.factories:
+        offered = ", ".join(sorted(registries.storage.factories)) or "none"
+        raise ConfigError(
+            f"server.storage_type: no installed plugin provides storage {settings.server.storage_type!r} "
+            f"(available: {offered}); is the plugin installed and enabled?"
+        )
+
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            error_middleware,
+            auth_middleware(lambda: settings.app.api_key, lambda: app[KEYS], lambda: app[SESSIONS]),
+        ],
+        client_max_size=int(settings.app.max_request_mb * 1024 * 1024),
+    )
+    app[SETTINGS] = settings
+    app[PLUGIN_MANAGER] = pm
+    app[REGISTRIES] = registries
+    app[FILTERS] = FilterChain(registries.filters.filters)
+    app.on_response_prepare.append(stamp_request_id)
+    app.cleanup_ctx.extend([_storage_ctx, _services_ctx, _change_feed_ctx])
+    app.cleanup_ctx.extend(Hooks(pm).cleanup_contexts(app))
+    app.router.add_routes(kernel_routes())
+    app.router.add_routes(Hooks(pm).routes(app))
+    return app
+
+
+def config_sections(registries: Registries) -> dict[str, type]:
+    """Every section a run-time change may touch: the kernel's and the plugins'."""
+    return {**SECTIONS, **registries.config.sections}
+
+
+def _validate_plugin_sections(settings: Settings, registries: Registries) -> None:
+    raw = settings.extra_sections
+    for name, model in registries.config.sections.items():
+        try:
+            setattr(settings, name, model.model_validate(raw.get(name, {})))
+        except ValidationError as exc:
+            raise ConfigError(f"invalid configuration: {describe_error(exc, name)}") from exc
+    for name in sorted(set(raw) - set(registries.config.sections) - {"register"}):
+        logger.warning("config section [{}] is not used by any installed plugin", name)
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    storage = app[REGISTRIES].storage.factories[settings.server.storage_type](settings)
+    try:
+        await storage.open()
+    except StorageError as exc:
+        raise ConfigError(f"storage {settings.server.storage_type!r}: {exc}") from exc
+    app[STORAGE] = storage
+    try:
+        await import_legacy(storage, settings.data_dir)
+        await load_stored(storage, settings, config_sections(app[REGISTRIES]))
+        yield
+    finally:
+        await storage.close()
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, storage = app[SETTINGS], app[STORAGE]
+    app[KEYS] = KeyService(storage, settings)
+    app[SESSIONS] = AdminSessions(storage)
+    app[UPSTREAM] = client = GrokClient(settings)
+    app[POOL] = pool = TokenPool(storage, client, settings)
+    await pool.start()
+    try:
+        yield
+    finally:
+        await pool.stop()
+        await client.close()
+
+
+async def _change_feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Route other workers' writes to the part of this process that caches them."""
+    storage, settings = app[STORAGE], app[SETTINGS]
+    sections = config_sections(app[REGISTRIES])
+    start = await storage.last_change()
+
+    async def follow() -> None:
+        seq = start
+        while True:
+            try:
+                poll = max(0.05, min(settings.token.reload_interval_sec or 30, 30))
+                async for change in storage.watch(seq, poll):
+                    seq = change.seq
+                    if change.ns == NS_ACCOUNTS:
+                        await app[POOL].apply_change(change)
+                    elif change.ns == NS_API_KEYS:
+                        app[KEYS].apply_change(change)
+                    elif change.ns == NS_CONFIG:
+                        await reload_section(storage, settings, change.key, sections)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("change feed interrupted; resuming")
+                await asyncio.sleep(1)
+
+    task = asyncio.create_task(follow(), name=f"change-feed-{uuid.uuid4().hex[:6]}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

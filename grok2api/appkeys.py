@@ -1,0 +1,29 @@
+"""Typed keys for what the app holds; plugins read ``request.app[POOL]`` and friends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+from aiohttp import web
+
+from grok2api.config import Settings
+from grok2api.filters import FilterChain
+from grok2api.registry import Registries
+
+if TYPE_CHECKING:
+    from grok2api.auth import AdminSessions
+    from grok2api.keys import KeyService
+    from grok2api.pool import TokenPool
+    from grok2api.storage import Storage
+    from grok2api.upstream import GrokClient
+
+SETTINGS = web.AppKey("settings", Settings)
+PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
+REGISTRIES = web.AppKey("registries", Registries)
+FILTERS = web.AppKey("filters", FilterChain)
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+KEYS: web.AppKey[KeyService] = web.AppKey("keys")
+SESSIONS: web.AppKey[AdminSessions] = web.AppKey("sessions")
+UPSTREAM: web.AppKey[GrokClient] = web.AppKey("upstream")
+POOL: web.AppKey[TokenPool] = web.AppKey("pool")

@@ -1,0 +1,140 @@
+"""Who may call what: API keys open ``/v1``, admin sessions open ``/api/v1/admin``, never the reverse.
+
+* ``/v1/*`` (but ``/v1/files/*``, whose names are unguessable) needs
+  ``Authorization: Bearer <key>``: ``app.api_key`` or an active managed key. With no key
+  configured at all, only loopback clients are served.
+* ``/api/v1/admin/*`` (but the login route) needs a session token from
+  ``POST /api/v1/admin/login``, made from ``app.admin_username`` / ``app.app_key``.
+  Sessions live in storage, hashed, with an expiry, so every worker honours them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from grok2api.errors import ApiError
+from grok2api.keys import Identity, KeyService
+from grok2api.logging import logger
+from grok2api.storage import NS_SESSIONS, Storage
+
+IDENTITY = "grok2api.identity"
+ADMIN_LOGIN_PATH = "/api/v1/admin/login"
+SESSION_TTL = 24 * 3600
+_NO_KEY_HINT = (
+    "No API key is configured, so only loopback clients are served. "
+    "Create one with `grok2api keys create` or set app.api_key."
+)
+
+
+def is_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Constant-time comparison that is also safe for empty or non-ASCII strings."""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+class AdminSessions:
+    """Admin session tokens, stored by hash with a TTL so a leaked database opens nothing."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    async def create(self, username: str) -> str:
+        token = "adm-" + secrets.token_urlsafe(32)
+        await self.storage.put(NS_SESSIONS, self._key(token), {"username": username}, ttl=SESSION_TTL)
+        return token
+
+    async def valid(self, token: str) -> bool:
+        return await self.storage.get(NS_SESSIONS, self._key(token)) is not None
+
+    async def revoke(self, token: str) -> None:
+        await self.storage.delete(NS_SESSIONS, self._key(token))
+
+
+async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
+    presented = bearer(request)
+    if presented is None:
+        if not api_key and not await keys.has_active_keys():
+            if is_loopback(request):
+                return Identity(key_id=None, name="loopback", kind="open")
+            raise ApiError(401, _NO_KEY_HINT, code="invalid_api_key")
+        raise ApiError(401, "Missing API key: send Authorization: Bearer <key>", code="invalid_api_key")
+    if api_key and same_secret(presented, api_key):
+        return Identity(key_id=None, name="global", kind="global")
+    identity = await keys.authenticate(presented)
+    if identity is None:
+        raise ApiError(401, "Invalid API key", code="invalid_api_key")
+    return identity
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyService],
+                    sessions: Callable[[], AdminSessions]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Guard ``/v1`` with API keys and ``/api/v1/admin`` with admin sessions."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/v1/") and not path.startswith("/v1/files/"):
+            request[IDENTITY] = await authenticate_api(request, get_api_key(), keys())
+        elif path.startswith("/api/v1/admin/") and path != ADMIN_LOGIN_PATH:
+            token = bearer(request)
+            if token is None or not token.startswith("adm-") or not await sessions().valid(token):
+                raise ApiError(401, "Admin session required: log in at POST /api/v1/admin/login",
+                               code="invalid_admin_session")
+        return await handler(request)
+
+    return middleware
+
+
+async def admin_login(request: web.Request, username: str, password: str, sessions: AdminSessions) -> web.Response:
+    """Trade the admin credentials for a session token.
+
+    The default password ``admin`` is accepted only from loopback, so a fresh install
+    is never open to the network.
+    """
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Invalid JSON in request body", param="body") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object", param="body")
+    user = str(body.get("username") or "").strip()
+    given = str(body.get("password") or "").strip()
+    if not user or not given:
+        raise ApiError(400, "Missing username or password", param="password" if user else "username")
+    ok = same_secret(user, username) & same_secret(given, password)
+    if ok and password == "admin" and not is_loopback(request):
+        raise ApiError(403, "The default admin password works only from loopback; change app.app_key",
+                       code="default_password")
+    if not ok:
+        logger.warning("failed admin login from {}", request.remote)
+        raise ApiError(401, "Invalid username or password", code="invalid_credentials")
+    token = await sessions.create(user)
+    return web.json_response({"status": "success", "token": token, "expires_in": SESSION_TTL})

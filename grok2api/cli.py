@@ -1,0 +1,135 @@
+"""The ``grok2api`` command: serve, inspect plugins and config, manage keys, tokens and storage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import signal
+import sys
+from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from grok2api.app import create_app
+from grok2api.appkeys import PLUGIN_MANAGER
+from grok2api.config import ConfigError, Settings, load_settings, masked
+from grok2api.logging import logger, setup_logging
+from grok2api.plugins import plugin_infos
+
+
+@contextlib.asynccontextmanager
+async def started(settings: Settings) -> AsyncIterator[web.Application]:
+    """The app with storage, keys, the pool and plugins started, but no HTTP listener."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        yield runner.app
+    finally:
+        await runner.cleanup()
+
+
+def _serve_one(settings: Settings, reuse_port: bool) -> None:
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None,
+                reuse_port=reuse_port, print=None, handle_signals=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    for name in ("host", "port", "workers"):
+        if getattr(args, name) is not None:
+            setattr(settings.server, name, getattr(args, name))
+    create_app(settings)  # validate plugins and config before forking anything
+    workers = settings.server.workers
+    logger.info("grok2api listening on http://{}:{} with {} worker(s), storage {}", settings.server.host,
+                settings.server.port, workers, settings.server.storage_type)
+    if workers == 1:
+        _serve_one(settings, reuse_port=False)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_serve_one, args=(settings, True), name=f"worker-{i}") for i in range(workers)]
+    for child in children:
+        child.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
+    return max((abs(c.exitcode or 0) for c in children), default=0) and 1
+
+
+def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
+    app = create_app(settings)
+    infos = plugin_infos(app[PLUGIN_MANAGER], settings.plugins.disabled)
+    width = max((len(i.name) for i in infos), default=4)
+    for info in infos:
+        state = "enabled" if info.enabled else "disabled"
+        print(f"{info.name:<{width}}  {info.version or '-':<8}  {state:<8}  {', '.join(info.hooks) or '-'}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    create_app(settings)  # plugin sections are validated here
+    if args.action == "show":
+        sys.stdout.write(orjson.dumps(masked(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print("configuration is valid")
+    return 0
+
+
+def run_async(fn: Callable[[argparse.Namespace, web.Application], Coroutine[Any, Any, int]]) -> Callable[..., int]:
+    """Adapt an async command that needs the started app (storage, pool, keys)."""
+
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        async def main() -> int:
+            async with started(settings) as app:
+                return await fn(args, app)
+
+        return asyncio.run(main())
+
+    return command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grok2api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    plugins = sub.add_parser("plugins", help="list plugins, their hooks and whether they are enabled")
+    plugins.set_defaults(func=cmd_plugins)
+
+    config = sub.add_parser("config", help="show or check the configuration")
+    config.add_argument("action", choices=["show", "check"])
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, log_dir=Path("logs") if args.command == "serve" else None)
+        return int(args.func(args, settings))
+    except ConfigError as exc:
+        print(f"grok2api: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Request id and access log. The log names the path only: query strings may carry secrets."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from grok2api.logging import logger
+
+REQUEST_ID = "grok2api.request_id"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Reuse a sane incoming ``X-Request-Id`` or make one, and log the request when done."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    with logger.contextualize(request_id=request[REQUEST_ID]):
+        response = await handler(request)
+        logger.info("{} {} {} {:.1f}ms", request.method, request.path, response.status,
+                    (time.perf_counter() - started) * 1000)
+        return response
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every response, streamed or not, carries the id."""
+    if REQUEST_ID in request:
+        response.headers["X-Request-Id"] = request[REQUEST_ID]

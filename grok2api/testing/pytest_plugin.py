@@ -1,0 +1,75 @@
+"""The project's pytest plugin (entry point ``pytest11``): apps with exactly the plugins a test names.
+
+    async def test_models(gateway):
+        client = await gateway("storage_local", "chat")
+        assert (await client.get("/v1/models")).status == 200
+
+Plugins are named by entry-point name or given as objects; installed plugins are not
+loaded unless ``entrypoints=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from grok2api.app import create_app
+from grok2api.config import Settings, load_settings
+from grok2api.plugins import GROUP
+
+
+class GatewayFactory(Protocol):
+    def __call__(self, *plugins: str | object, settings: Settings | None = None,
+                 entrypoints: bool = False) -> Awaitable[TestClient]: ...
+
+
+def load_plugin(name: str) -> object:
+    """The module an installed plugin's entry point names."""
+    for ep in metadata.entry_points(group=GROUP, name=name):
+        return ep.load()
+    raise LookupError(f"no installed grok2api plugin named {name!r}")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private data directory; the environment points ``DATA_DIR`` at it."""
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("DATA_DIR", str(path))
+    for name in ("SERVER_STORAGE_TYPE", "SERVER_STORAGE_URL", "GROK2API_DISABLE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture
+def make_settings(data_dir: Path) -> Callable[..., Settings]:
+    """Settings from the test's data dir plus keyword overrides (``grok={"base_url": ...}``)."""
+
+    def make(**overrides: Any) -> Settings:
+        settings = load_settings()
+        for section, values in overrides.items():
+            current = getattr(settings, section)
+            setattr(settings, section, current.model_validate({**current.model_dump(), **values})
+                    if hasattr(current, "model_dump") else values)
+        settings.token.auto_refresh = overrides.get("token", {}).get("auto_refresh", False)
+        return settings
+
+    return make
+
+
+@pytest.fixture
+def gateway(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> GatewayFactory:
+    """Build and start an app in-process; returns an aiohttp test client."""
+
+    async def make(*plugins: str | object, settings: Settings | None = None,
+                   entrypoints: bool = False) -> TestClient:
+        objects = [load_plugin(p) if isinstance(p, str) else p for p in plugins]
+        app = create_app(settings or make_settings(), objects, load_entrypoints=entrypoints)
+        return await aiohttp_client(app)
+
+    return make
