@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import pytest
 from aiohttp.test_utils import TestClient
 
-from grok2api.app import create_app
 from grok2api.config import Settings, load_settings
 from grok2api.plugins import GROUP
 
@@ -68,6 +67,8 @@ def gateway(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Gate
 
     async def make(*plugins: str | object, settings: Settings | None = None,
                    entrypoints: bool = False) -> TestClient:
+        from grok2api.app import create_app  # imported late: this plugin loads in every pytest run
+
         objects = [load_plugin(p) if isinstance(p, str) else p for p in plugins]
         app = create_app(settings or make_settings(), objects, load_entrypoints=entrypoints)
         return await aiohttp_client(app)
