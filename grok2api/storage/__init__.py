@@ -12,9 +12,15 @@ Nothing here ever rewrites a whole namespace: every write names its records.
 from __future__ import annotations
 
 import abc
+import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
+
+from grok2api.logging import logger
 
 JSON = dict[str, Any]
 
@@ -24,6 +30,10 @@ NS_API_KEYS = "api_keys"
 NS_CONFIG = "config"
 NS_SESSIONS = "sessions"
 NS_META = "meta"
+
+#: longest record key, counter key or lock name every engine accepts
+MAX_KEY_LEN = 512
+_NS_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class StorageError(Exception):
@@ -37,7 +47,9 @@ class Change:
     seq: int
     ns: str
     key: str
-    op: Literal["put", "delete", "counter"]
+    #: ``reset`` means the reader fell behind the trimmed feed (or the feed restarted):
+    #: reload everything, then continue from ``seq``
+    op: Literal["put", "delete", "counter", "reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +72,23 @@ class Storage(abc.ABC):
 
     Locks: named, with an owner and an expiry, so a crashed holder cannot block forever.
 
-    Change feed: every ``put``/``patch``/``delete``/``incr`` appends a :class:`Change`.
+    Change feed: every ``put``/``patch``/``delete``/``incr`` appends a :class:`Change`
+    (``put_many``/``delete_many`` one per record). Sequence numbers follow commit order.
     ``changes_since(seq)`` returns later changes in order; ``wait_for_changes`` returns
     early when the engine can notify (Redis pub/sub, PostgreSQL LISTEN) and otherwise
-    after ``timeout`` seconds.
+    polls. The feed keeps the last :attr:`feed_max` changes; a reader behind that gets a
+    single ``reset`` change first.
+
+    Namespaces are 1–128 characters of ``[A-Za-z0-9_.:-]``; keys and lock names are
+    non-empty and at most :data:`MAX_KEY_LEN` characters (:func:`check_name`).
     """
 
     #: the engine's name, as in ``SERVER_STORAGE_TYPE``
     name: str = ""
     #: version of the schema this code writes; stored by the engine on open
     schema_version: int = 1
+    #: changes kept in the feed
+    feed_max: int = 10_000
 
     # lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -130,6 +149,10 @@ class Storage(abc.ABC):
     async def drop_counters(self, ns: str) -> None:
         """Remove a whole counter namespace (old days of key usage)."""
 
+    @abc.abstractmethod
+    async def counter_namespaces(self, prefix: str = "") -> list[str]:
+        """Names of the counter namespaces that hold counters, sorted (to prune old days)."""
+
     # locks -----------------------------------------------------------------
     @abc.abstractmethod
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
@@ -166,3 +189,63 @@ class Storage(abc.ABC):
             for change in await self.wait_for_changes(seq, poll):
                 seq = change.seq
                 yield change
+
+
+def check_ns(ns: str) -> str:
+    """Refuse namespaces that engines could not store unambiguously."""
+    if not isinstance(ns, str) or not _NS_RE.fullmatch(ns):
+        raise ValueError(f"invalid storage namespace {ns!r}: use 1-128 characters of A-Z a-z 0-9 _ . : -")
+    return ns
+
+
+def check_name(key: str, what: str = "key") -> str:
+    """Refuse empty or over-long record keys, counter keys and lock names."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LEN:
+        raise ValueError(f"invalid storage {what}: must be a non-empty string of at most {MAX_KEY_LEN} characters")
+    return key
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode(data: JSON) -> bytes:
+    """The stored form of a record (orjson; refuses non-JSON values before anything is written)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a storage record must be a dict, not {type(data).__name__}")
+    return orjson.dumps(data)
+
+
+def decode(raw: bytes | str | None, where: str) -> JSON | None:
+    """A stored record, or None (logged) when it is not a JSON object: bad rows never hide good ones."""
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        logger.warning("storage: skipping undecodable record {}", where)
+        return None
+    if not isinstance(data, dict):
+        logger.warning("storage: skipping record {}: not a JSON object", where)
+        return None
+    return data
+
+
+def merge(record: JSON, fields: JSON) -> JSON:
+    """``patch`` semantics: set each field, remove those given as None."""
+    merged = dict(record)
+    for name, value in fields.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def feed_reset(seq: int, trimmed: int, end: int) -> Change | None:
+    """The ``reset`` change a reader at ``seq`` must see first, if any."""
+    if seq < trimmed:
+        return Change(trimmed, "", "", "reset")
+    if seq > end:
+        return Change(end, "", "", "reset")
+    return None

@@ -1,1 +1,1 @@
-"""storage_local plugin."""
+"""storage_local: the embedded default engine, one SQLite file ``<DATA_DIR>/grok2api.db`` in WAL mode."""

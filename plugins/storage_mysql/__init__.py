@@ -1,1 +1,1 @@
-"""storage_mysql plugin."""
+"""storage_mysql: MySQL or MariaDB through SQLAlchemy + aiomysql; other workers poll the change feed."""

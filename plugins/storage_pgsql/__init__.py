@@ -1,1 +1,1 @@
-"""storage_pgsql plugin."""
+"""storage_pgsql: PostgreSQL through SQLAlchemy + asyncpg; other workers learn of changes by LISTEN/NOTIFY."""

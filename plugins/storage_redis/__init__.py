@@ -1,1 +1,1 @@
-"""storage_redis plugin."""
+"""storage_redis: Redis through redis.asyncio; other workers learn of changes by pub/sub."""
