@@ -1,0 +1,42 @@
+"""Waiting on the change feed: wake on a notification, otherwise poll.
+
+Every engine reads its feed the same way; they differ only in what wakes a waiter
+(its own writes always do; Redis pub/sub and PostgreSQL LISTEN also carry other
+workers' writes) and in how often they poll when nothing does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from grok2api.storage import Change
+
+
+class FeedWaiter:
+    """Wake-ups for ``wait_for_changes``; :meth:`notify` never loses a wake-up."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Something was written: wake every current waiter."""
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(
+        self, read: Callable[[], Awaitable[list[Change]]], timeout: float, poll: float
+    ) -> list[Change]:
+        """Call ``read`` until it returns changes, a notification or ``poll`` seconds apart, up to ``timeout``."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            event = self._event  # taken before reading, so a write in between still wakes us
+            changes = await read()
+            remaining = deadline - time.monotonic()
+            if changes or remaining <= 0:
+                return changes
+            try:
+                await asyncio.wait_for(event.wait(), min(remaining, poll))
+            except TimeoutError:
+                pass

@@ -1,0 +1,520 @@
+"""One SQLAlchemy implementation of :class:`~grok2api.storage.Storage` for SQLite, PostgreSQL and MySQL.
+
+The engine plugins subclass :class:`SqlStorage` only to build their URL, tune the
+connection and (PostgreSQL) notify other workers. Every write runs in one
+transaction that also appends to the change feed; the feed counter row is locked
+last, so sequence numbers follow commit order on every database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from grok2api.config import Settings
+from grok2api.logging import logger
+from grok2api.storage import (
+    JSON,
+    Change,
+    LogEntry,
+    Storage,
+    StorageError,
+    check_name,
+    check_ns,
+    decode,
+    encode,
+    feed_reset,
+    merge,
+    now_ms,
+)
+from grok2api.storage.feed import FeedWaiter
+
+T = TypeVar("T")
+
+
+def _name(length: int) -> String:
+    """A case-sensitive name column (MySQL compares strings case-insensitively by default)."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+_DOC = Text().with_variant(mysql.LONGTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+metadata = MetaData()
+meta = Table(
+    "g2a_meta", metadata,
+    Column("name", _name(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+records = Table(
+    "g2a_records", metadata,
+    Column("ns", _name(128), primary_key=True),
+    Column("key", _name(512), primary_key=True),
+    Column("data", _DOC, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("g2a_records_expiry", "expires_at"),
+)
+counters = Table(
+    "g2a_counters", metadata,
+    Column("ns", _name(128), primary_key=True),
+    Column("key", _name(512), primary_key=True),
+    Column("field", _name(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+locks = Table(
+    "g2a_locks", metadata,
+    Column("name", _name(512), primary_key=True),
+    Column("owner", _name(255), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+logs = Table(
+    "g2a_log", metadata,
+    Column("seq", _ID, primary_key=True, autoincrement=True),
+    Column("stream", _name(128), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("data", _DOC, nullable=False),
+    Index("g2a_log_stream", "stream", "seq"),
+)
+changes = Table(
+    "g2a_changes", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ns", _name(128), nullable=False),
+    Column("key", _name(512), nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+)
+
+#: rows of ``g2a_meta``
+SCHEMA_VERSION, FEED_SEQ, FEED_TRIMMED = "schema_version", "feed_seq", "feed_trimmed"
+#: the feed is trimmed (and expired records purged) once every this many changes
+_HOUSEKEEPING_EVERY = 256
+_CHUNK = 500
+_MISSING = object()
+
+
+def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str, example: str) -> URL:
+    """``SERVER_STORAGE_URL`` as a SQLAlchemy URL for ``driver``; any other driver suffix is replaced."""
+    if not raw.strip():
+        raise StorageError(f"SERVER_STORAGE_URL is required with SERVER_STORAGE_TYPE={engine}, e.g. {example}")
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise StorageError(f"SERVER_STORAGE_URL is not a valid {engine} URL ({exc}); expected e.g. {example}") from None
+    if url.get_backend_name() not in backends:
+        raise StorageError(f"SERVER_STORAGE_URL scheme {url.drivername!r} does not fit SERVER_STORAGE_TYPE={engine}; "
+                           f"expected e.g. {example}")
+    if not url.database:
+        raise StorageError(f"SERVER_STORAGE_URL names no database; expected e.g. {example}")
+    return url.set(drivername=driver)
+
+
+def _live(table: Table, now: int) -> ColumnElement[bool]:
+    return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+class SqlStorage(Storage):
+    """The shared engine; subclasses provide :meth:`url` and may tune the rest."""
+
+    #: seconds between feed polls when nothing notifies
+    poll_interval: float = 1.0
+    #: write transactions retried on deadlocks, lock timeouts and unique-key races
+    write_attempts: int = 8
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+        self._waiter: FeedWaiter | None = None
+
+    # subclass points -------------------------------------------------------
+    def url(self) -> URL:
+        """The SQLAlchemy URL to connect to; raise :class:`StorageError` when the setting is wrong."""
+        raise NotImplementedError
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"pool_pre_ping": True, "pool_recycle": 3600}
+
+    def prepare(self, engine: AsyncEngine) -> None:
+        """Hook for connection events, before the first connection."""
+
+    async def after_write(self, conn: AsyncConnection, end: int) -> None:
+        """Runs inside a write transaction that appended changes up to ``end``."""
+
+    def retryable(self, exc: DBAPIError) -> bool:
+        """Deadlocks and lock timeouts of this database (the write is then run again)."""
+        return False
+
+    # lifecycle ---------------------------------------------------------------
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StorageError(f"{self.name} storage is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        url = self.url()
+        where = url.render_as_string(hide_password=True)
+        engine = create_async_engine(url, **self.engine_options())
+        self.prepare(engine)
+        try:
+            await self._create_schema(engine)
+        except StorageError:
+            await engine.dispose()
+            raise
+        except Exception as exc:  # the drivers raise OSError, their own errors or SQLAlchemy's
+            await engine.dispose()
+            raise StorageError(f"{self.name} storage at {where} cannot be opened: {exc}") from exc
+        self._engine = engine
+        self._reader = engine.execution_options(g2a_readonly=True)
+        self._waiter = FeedWaiter()
+        logger.info("storage: {} at {} (schema v{})", self.name, where, self.schema_version)
+
+    async def _create_schema(self, engine: AsyncEngine) -> None:
+        for attempt in range(3):  # two workers creating tables at once: the loser retries
+            try:
+                async with engine.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+                break
+            except DBAPIError:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2)
+        async with engine.begin() as conn:
+            for name, value in ((SCHEMA_VERSION, self.schema_version), (FEED_SEQ, 0), (FEED_TRIMMED, 0)):
+                await self._insert_ignore(conn, meta, [{"name": name, "value": value}])
+            stored = (await conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION))).scalar_one()
+        if stored > self.schema_version:
+            raise StorageError(f"the {self.name} database has schema version {stored}, newer than this "
+                               f"grok2api understands ({self.schema_version}); upgrade grok2api")
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    # transactions ------------------------------------------------------------
+    def _read(self) -> Any:
+        if self._reader is None:
+            raise StorageError(f"{self.name} storage is not open")
+        return self._reader.connect()
+
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        for attempt in range(self.write_attempts):
+            try:
+                async with self.engine.begin() as conn:
+                    result = await work(conn)
+                break
+            except DBAPIError as exc:
+                race = isinstance(exc, IntegrityError) or self.retryable(exc)
+                if not race or attempt == self.write_attempts - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        assert self._waiter is not None
+        self._waiter.notify()
+        return result
+
+    async def _insert_ignore(self, conn: AsyncConnection, table: Table, rows: list[JSON]) -> None:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            await conn.execute(mysql.insert(table).prefix_with("IGNORE"), rows)
+        else:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            await conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+    async def _upsert_records(self, conn: AsyncConnection, rows: list[JSON]) -> None:
+        columns = ("data", "expires_at", "updated_at")
+        if conn.dialect.name in ("mysql", "mariadb"):
+            stmt = mysql.insert(records)
+            stmt = stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in columns})
+        else:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(records)
+            stmt = stmt.on_conflict_do_update(index_elements=["ns", "key"],
+                                              set_={c: stmt.excluded[c] for c in columns})
+        await conn.execute(stmt, rows)
+
+    async def _append_changes(self, conn: AsyncConnection, ns: str, keys: Sequence[str], op: str) -> None:
+        """Append to the feed inside the caller's transaction; the counter row lock orders commits."""
+        if not keys:
+            return
+        count = len(keys)
+        await conn.execute(update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + count))
+        end = (await conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ))).scalar_one()
+        now = now_ms()
+        await conn.execute(insert(changes), [
+            {"seq": end - count + i + 1, "ns": ns, "key": key, "op": op, "at_ms": now} for i, key in enumerate(keys)])
+        if end // _HOUSEKEEPING_EVERY != (end - count) // _HOUSEKEEPING_EVERY:
+            await self._housekeeping(conn, end, now)
+        await self.after_write(conn, end)
+
+    async def _housekeeping(self, conn: AsyncConnection, end: int, now: int) -> None:
+        cut = end - self.feed_max
+        if cut > 0:
+            await conn.execute(delete(changes).where(changes.c.seq <= cut))
+            await conn.execute(update(meta).where(meta.c.name == FEED_TRIMMED).values(value=cut))
+        await conn.execute(delete(records).where(records.c.expires_at <= now))
+
+    # records -----------------------------------------------------------------
+    async def get(self, ns: str, key: str) -> JSON | None:
+        return (await self.get_many(ns, [key])).get(key)
+
+    async def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, JSON]:
+        check_ns(ns)
+        found: dict[str, JSON] = {}
+        now = now_ms()
+        wanted = sorted({check_name(k) for k in keys})
+        async with self._read() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(select(records.c.key, records.c.data).where(
+                    records.c.ns == ns, records.c.key.in_(wanted[start:start + _CHUNK]), _live(records, now)))
+                found.update(self._decoded(ns, rows))
+        return found
+
+    async def list(self, ns: str, *, prefix: str = "") -> dict[str, JSON]:
+        check_ns(ns)
+        query = select(records.c.key, records.c.data).where(records.c.ns == ns, _live(records, now_ms()))
+        if prefix:
+            query = query.where(records.c.key.startswith(prefix, autoescape=True))
+        async with self._read() as conn:
+            return self._decoded(ns, await conn.execute(query.order_by(records.c.key)))
+
+    @staticmethod
+    def _decoded(ns: str, rows: Any) -> dict[str, JSON]:
+        out = {}
+        for key, raw in rows:
+            data = decode(raw, f"{ns}/{key}")
+            if data is not None:
+                out[key] = data
+        return out
+
+    async def put(self, ns: str, key: str, data: JSON, *, ttl: float | None = None) -> None:
+        await self._put_rows(ns, {key: data}, ttl)
+
+    async def put_many(self, ns: str, items: Mapping[str, JSON]) -> None:
+        await self._put_rows(ns, items, None)
+
+    async def _put_rows(self, ns: str, items: Mapping[str, JSON], ttl: float | None) -> None:
+        check_ns(ns)
+        now = now_ms()
+        expires = None if ttl is None else now + int(ttl * 1000)
+        rows = [{"ns": ns, "key": check_name(key), "data": encode(items[key]).decode(), "expires_at": expires,
+                 "updated_at": now} for key in sorted(items)]
+        if not rows:
+            return
+
+        async def work(conn: AsyncConnection) -> None:
+            for start in range(0, len(rows), _CHUNK):
+                await self._upsert_records(conn, rows[start:start + _CHUNK])
+            await self._append_changes(conn, ns, [r["key"] for r in rows], "put")
+
+        await self._write(work)
+
+    async def patch(self, ns: str, key: str, fields: JSON) -> JSON | None:
+        check_ns(ns)
+        check_name(key)
+        encode(fields)
+
+        async def work(conn: AsyncConnection) -> JSON | None:
+            now = now_ms()
+            raw = (await conn.execute(select(records.c.data).where(
+                records.c.ns == ns, records.c.key == key, _live(records, now)).with_for_update())).scalar()
+            current = decode(raw, f"{ns}/{key}")
+            if current is None:
+                return None
+            merged = merge(current, fields)
+            await conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
+                data=encode(merged).decode(), updated_at=now))
+            await self._append_changes(conn, ns, [key], "put")
+            return merged
+
+        return await self._write(work)
+
+    async def delete(self, ns: str, key: str) -> bool:
+        return await self.delete_many(ns, [key]) == 1
+
+    async def delete_many(self, ns: str, keys: Sequence[str]) -> int:
+        check_ns(ns)
+        wanted = sorted({check_name(k) for k in keys})
+
+        async def work(conn: AsyncConnection) -> int:
+            now = now_ms()
+            gone: list[str] = []
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = records.c.key.in_(wanted[start:start + _CHUNK])
+                live = await conn.execute(select(records.c.key).where(
+                    records.c.ns == ns, chunk, _live(records, now)).with_for_update())
+                gone.extend(live.scalars())
+                await conn.execute(delete(records).where(records.c.ns == ns, chunk))
+            await self._append_changes(conn, ns, sorted(gone), "delete")
+            return len(gone)
+
+        return await self._write(work) if wanted else 0
+
+    # counters ----------------------------------------------------------------
+    async def incr(
+        self, ns: str, key: str, deltas: Mapping[str, int], *, limits: Mapping[str, int] | None = None
+    ) -> dict[str, int] | None:
+        check_ns(ns)
+        check_name(key)
+        fields = sorted(check_name(f, "counter field") for f in deltas)
+        where = and_(counters.c.ns == ns, counters.c.key == key)
+
+        async def work(conn: AsyncConnection) -> Any:
+            rows = await conn.execute(select(counters.c.field, counters.c.value).where(where)
+                                      .order_by(counters.c.field).with_for_update())
+            current = {name: int(value) for name, value in rows}
+            if any(f not in current for f in fields):
+                return _MISSING
+            for name in fields:
+                limit = (limits or {}).get(name, -1)
+                if limit >= 0 and current[name] + deltas[name] > limit:
+                    return None
+            for name in fields:
+                await conn.execute(update(counters).where(where, counters.c.field == name)
+                                   .values(value=counters.c.value + deltas[name]))
+                current[name] += deltas[name]
+            await self._append_changes(conn, ns, [key], "counter")
+            return current
+
+        async def create(conn: AsyncConnection) -> None:
+            await self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0} for f in fields])
+
+        # rows are created in a transaction of their own: creating and locking them in one
+        # deadlocks on MySQL when two workers race for a new counter
+        result = await self._write(work)
+        if result is _MISSING:
+            await self._write(create)
+            result = await self._write(work)
+        return result
+
+    async def counters(self, ns: str, key: str) -> dict[str, int]:
+        check_ns(ns)
+        async with self._read() as conn:
+            rows = await conn.execute(select(counters.c.field, counters.c.value).where(
+                counters.c.ns == ns, counters.c.key == check_name(key)))
+            return {name: int(value) for name, value in rows}
+
+    async def counters_many(self, ns: str) -> dict[str, dict[str, int]]:
+        check_ns(ns)
+        out: dict[str, dict[str, int]] = {}
+        async with self._read() as conn:
+            rows = await conn.execute(select(counters.c.key, counters.c.field, counters.c.value)
+                                      .where(counters.c.ns == ns))
+            for key, name, value in rows:
+                out.setdefault(key, {})[name] = int(value)
+        return out
+
+    async def drop_counters(self, ns: str) -> None:
+        check_ns(ns)
+
+        async def work(conn: AsyncConnection) -> None:
+            await conn.execute(delete(counters).where(counters.c.ns == ns))
+
+        await self._write(work)
+
+    async def counter_namespaces(self, prefix: str = "") -> list[str]:
+        query = select(counters.c.ns).distinct().order_by(counters.c.ns)
+        if prefix:
+            query = query.where(counters.c.ns.startswith(prefix, autoescape=True))
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    # locks -------------------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        check_name(name, "lock name")
+        check_name(owner, "lock owner")
+
+        async def work(conn: AsyncConnection) -> bool:
+            now = now_ms()
+            expires = now + int(ttl * 1000)
+            row = (await conn.execute(select(locks.c.owner, locks.c.expires_at)
+                                      .where(locks.c.name == name).with_for_update())).first()
+            if row is None:
+                # a racing insert raises IntegrityError (or a deadlock on MySQL): _write runs us again
+                await conn.execute(insert(locks).values(name=name, owner=owner, expires_at=expires))
+                return True
+            if row.owner != owner and row.expires_at > now:
+                return False
+            await conn.execute(update(locks).where(locks.c.name == name).values(owner=owner, expires_at=expires))
+            return True
+
+        return await self._write(work)
+
+    async def release_lock(self, name: str, owner: str) -> bool:
+        check_name(name, "lock name")
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+            return bool(result.rowcount)
+
+        return await self._write(work)
+
+    # log ---------------------------------------------------------------------
+    async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
+        check_ns(stream)
+        raw = encode(data).decode()
+
+        async def work(conn: AsyncConnection) -> None:
+            await conn.execute(insert(logs).values(stream=stream, at_ms=now_ms(), data=raw))
+            cut = (await conn.execute(select(logs.c.seq).where(logs.c.stream == stream)
+                                      .order_by(logs.c.seq.desc()).offset(max_len).limit(1))).scalar()
+            if cut is not None:
+                await conn.execute(delete(logs).where(logs.c.stream == stream, logs.c.seq <= cut))
+
+        await self._write(work)
+
+    async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
+        check_ns(stream)
+        query = select(logs.c.seq, logs.c.at_ms, logs.c.data).where(logs.c.stream == stream)
+        if before_seq is not None:
+            query = query.where(logs.c.seq < before_seq)
+        async with self._read() as conn:
+            rows = await conn.execute(query.order_by(logs.c.seq.desc()).limit(limit))
+            entries = [(int(seq), int(at), decode(raw, f"log {stream}/{seq}")) for seq, at, raw in rows]
+        return [LogEntry(seq, at, data) for seq, at, data in entries if data is not None]
+
+    # change feed -------------------------------------------------------------
+    async def last_change(self) -> int:
+        async with self._read() as conn:
+            return int((await conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ))).scalar_one())
+
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
+        async with self._read() as conn:
+            marks = dict((await conn.execute(select(meta.c.name, meta.c.value)
+                                             .where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED])))).all())
+            reset = feed_reset(seq, int(marks[FEED_TRIMMED]), int(marks[FEED_SEQ]))
+            if reset is not None:
+                return [reset]
+            rows = await conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op)
+                                      .where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit))
+            return [Change(int(s), ns, key, op) for s, ns, key, op in rows]
+
+    async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
+        if self._waiter is None:
+            raise StorageError(f"{self.name} storage is not open")
+        return await self._waiter.wait(lambda: self.changes_since(seq), timeout, self.poll_interval)
+

@@ -1,0 +1,239 @@
+"""Real database servers for tests: Redis, PostgreSQL and MariaDB, each on loopback, a free port, a temp dir.
+
+Each server starts once per test process (the fixtures are session-scoped and the
+servers are cached here, so importing the fixtures into several modules still starts
+one) and stops at exit. Missing binaries are installed with apt-get when running as
+root, under a file lock so parallel test processes do not race. Nothing is skipped: a
+server that cannot start fails the test with the reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_PACKAGES = {"redis": "redis-server", "pgsql": "postgresql", "mysql": "mariadb-server"}
+_APT_LOCK = Path(tempfile.gettempdir()) / "grok2api-apt.lock"
+_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin"])
+_START_TIMEOUT = 60.0
+
+
+class EngineStartError(RuntimeError):
+    """A test database server could not be installed or started."""
+
+
+@dataclass
+class Server:
+    url: str
+    stop: Callable[[], None]
+
+
+_servers: dict[str, Server] = {}
+_guard = threading.Lock()
+
+
+def engine_url(kind: str) -> str:
+    """The URL of a running server of ``kind`` (``redis``, ``pgsql``, ``mysql``), started on first use."""
+    with _guard:
+        if kind not in _servers:
+            _servers[kind] = _STARTERS[kind]()
+        return _servers[kind].url
+
+
+def stop_all() -> None:
+    with _guard:
+        while _servers:
+            _kind, server = _servers.popitem()
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+atexit.register(stop_all)
+
+
+# installation --------------------------------------------------------------
+def _which(name: str) -> str | None:
+    return shutil.which(name, path=_PATH)
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+def _installed(kind: str) -> bool:
+    if kind == "redis":
+        return _which("redis-server") is not None
+    if kind == "pgsql":
+        return _pg_bin() is not None
+    return _which("mariadbd") is not None and _which("mariadb-install-db") is not None
+
+
+def ensure_installed(kind: str) -> None:
+    """Install the Debian package of ``kind`` if its binaries are missing (as root, once, under a lock)."""
+    if _installed(kind):
+        return
+    if os.geteuid() != 0:
+        raise EngineStartError(f"{_PACKAGES[kind]} is not installed and this process is not root: "
+                               f"run `apt-get install -y {_PACKAGES[kind]}` first")
+    with open(_APT_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be installing right now
+        if _installed(kind):
+            return
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (["apt-get", "update"],
+                        ["apt-get", "install", "-y", "--no-install-recommends", *_PACKAGES.values()]):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                raise EngineStartError(f"`{' '.join(command)}` failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    if not _installed(kind):
+        raise EngineStartError(f"{_PACKAGES[kind]} was installed but its binaries are still missing")
+
+
+# helpers -------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _workdir(kind: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"g2a-{kind}-"))
+    path.chmod(0o755)  # PostgreSQL runs as another user and must reach it
+    return path
+
+
+def _run(command: list[str], what: str, **kwargs: object) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise EngineStartError(f"{what} failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _wait(ready: Callable[[], bool], what: str, log: Path, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    raise EngineStartError(f"{what} did not become ready:\n{tail}")
+
+
+def _stop_process(proc: subprocess.Popen[bytes], workdir: Path) -> Callable[[], None]:
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return stop
+
+
+# servers -------------------------------------------------------------------
+def start_redis() -> Server:
+    ensure_installed("redis")
+    workdir, port = _workdir("redis"), free_port()
+    log = workdir / "redis.log"
+    proc = subprocess.Popen(
+        [_which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log), "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ready() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    _wait(ready, "redis-server", log, proc)
+    return Server(f"redis://127.0.0.1:{port}/0", _stop_process(proc, workdir))
+
+
+def start_postgres() -> Server:
+    ensure_installed("pgsql")
+    bindir = _pg_bin()
+    assert bindir is not None
+    workdir, port = _workdir("pgsql"), free_port()
+    data, log = workdir / "data", workdir / "postgres.log"
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(workdir, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    _run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-N"],
+         "initdb", cwd=workdir)
+    options = f"-p {port} -k {workdir} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+    _run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
+          "start"], "pg_ctl start", cwd=workdir)
+
+    def stop() -> None:
+        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60, cwd=workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return Server(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", stop)
+
+
+def start_mariadb() -> Server:
+    ensure_installed("mysql")
+    workdir, port = _workdir("mysql"), free_port()
+    data, log = workdir / "data", workdir / "mariadb.log"
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    _run([_which("mariadb-install-db") or "mariadb-install-db", "--no-defaults", *user, f"--datadir={data}",
+          "--auth-root-authentication-method=normal", "--skip-test-db"], "mariadb-install-db")
+    proc = subprocess.Popen(
+        [_which("mariadbd") or "mariadbd", "--no-defaults", *user, f"--datadir={data}", f"--port={port}",
+         "--bind-address=127.0.0.1", f"--socket={workdir}/sock", f"--pid-file={workdir}/pid", f"--log-error={log}",
+         "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=64M",
+         "--max-connections=500"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = _which("mariadb") or _which("mysql") or "mariadb"
+
+    def ready() -> bool:
+        done = subprocess.run([client, "--no-defaults", "-h", "127.0.0.1", "-P", str(port), "-u", "root",
+                               "-e", "CREATE DATABASE IF NOT EXISTS grok2api"], capture_output=True, timeout=10)
+        return done.returncode == 0
+
+    _wait(ready, "mariadbd", log, proc)
+    return Server(f"mysql+aiomysql://root@127.0.0.1:{port}/grok2api", _stop_process(proc, workdir))
+
+
+_STARTERS: dict[str, Callable[[], Server]] = {"redis": start_redis, "pgsql": start_postgres, "mysql": start_mariadb}
+
+
+# fixtures ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """``redis://127.0.0.1:<port>/0`` of a redis-server started for this test session."""
+    return engine_url("redis")
+
+
+@pytest.fixture(scope="session")
+def pgsql_url() -> str:
+    """``postgresql+asyncpg://postgres@127.0.0.1:<port>/postgres`` of a PostgreSQL started for this session."""
+    return engine_url("pgsql")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """``mysql+aiomysql://root@127.0.0.1:<port>/grok2api`` of a MariaDB started for this session."""
+    return engine_url("mysql")
