@@ -69,6 +69,9 @@ class GrokSettings(Section):
     base_url: str = "https://grok.com"
     assets_url: str = "https://assets.grok.com"
     impersonate: str = "chrome136"
+    max_connections: int = Field(
+        64, ge=1, description="concurrent upstream requests and WebSockets per proxy session; "
+        "a change applies to sessions opened afterwards")
 
     @field_validator("image_generation_method", mode="before")
     @classmethod

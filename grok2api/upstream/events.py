@@ -91,3 +91,43 @@ Event = (
     ConversationStarted | ResponseMeta | TextDelta | WebSearchResults | CardAttachment
     | ImageProgress | VideoProgress | ModelResponse | InStreamError | StreamEnd
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ImagineSlotStarted:
+    """The imagine WebSocket began one picture slot (``order`` is its position)."""
+
+    image_id: str
+    order: int
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImagineImage:
+    """A picture of a slot: previews first, then the ``final`` one (100 %)."""
+
+    image_id: str
+    order: int
+    url: str
+    blob_base64: str
+    percentage: int
+    final: bool
+    mime_type: str = "image/jpeg"
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImagineSlotDone:
+    """A slot is finished; a ``moderated`` slot has no usable final picture.
+
+    It may arrive before the slot's final :class:`ImagineImage`.
+    """
+
+    image_id: str
+    order: int
+    moderated: bool = False
+
+
+ImagineEvent = ImagineSlotStarted | ImagineImage | ImagineSlotDone

@@ -1,0 +1,97 @@
+"""The stream reader: network chunks → JSON frames → typed events.
+
+Tolerates every framing seen upstream: bare NDJSON, SSE ``data:`` lines, ``event:``/
+``id:``/comment lines, blank lines, ``data: [DONE]``, lines split across reads and
+several lines in one read. A line that is not a JSON object is skipped and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from grok2api.upstream.errors import Failure, UpstreamError
+from grok2api.upstream.events import Event
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
+
+Frame = dict[str, Any]
+
+
+class LineDecoder:
+    """Incremental decoder; ``skipped`` counts unparseable lines, ``done`` is set by
+    ``data: [DONE]`` (lines after it are ignored)."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max_line = max_line
+        self.skipped = 0
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        self._buffer += chunk
+        end = self._buffer.rfind(b"\n")
+        frames: list[Frame] = []
+        if end >= 0:
+            complete = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            frames = self._frames(complete.split(b"\n"))
+        if len(self._buffer) > self._max_line:
+            raise UpstreamError(Failure.PROTOCOL, f"stream line longer than {self._max_line} bytes")
+        return frames
+
+    def flush(self) -> list[Frame]:
+        """The last line when the body did not end with a newline (often a truncated one)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return self._frames([rest])
+
+    def _frames(self, lines: list[bytes]) -> list[Frame]:
+        frames = []
+        for line in lines:
+            frame = self._parse(line)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def _parse(self, line: bytes) -> Frame | None:
+        line = line.strip()
+        if not line or self.done:
+            return None
+        if line.startswith(b"data:"):
+            line = line[5:].strip()
+            if line == b"[DONE]":
+                self.done = True
+                return None
+            if not line:
+                return None
+        elif line.startswith(_SSE_FIELDS):
+            return None
+        try:
+            frame = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.skipped += 1
+            return None
+        if not isinstance(frame, dict):
+            self.skipped += 1
+            return None
+        return frame
+
+
+async def read_events(
+    chunks: AsyncIterable[bytes],
+    interpret: Callable[[Frame], list[Event]],
+    decoder: LineDecoder | None = None,
+) -> AsyncIterator[Event]:
+    """Decode ``chunks`` into frames and each frame into events with ``interpret``."""
+    decoder = decoder or LineDecoder()
+    async for chunk in chunks:
+        for frame in decoder.feed(chunk):
+            for event in interpret(frame):
+                yield event
+    for frame in decoder.flush():
+        for event in interpret(frame):
+            yield event
