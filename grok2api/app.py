@@ -15,7 +15,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from grok2api.appkeys import FILTERS, KEYS, PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
+from grok2api.appkeys import FILTERS, KEYS, MEDIA, PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
 from grok2api.auth import AdminSessions, auth_middleware
 from grok2api.config import SECTIONS, ConfigError, Settings, describe_error
 from grok2api.errors import error_middleware
@@ -23,6 +23,7 @@ from grok2api.filters import FilterChain
 from grok2api.keys import KeyService
 from grok2api.legacy_import import import_legacy
 from grok2api.logging import logger
+from grok2api.media import MediaCache
 from grok2api.middleware import request_id_middleware, stamp_request_id
 from grok2api.plugins import Hooks, build_plugin_manager
 from grok2api.pool import TokenPool
@@ -113,12 +114,14 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[KEYS] = KeyService(storage, settings)
     app[SESSIONS] = AdminSessions(storage)
     app[UPSTREAM] = client = GrokClient(settings)
+    app[MEDIA] = media = MediaCache(settings, client)
     app[POOL] = pool = TokenPool(storage, client, settings)
     await pool.start()
     try:
         yield
     finally:
         await pool.stop()
+        await media.close()
         await client.close()
 
 

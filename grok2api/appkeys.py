@@ -14,6 +14,7 @@ from grok2api.registry import Registries
 if TYPE_CHECKING:
     from grok2api.auth import AdminSessions
     from grok2api.keys import KeyService
+    from grok2api.media import MediaCache
     from grok2api.pool import TokenPool
     from grok2api.storage import Storage
     from grok2api.upstream import GrokClient
@@ -27,3 +28,4 @@ KEYS: web.AppKey[KeyService] = web.AppKey("keys")
 SESSIONS: web.AppKey[AdminSessions] = web.AppKey("sessions")
 UPSTREAM: web.AppKey[GrokClient] = web.AppKey("upstream")
 POOL: web.AppKey[TokenPool] = web.AppKey("pool")
+MEDIA: web.AppKey[MediaCache] = web.AppKey("media")

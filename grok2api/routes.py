@@ -13,6 +13,7 @@ from grok2api import __version__
 from grok2api.appkeys import PLUGIN_MANAGER, REGISTRIES, SESSIONS, SETTINGS
 from grok2api.auth import IDENTITY, admin_login
 from grok2api.errors import ApiError, invalid
+from grok2api.media import media_routes
 from grok2api.plugins import plugin_infos
 from grok2api.registry import Capability, ModelRequest
 
@@ -127,4 +128,5 @@ def kernel_routes() -> list[web.RouteDef]:
         web.post("/v1/images/edits", dispatcher("image_edit", multipart=True)),
         web.post("/api/v1/admin/login", login),
         web.get("/api/v1/admin/plugins", list_plugins),
+        *media_routes(),
     ]

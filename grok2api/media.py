@@ -1,0 +1,200 @@
+"""The media cache: Grok assets downloaded once, served from ``/v1/files/{image,video}/{name}``.
+
+Grok's asset URLs only open with the cookies of the account that made them, so answers
+link to a local copy instead. A file's name is its asset path with the leading ``/``
+removed and every ``/`` turned into ``-`` (the original's naming, so its cache stays
+valid). Downloads of one file share a single transfer; all transfers share
+``performance.assets_max_concurrent`` slots. Past ``cache.limit_mb`` the oldest files
+are removed until the cache is at 80 % of the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import mimetypes
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from grok2api.appkeys import MEDIA
+from grok2api.config import Settings
+from grok2api.errors import ApiError
+from grok2api.logging import logger
+
+if TYPE_CHECKING:
+    from grok2api.upstream import GrokClient
+
+MediaKind = Literal["image", "video"]
+KINDS: tuple[MediaKind, ...] = ("image", "video")
+MAX_BYTES: dict[MediaKind, int] = {"image": 32 * 1024 * 1024, "video": 512 * 1024 * 1024}
+TRIM_TO = 0.8
+_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def cache_name(path_or_url: str) -> str:
+    """``/users/u/generated/id/image.jpg`` (or its full URL) → ``users-u-generated-id-image.jpg``."""
+    path = urlsplit(path_or_url).path if "://" in path_or_url else path_or_url.split("?")[0]
+    return path.lstrip("/").replace("/", "-").replace("\\", "-")
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and not name.startswith(".") and "\x00" not in name
+
+
+class MediaCache:
+    """One per app: ``app[MEDIA]``."""
+
+    def __init__(self, settings: Settings, client: GrokClient) -> None:
+        self.settings = settings
+        self.client = client
+        self._inflight: dict[Path, asyncio.Task[Path]] = {}
+        self._slots = asyncio.Semaphore(settings.performance.assets_max_concurrent)
+        self._slot_count = settings.performance.assets_max_concurrent
+        self._trim_task: asyncio.Task[None] | None = None
+        self._trim_again = False
+
+    def directory(self, kind: MediaKind) -> Path:
+        return self.settings.data_dir / "tmp" / kind
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the ``performance.assets_max_concurrent`` transfer slots (downloads and
+        uploads); a changed setting applies to transfers that start afterwards."""
+        wanted = self.settings.performance.assets_max_concurrent
+        if wanted != self._slot_count:
+            self._slots, self._slot_count = asyncio.Semaphore(wanted), wanted
+        async with self._slots:
+            yield
+
+    def resolve(self, kind: MediaKind, name: str) -> Path | None:
+        """The cached file for a name from a URL, or None; never a path outside the cache."""
+        name = name.replace("/", "-").replace("\\", "-")
+        if not _valid_name(name):
+            return None
+        root = self.directory(kind).resolve()
+        path = (root / name).resolve()
+        if path.parent != root or not path.is_file():
+            return None
+        return path
+
+    async def fetch(self, token: str, path_or_url: str, kind: MediaKind = "image") -> Path:
+        """The local copy of an asset, downloaded with ``token`` unless already cached.
+
+        Concurrent calls for one file share one download; a caller that gives up does
+        not cancel it for the others. Raises the client's ``UpstreamError`` on failure.
+        """
+        name = cache_name(path_or_url)
+        if not _valid_name(name):
+            raise ValueError(f"not an asset path: {path_or_url!r}")
+        dest = self.directory(kind) / name
+        if dest.is_file():
+            return dest
+        task = self._inflight.get(dest)
+        if task is None:
+            task = asyncio.create_task(self._download(token, path_or_url, dest, kind))
+            self._inflight[dest] = task
+            task.add_done_callback(lambda _: self._inflight.pop(dest, None))
+        return await asyncio.shield(task)
+
+    async def _download(self, token: str, path_or_url: str, dest: Path, kind: MediaKind) -> Path:
+        async with self.slot():
+            if not dest.is_file():
+                await self.client.download_asset(token, path_or_url, dest, max_bytes=MAX_BYTES[kind], kind=kind)
+        self.schedule_trim()
+        return dest
+
+    def public_url(self, kind: MediaKind, path: Path) -> str:
+        base = self.settings.app.app_url.rstrip("/")
+        return f"{base}/v1/files/{kind}/{path.name}"
+
+    async def link(self, token: str, path_or_url: str, kind: MediaKind = "image") -> str:
+        """What an answer shows for an asset: a link to the cached copy, or a data URI
+        when ``app.image_format`` (``app.video_format`` for videos) is ``base64``."""
+        path = await self.fetch(token, path_or_url, kind)
+        fmt = self.settings.app.image_format if kind == "image" else self.settings.app.video_format
+        if fmt != "base64":
+            return self.public_url(kind, path)
+        data = await asyncio.to_thread(path.read_bytes)
+        if not self.settings.cache.keep_base64_cache:
+            path.unlink(missing_ok=True)
+        return f"data:{_content_type(kind, path)};base64,{base64.b64encode(data).decode()}"
+
+    def schedule_trim(self) -> None:
+        """Trim in the background, once at a time; a request during a trim runs another after it."""
+        if not self.settings.cache.enable_auto_clean:
+            return
+        if self._trim_task is not None and not self._trim_task.done():
+            self._trim_again = True
+            return
+        self._trim_task = asyncio.create_task(self._trim_loop())
+
+    async def _trim_loop(self) -> None:
+        self._trim_again = True
+        while self._trim_again:
+            self._trim_again = False
+            try:
+                removed = await asyncio.to_thread(self.trim)
+            except OSError:
+                logger.exception("media cache trim failed")
+                return
+            if removed:
+                logger.info("media cache: removed {} old file(s) to stay under {} MB", removed,
+                            self.settings.cache.limit_mb)
+
+    def trim(self) -> int:
+        """Delete the oldest files while the cache exceeds ``cache.limit_mb``, down to 80 %."""
+        limit = self.settings.cache.limit_mb * 1024 * 1024
+        files: list[tuple[float, int, str]] = []
+        for kind in KINDS:
+            with contextlib.suppress(FileNotFoundError), os.scandir(self.directory(kind)) as entries:
+                for entry in entries:
+                    if entry.is_file() and not entry.name.startswith("."):
+                        stat = entry.stat()
+                        files.append((stat.st_mtime, stat.st_size, entry.path))
+        total = sum(size for _, size, _ in files)
+        if total <= limit:
+            return 0
+        removed = 0
+        for _, size, path in sorted(files):
+            if total <= limit * TRIM_TO:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed += 1
+            total -= size
+        return removed
+
+    async def close(self) -> None:
+        tasks = [t for t in (*self._inflight.values(), self._trim_task) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _content_type(kind: MediaKind, path: Path) -> str:
+    guessed = mimetypes.guess_type(path.name)[0] or ""
+    if guessed.startswith(f"{kind}/"):
+        return guessed
+    return "video/mp4" if kind == "video" else "image/jpeg"
+
+
+def _serve(kind: MediaKind) -> web.RouteDef:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = request.app[MEDIA].resolve(kind, request.match_info["name"])
+        if path is None:
+            raise ApiError(404, f"{kind.capitalize()} not found", code="not_found")
+        return web.FileResponse(path, headers={"Content-Type": _content_type(kind, path),
+                                               "Cache-Control": _CACHE_CONTROL})
+
+    return web.get(f"/v1/files/{kind}/{{name:.+}}", serve)
+
+
+def media_routes() -> list[web.RouteDef]:
+    """``GET /v1/files/image/{name}`` and ``/v1/files/video/{name}`` (no API key: names are unguessable)."""
+    return [_serve(kind) for kind in KINDS]
