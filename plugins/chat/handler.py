@@ -1,0 +1,187 @@
+"""``POST /v1/chat/completions`` for the chat models.
+
+Order of work: validate, load attachments (refusals are 400s), charge the API key's
+daily quota, then lease an account and go upstream. Until the first byte reaches the
+client, a failure rotates accounts by the pool's rules and ends in an honest HTTP
+status; after it, in an error chunk and ``[DONE]``. The stream's HTTP head is sent
+with the first piece of answer, so an upstream that fails before answering still gets
+a proper status. A client that goes away cancels the upstream call and frees the
+account at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+
+from grok2api.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
+from grok2api.errors import ApiError, invalid
+from grok2api.logging import logger
+from grok2api.registry import ModelRequest, ModelSpec
+from grok2api.upstream import ChatRequest, Event, Failure, UpstreamError, http_status
+
+from grok2api_plugins.chat.answer import AnswerBuilder, Delta
+from grok2api_plugins.chat.catalog import quota_buckets
+from grok2api_plugins.chat.fetch import Blob
+from grok2api_plugins.chat.prompt import Prompt, flatten
+from grok2api_plugins.chat.render import DONE, Completion, error_event, image_markdown
+from grok2api_plugins.chat.request import parse_chat
+from grok2api_plugins.chat.service import CHAT
+from grok2api_plugins.chat.usage import count_tokens, usage
+
+T = TypeVar("T")
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}
+
+
+async def chat_completions(req: ModelRequest) -> web.StreamResponse:
+    app, settings = req.app, req.app[SETTINGS]
+    chat = parse_chat(req.body, default_stream=settings.grok.stream, default_thinking=settings.grok.thinking)
+    prompt = flatten(chat.messages)
+    service = app[CHAT]
+    limit = settings.chat.max_attachments  # type: ignore[attr-defined]
+    if len(prompt.attachments) > limit:
+        raise invalid(f"At most {limit} attachments per request; got {len(prompt.attachments)}", "messages",
+                      "too_many_attachments")
+    blobs = await gather(service.loader.load(a) for a in prompt.attachments)
+    await app[KEYS].charge(req.identity, quota_buckets(req.model))
+
+    builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=chat.show_reasoning,
+                            think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
+    answer = Answer(req, builder, Completion(req.model.id, include_usage=chat.include_usage),
+                    count_tokens(prompt.text))
+    with service.disconnects.watching(req.request):
+        upstream = app[POOL].stream(req.model, lambda lease: converse(app, lease.token, req.model, prompt, blobs))
+        try:
+            return await (answer.stream(upstream) if chat.stream else answer.collect(upstream))
+        finally:
+            await upstream.aclose()
+
+
+async def gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """All results, or the first failure as it was raised (the others are cancelled)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(a) for a in awaitables]  # type: ignore[arg-type]
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return [t.result() for t in tasks]
+
+
+async def converse(app: web.Application, token: str, model: ModelSpec, prompt: Prompt,
+                   blobs: list[Blob]) -> AsyncIterator[Event]:
+    """One attempt on one account: upload the attachments there, then chat."""
+    client, media = app[UPSTREAM], app[MEDIA]
+
+    async def upload(blob: Blob) -> str:
+        async with media.slot():
+            return (await client.upload_file(token, blob.filename, blob.mime, blob.data)).file_id
+
+    file_ids = await gather(upload(b) for b in blobs)
+    request = ChatRequest(model.upstream_model, model.upstream_mode, prompt.text, file_attachments=file_ids)
+    async for event in client.chat(token, request):
+        yield event
+
+
+def api_error(exc: UpstreamError) -> ApiError:
+    status, code = http_status(exc.failure)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after and status == 429 else None
+    return ApiError(status, f"Grok upstream failed: {exc.message}", code=code, headers=headers)
+
+
+class Answer:
+    """One response to one request, streamed or collected."""
+
+    def __init__(self, req: ModelRequest, builder: AnswerBuilder, completion: Completion, prompt_tokens: int) -> None:
+        self.req = req
+        self.builder = builder
+        self.completion = completion
+        self.prompt_tokens = prompt_tokens
+
+    async def _images(self, upstream: Any) -> str:
+        """Markdown for the generated images, downloaded with the leased account's token."""
+        media, client = self.req.app[MEDIA], self.req.app[UPSTREAM]
+
+        async def link(path: str) -> tuple[str, str]:
+            parts = path.strip("/").split("/")
+            alt = parts[-2] if len(parts) >= 2 else "image"
+            try:
+                return alt, await media.link(upstream.lease.token, path, "image")
+            except UpstreamError as exc:
+                logger.warning("image {} not cached ({}); linking Grok's URL", path, exc.failure.value)
+                return alt, client.asset_url(path)
+
+        links = await gather(link(p) for p in self.builder.images)
+        return image_markdown(links, self.builder.content)
+
+    async def _finish(self, upstream: Any) -> tuple[Delta, str]:
+        tail = self.builder.finish()
+        if not self.builder.answered:
+            raise UpstreamError(Failure.PROTOCOL, "Grok's answer had no text and no image")
+        return tail, await self._images(upstream)
+
+    def _usage(self, images: str) -> dict[str, Any]:
+        return usage(self.prompt_tokens, self.builder.reasoning, self.builder.content + images)
+
+    async def collect(self, upstream: Any) -> web.Response:
+        reasoning: list[str] = []
+        content: list[str] = []
+        try:
+            async for event in upstream:
+                delta = self.builder.on_event(event)
+                reasoning.append(delta.reasoning)
+                content.append(delta.content)
+            tail, images = await self._finish(upstream)
+        except UpstreamError as exc:
+            upstream.release(exc)
+            raise api_error(exc) from None
+        upstream.release(None)
+        self.completion.system_fingerprint = self.builder.model_hash
+        body = self.completion.response("".join(content) + tail.content + images,
+                                        "".join(reasoning) + tail.reasoning or None, self._usage(images))
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def stream(self, upstream: Any) -> web.StreamResponse:
+        response: web.StreamResponse | None = None
+        completion = self.completion
+
+        async def send(delta: Delta) -> None:
+            nonlocal response
+            if not delta:
+                return
+            completion.system_fingerprint = self.builder.model_hash
+            if response is None:
+                response = web.StreamResponse(headers=SSE_HEADERS)
+                await response.prepare(self.req.request)
+                await response.write(completion.chunk({"role": "assistant", "content": ""}))
+            piece = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
+            if delta.content:
+                piece["content"] = delta.content
+            await response.write(completion.chunk(piece))
+
+        try:
+            async for event in upstream:
+                await send(self.builder.on_event(event))
+            tail, images = await self._finish(upstream)
+            await send(tail)
+            await send(Delta(content=images))
+        except (UpstreamError, ApiError) as exc:
+            error = exc if isinstance(exc, ApiError) else api_error(exc)
+            if isinstance(exc, UpstreamError):
+                upstream.release(exc)
+            if response is None:
+                raise error from None
+            logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
+            await response.write(error_event(error))
+            return response
+        upstream.release(None)
+        assert response is not None  # an answer was checked to exist
+        await response.write(completion.chunk({}, "stop"))
+        if self.completion.include_usage:
+            await response.write(completion.usage_chunk(self._usage(images)))
+        await response.write(DONE)
+        return response

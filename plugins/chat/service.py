@@ -1,0 +1,85 @@
+"""The chat plugin's per-app state, created at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+from aiohttp import web
+
+from grok2api.appkeys import FILTERS, SETTINGS
+from grok2api.config import Settings
+
+from grok2api_plugins.chat.fetch import AttachmentLoader
+from grok2api_plugins.chat.tags import TagFilter
+
+
+class DisconnectWatch:
+    """Cancels a handler whose client went away, even while the upstream is silent.
+
+    aiohttp does not cancel handlers when a client disconnects (``handler_cancellation``
+    is off by default), and a handler only notices when it next writes. One timer per
+    app checks every watched request's connection, so a silent upstream stream is
+    still cancelled within :attr:`INTERVAL` seconds and its account freed.
+    """
+
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
+        self._watched: dict[asyncio.Task[object], web.Request] = {}
+        self._timer: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def watching(self, request: web.Request) -> Iterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._watched[task] = request
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._run())
+        try:
+            yield
+        finally:
+            self._watched.pop(task, None)
+
+    async def _run(self) -> None:
+        while self._watched:
+            await asyncio.sleep(self.INTERVAL)
+            for task, request in list(self._watched.items()):
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    del self._watched[task]
+                    task.cancel()
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+
+
+class ChatService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loader = AttachmentLoader(lambda: settings.chat)  # type: ignore[attr-defined]
+        self.disconnects = DisconnectWatch()
+
+    async def close(self) -> None:
+        await self.disconnects.close()
+        await self.loader.close()
+
+
+CHAT = web.AppKey("chat", ChatService)
+
+
+async def chat_context(app: web.Application) -> AsyncIterator[None]:
+    """Start-up: give the tag filter this app's settings and create :class:`ChatService`."""
+    settings = app[SETTINGS]
+    for response_filter in app[FILTERS].filters:
+        if isinstance(response_filter, TagFilter):
+            response_filter.bind(settings)
+    app[CHAT] = service = ChatService(settings)
+    try:
+        yield
+    finally:
+        await service.close()

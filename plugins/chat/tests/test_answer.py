@@ -1,0 +1,93 @@
+"""The answer builder on the composed streams of the protocol notes (§4.10)."""
+
+from __future__ import annotations
+
+from grok2api.config import Settings
+from grok2api.filters import FilterChain
+from grok2api.upstream import (
+    CardAttachment,
+    ImageProgress,
+    ModelResponse,
+    ResponseMeta,
+    TextDelta,
+    WebSearchResults,
+)
+from grok2api_plugins.chat.answer import AnswerBuilder, Delta
+from grok2api_plugins.chat.catalog import CHAT_MODELS
+from grok2api_plugins.chat.tags import TagFilter
+
+RENDER = ('<grok:render card_id="cite-01" card_type="citation_card" type="render_inline_citation">'
+          '<argument name="citation_id">0</argument></grok:render>')
+TOOL = '<xai:tool_usage_card><xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>'
+THINKING_STREAM = [
+    ResponseMeta("r-2", "hash-1"),
+    TextDelta("Thinking about your request", thinking=True, tag="header"),
+    TextDelta("I should search.", thinking=True, tag="analysis"),
+    TextDelta(TOOL, thinking=True, tag="tool_usage_card"),
+    WebSearchResults([{"url": "https://www.python.org/downloads/", "title": "Download Python", "preview": ""}]),
+    CardAttachment({"id": "cite-01", "type": "render_inline_citation", "url": "https://www.python.org/downloads/"}),
+    TextDelta("The latest release is on python.org", tag="final"),
+    TextDelta(RENDER[:40], tag="final"),
+    TextDelta(RENDER[40:] + ".", tag="final"),
+    ModelResponse("r-2", "The latest release is on python.org" + RENDER + "."),
+]
+
+
+def builder(show: bool = True, think_tags: bool = False) -> AnswerBuilder:
+    tag_filter = TagFilter()
+    tag_filter.bind(Settings())
+    chain = FilterChain([tag_filter])
+    return AnswerBuilder(lambda: chain.open(CHAT_MODELS[0]), show_reasoning=show, think_tags=think_tags)
+
+
+def run(b: AnswerBuilder, events: list) -> Delta:
+    total = Delta()
+    for event in events:
+        delta = b.on_event(event)
+        total.reasoning += delta.reasoning
+        total.content += delta.content
+    tail = b.finish()
+    return Delta(total.reasoning + tail.reasoning, total.content + tail.content)
+
+
+def test_reasoning_is_kept_apart_and_citations_become_links() -> None:
+    b = builder()
+    out = run(b, THINKING_STREAM)
+    assert out.content == "The latest release is on python.org [[1]](https://www.python.org/downloads/)."
+    assert out.reasoning == ("\n\nThinking about your request\n\nI should search.\n"
+                             "- [Download Python](https://www.python.org/downloads/)\n")
+    assert "tool_usage_card" not in out.reasoning + out.content
+    assert (b.answered, b.model_hash, b.content, b.reasoning) == (True, "hash-1", out.content, out.reasoning)
+
+
+def test_reasoning_hidden_when_thinking_is_off() -> None:
+    out = run(builder(show=False), THINKING_STREAM)
+    assert out.reasoning == ""
+    assert out.content.startswith("The latest release")
+
+
+def test_think_tags_wrap_reasoning_inside_content() -> None:
+    out = run(builder(think_tags=True), THINKING_STREAM)
+    assert out.reasoning == ""
+    assert out.content.startswith("<think>\n\n\nThinking about your request")
+    assert "- [Download Python](https://www.python.org/downloads/)\n\n</think>\n\nThe latest release" in out.content
+    only_thoughts = run(builder(think_tags=True), [TextDelta("hmm", thinking=True)])
+    assert only_thoughts.content == "<think>\nhmm\n</think>\n"
+
+
+def test_final_record_fills_in_text_the_stream_left_out_and_lists_images() -> None:
+    b = builder()
+    out = run(b, [
+        TextDelta("I'll draw", tag="final"),
+        ImageProgress("a", 0, 50), ImageProgress("a", 0, 50), ImageProgress("a", 0, 100),
+        ModelResponse("r", "I'll draw a fox.", generated_image_urls=["users/u/generated/a/image.jpg"]),
+    ])
+    assert out.content == "I'll draw a fox."
+    assert out.reasoning == "Generating image 1: 50%\nGenerating image 1: 100%\n"
+    assert b.images == ["users/u/generated/a/image.jpg"]
+
+
+def test_an_answer_without_text_or_image_is_not_an_answer() -> None:
+    b = builder()
+    run(b, [TextDelta("thinking only", thinking=True), ModelResponse("r", "")])
+    assert not b.answered
