@@ -96,6 +96,7 @@ class TokenSettings(Section):
     cooldown_max_sec: float = Field(3600, gt=0, description="cap of the exponential cooldown")
     soft_cooldown_sec: float = Field(5, ge=0, description="pause after a 5xx or network error")
     max_inflight_per_account: int = Field(4, ge=1)
+    sync_after_use: bool = Field(True, description="ask Grok for the account's quota after each successful request")
 
 
 class CacheSettings(Section):

@@ -1,0 +1,214 @@
+"""One Grok account of the pool: its stored record, the normal form of its token, its quota buckets.
+
+The stored shape is the original's ``TokenInfo`` (so records written by the legacy
+import load as they are) plus what cooldowns and selection need. Fields this code does
+not know are kept and written back untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from grok2api.logging import logger
+from grok2api.registry import ModelSpec
+from grok2api.storage import MAX_KEY_LEN
+from grok2api.upstream.headers import normalize_sso
+
+POOL_BASIC = "ssoBasic"
+POOL_SUPER = "ssoSuper"
+#: pools whose accounts serve requests; other pool names load and list but are never picked
+SELECTABLE_POOLS = (POOL_BASIC, POOL_SUPER)
+
+#: quota value meaning "not known" (never synced, or a cooldown ended since)
+UNKNOWN = -1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    COOLING = "cooling"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+
+    @classmethod
+    def parse(cls, value: object) -> Status:
+        """Any stored or submitted status: ``invalid`` (the original's admin view of expired)
+        means expired, anything unknown means active, so no account is ever dropped."""
+        text = str(value or "").strip().lower()
+        if text == "invalid":
+            return cls.EXPIRED
+        try:
+            return cls(text)
+        except ValueError:
+            if text:
+                logger.warning("pool: unknown account status {!r} read as active", text)
+            return cls.ACTIVE
+
+
+class Bucket(StrEnum):
+    """The two rate-limit budgets the pool tracks per account."""
+
+    NORMAL = "normal"
+    HEAVY = "heavy"
+
+    @classmethod
+    def of(cls, model: ModelSpec) -> Bucket:
+        return cls.HEAVY if model.heavy else cls.NORMAL
+
+
+def normalize_token(raw: str) -> str:
+    """The bare SSO value of ``abc``, ``sso=abc`` or a whole cookie string; ``""`` when there is none
+    (blank, a cookie string without ``sso``, spaces inside, longer than a storage key)."""
+    text = normalize_sso(raw.strip().strip("\"'"))
+    if not text or len(text) > MAX_KEY_LEN or any(ch.isspace() or ch == ";" for ch in text):
+        return ""
+    return text
+
+
+def _int(value: Any, default: int | None) -> int | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _quota(value: Any) -> int:
+    """The original's rule: null, empty or negative means unknown."""
+    number = _int(value, UNKNOWN)
+    return UNKNOWN if number is None or number < 0 else number
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    """An account as the pool holds it. The last four fields live only in this process."""
+
+    token: str
+    pool: str = POOL_BASIC
+    status: Status = Status.ACTIVE
+    quota: int = UNKNOWN  # normal bucket: remaining units, or UNKNOWN
+    heavy_quota: int = UNKNOWN
+    heavy_reset_at: int = 0  # ms; when a heavy bucket known to be empty refills
+    cooldown_until: int = 0  # ms; not selected before this (rate limit or soft cooldown)
+    created_at: int = 0
+    last_used_at: int | None = None
+    use_count: int = 0
+    fail_count: int = 0  # consecutive invalid-credential failures
+    rate_limit_streak: int = 0  # consecutive rate limits: the exponent of the cooldown
+    failures: dict[str, int] | None = None  # all failures so far, by class
+    last_fail_at: int | None = None
+    last_fail_reason: str | None = None
+    last_sync_at: int | None = None
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    last_asset_clear_at: int | None = None
+    extra: dict[str, Any] | None = None  # stored fields this code does not know
+    # runtime only ------------------------------------------------------------
+    inflight: int = 0
+    stamp: int = 0  # changes on every re-index; older selection entries are stale
+    indexed: tuple[str, bool] | None = None  # (pool, unusable) as last counted by the selector
+    next_check: int | None = None  # when the refresher last planned to sync it
+
+    @classmethod
+    def from_record(cls, key: str, record: Mapping[str, Any]) -> Account:
+        account = cls(token=key)
+        account.assign(record)
+        return account
+
+    def assign(self, record: Mapping[str, Any], keep: frozenset[str] | set[str] = frozenset()) -> None:
+        """Take the stored values of ``record``, except the fields named in ``keep``."""
+        tags = record.get("tags")
+        values: dict[str, Any] = {
+            "pool": str(record.get("pool") or POOL_BASIC),
+            "status": Status.parse(record.get("status")),
+            "quota": _quota(record.get("quota")),
+            "heavy_quota": _quota(record.get("heavy_quota")),
+            "heavy_reset_at": _int(record.get("heavy_reset_at"), 0),
+            "cooldown_until": _int(record.get("cooldown_until"), 0),
+            "created_at": _int(record.get("created_at"), 0),
+            "last_used_at": _int(record.get("last_used_at"), None),
+            "use_count": _int(record.get("use_count"), 0),
+            "fail_count": _int(record.get("fail_count"), 0),
+            "rate_limit_streak": _int(record.get("rate_limit_streak"), 0),
+            "failures": _failures(record.get("failures")),
+            "last_fail_at": _int(record.get("last_fail_at"), None),
+            "last_fail_reason": _str_or_none(record.get("last_fail_reason")),
+            "last_sync_at": _int(record.get("last_sync_at"), None),
+            "tags": tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
+            "note": str(record.get("note") or ""),
+            "last_asset_clear_at": _int(record.get("last_asset_clear_at"), None),
+        }
+        for name, value in values.items():
+            if name not in keep:
+                setattr(self, name, value)
+        extra = {k: v for k, v in record.items() if k not in STORED_FIELDS and k != "token"}
+        self.extra = extra or None
+
+    def to_record(self, names: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
+        """The stored form of every field, or of ``names`` only (for a ``patch``)."""
+        record: dict[str, Any] = {} if names is not None else {**(self.extra or {}), "token": self.token}
+        for name in STORED_FIELDS if names is None else names:
+            value = getattr(self, name)
+            if name == "status":
+                value = value.value
+            elif name == "tags":
+                value = list(value)
+            elif name == "failures" and value is not None:
+                value = dict(value)
+            record[name] = value
+        return record
+
+    # quota -------------------------------------------------------------------
+    def remaining(self, bucket: Bucket) -> int:
+        return self.heavy_quota if bucket is Bucket.HEAVY else self.quota
+
+    def set_remaining(self, bucket: Bucket, value: int) -> str:
+        """Set a bucket's remaining units; returns the field name that changed."""
+        if bucket is Bucket.HEAVY:
+            self.heavy_quota = value
+            return "heavy_quota"
+        self.quota = value
+        return "quota"
+
+    def take(self, bucket: Bucket, cost: int) -> int:
+        """Charge a request's cost to a known quota (never below 0); returns what was charged."""
+        remaining = self.remaining(bucket)
+        if remaining <= 0:
+            return 0
+        charged = min(cost, remaining)
+        self.set_remaining(bucket, remaining - charged)
+        return charged
+
+    @property
+    def buckets(self) -> tuple[Bucket, ...]:
+        """The buckets this account can serve: only super accounts have a heavy budget."""
+        return (Bucket.NORMAL, Bucket.HEAVY) if self.pool == POOL_SUPER else (Bucket.NORMAL,)
+
+    @property
+    def usable(self) -> bool:
+        """Neither expired nor disabled: it will serve again without an operator."""
+        return self.status in (Status.ACTIVE, Status.COOLING)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _failures(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    counts = {str(k): n for k, v in value.items() if (n := _int(v, 0))}
+    return counts or None
+
+
+_RUNTIME_FIELDS = {"token", "extra", "inflight", "stamp", "indexed", "next_check"}
+#: the record keys this code reads and writes (``token`` is the storage key)
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Account) if f.name not in _RUNTIME_FIELDS)

@@ -1,0 +1,113 @@
+"""Writing the pool to storage: changed fields of changed accounts, one ``patch`` each, debounced.
+
+Requests change accounts many times a second; the writer collects the names of the
+changed fields per account and writes them ``token.save_delay_ms`` later, so a busy
+account costs one write per delay, and a write never touches another account or a field
+another worker changed. :meth:`AccountWriter.flush` writes everything still pending
+(the pool calls it on shutdown). Global event counts (anti-bot, rotations, …) go the
+same way, as atomic counter increments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from grok2api.config import Settings
+from grok2api.logging import logger
+from grok2api.pool.account import Account
+from grok2api.storage import NS_ACCOUNTS, NS_META, Storage
+
+#: counters of pool events shared by every worker: ``counters(NS_META, EVENTS_KEY)``
+EVENTS_KEY = "pool.events"
+_CHUNK = 500
+
+
+class AccountWriter:
+    def __init__(self, storage: Storage, settings: Settings, lookup: Callable[[str], Account | None]) -> None:
+        self._storage = storage
+        self._settings = settings
+        self._lookup = lookup
+        self._dirty: dict[str, set[str]] = {}
+        self._writing: dict[str, set[str]] = {}
+        self._events: Counter[str] = Counter()
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[bool] | None = None
+
+    def mark(self, token: str, names: Iterable[str]) -> None:
+        self._dirty.setdefault(token, set()).update(names)
+        self._schedule()
+
+    def count(self, event: str) -> None:
+        self._events[event] += 1
+        self._schedule()
+
+    def pending(self, token: str) -> set[str]:
+        """Fields of this account changed here and not yet stored: a re-read must not undo them."""
+        return self._dirty.get(token, set()) | self._writing.get(token, set())
+
+    def forget(self, token: str) -> None:
+        self._dirty.pop(token, None)
+
+    @property
+    def unsaved(self) -> int:
+        return len(self._dirty) + len(self._writing)
+
+    async def insert(self, accounts: list[Account]) -> None:
+        """Store new accounts whole, a transaction per chunk."""
+        for start in range(0, len(accounts), _CHUNK):
+            chunk = accounts[start:start + _CHUNK]
+            await self._storage.put_many(NS_ACCOUNTS, {a.token: a.to_record() for a in chunk})
+
+    async def flush(self) -> None:
+        """Write everything pending now; gives up (logged, nothing scheduled) after a round that failed."""
+        while self._dirty or self._events or self._task is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._task is None:
+                self._task = asyncio.create_task(self._write())
+            if not await self._task:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                logger.error("pool: {} account(s) could not be saved", len(self._dirty))
+                return
+
+    def _schedule(self) -> None:
+        if self._timer is None and self._task is None:
+            delay = self._settings.token.save_delay_ms / 1000
+            self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._write())
+
+    async def _write(self) -> bool:
+        """One round: every dirty account, then the event counts. False if storage failed."""
+        batch, self._dirty = self._dirty, {}
+        self._writing = batch
+        events, self._events = self._events, Counter()
+        try:
+            for token in list(batch):
+                account = self._lookup(token)
+                if account is not None:
+                    # None means another worker deleted it; its change will remove it here
+                    await self._storage.patch(NS_ACCOUNTS, token, account.to_record(batch[token]))
+                del batch[token]
+            if events:
+                await self._storage.incr(NS_META, EVENTS_KEY, dict(events))
+                events.clear()
+            return True
+        except Exception as exc:
+            logger.warning("pool: saving accounts failed ({}); retrying later", exc)
+            return False
+        finally:  # whatever was not written stays pending
+            for token, names in batch.items():
+                self._dirty.setdefault(token, set()).update(names)
+            self._events.update(events)
+            self._writing = {}
+            self._task = None
+            if self._dirty or self._events:
+                self._schedule()

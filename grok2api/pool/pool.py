@@ -1,0 +1,359 @@
+"""``TokenPool``: the accounts of one process, kept in step with storage, handed out per request.
+
+Every change to an account goes through :meth:`TokenPool._apply`: its changed fields
+are queued for the debounced writer, it is re-indexed for selection, and its next quota
+check is planned. Changes other workers make arrive through :meth:`apply_change`,
+which re-reads that one account and keeps the fields this process changed and has not
+written yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
+
+from grok2api.config import Settings
+from grok2api.errors import ApiError, invalid
+from grok2api.logging import logger, mask_secret
+from grok2api.pool import machine
+from grok2api.pool.account import UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
+from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
+from grok2api.pool.persistence import EVENTS_KEY, AccountWriter
+from grok2api.pool.refresh import PROGRESS_KEY, Refresher, RefreshProgress
+from grok2api.pool.selection import Selector
+from grok2api.registry import ModelSpec
+from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Change, Storage
+from grok2api.upstream import GrokClient
+from grok2api.upstream.errors import Failure, UpstreamError
+
+T = TypeVar("T")
+_CHUNK = 500
+_OPERATOR_STATUSES = ("active", "disabled")
+_END = object()
+
+
+class TokenPool:
+    def __init__(self, storage: Storage, client: GrokClient, settings: Settings) -> None:
+        self._storage = storage
+        self._settings = settings
+        self._selector = Selector(settings)
+        self._writer = AccountWriter(storage, settings, self._selector.get)
+        self._refresher = Refresher(storage, client, settings, lookup=self._selector.get,
+                                    apply=self._apply, merge=self._merge)
+
+    # lifecycle ---------------------------------------------------------------
+    async def start(self, *, background: bool = True) -> None:
+        """Load every account; with ``background``, run the quota refresher too."""
+        await self._reload()
+        logger.info("pool: {} account(s) loaded", len(self._selector))
+        if background:
+            self._refresher.start()
+
+    async def stop(self) -> None:
+        """Stop background work and write everything not yet written."""
+        await self._refresher.stop()
+        await self._writer.flush()
+
+    async def _reload(self) -> None:
+        records = await self._storage.list(NS_ACCOUNTS)
+        for token in [t for t in self._selector.accounts if t not in records]:
+            self._merge(token, None)
+        for token, record in records.items():
+            self._merge(token, record)
+
+    async def apply_change(self, change: Change) -> None:
+        """Another worker (or this one) wrote an account: take the stored state of that one.
+
+        A ``reset`` change (the feed was trimmed past this reader) reloads every account.
+        """
+        if change.op == "reset":
+            await self._reload()
+        elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete"):
+            self._merge(change.key, await self._storage.get(NS_ACCOUNTS, change.key))
+
+    def _merge(self, token: str, record: JSON | None) -> None:
+        account = self._selector.get(token)
+        if record is None:
+            if account is not None:
+                self._selector.remove(token)
+                self._writer.forget(token)
+            return
+        if account is None:
+            account = Account.from_record(token, record)
+        else:
+            account.assign(record, keep=self._writer.pending(token))
+        self._selector.put(account, now_ms())
+        self._refresher.schedule(account)
+
+    def _apply(self, account: Account, changed: set[str]) -> None:
+        if self._selector.get(account.token) is not account:
+            return  # removed while a request or a sync held it
+        if changed:
+            self._writer.mark(account.token, changed)
+        self._selector.put(account, now_ms())
+        self._refresher.schedule(account)
+
+    # requests ----------------------------------------------------------------
+    async def acquire(self, model: ModelSpec, *, exclude: Collection[str] = ()) -> Lease:
+        """Claim the preferred account for ``model`` and charge the model's cost to its quota.
+
+        Nothing here awaits, so two requests can never both take an account's last unit.
+        Raises :class:`ApiError` 429 (``Retry-After``) while accounts are cooling down or
+        busy, 503 when none is configured or all are expired or disabled.
+        """
+        now = now_ms()
+        for account in self._selector.due(model, now):
+            self._apply(account, machine.wake(account, now))
+        account = self._selector.pick(model, now, exclude)
+        if account is None:
+            self._writer.count("no_account")
+            raise self._selector.unavailable(model, now, exclude)
+        bucket = Bucket.of(model)
+        charged = account.take(bucket, model.cost)
+        account.inflight += 1
+        account.last_used_at = now
+        self._apply(account, {"last_used_at", "heavy_quota" if bucket is Bucket.HEAVY else "quota"}
+                    if charged else {"last_used_at"})
+        return Lease(account, model, bucket, charged, self._settle)
+
+    def _settle(self, lease: Lease, outcome: UpstreamError | None, judged: bool) -> None:
+        account, now = lease.account, now_ms()
+        account.inflight -= 1
+        changed: set[str] = set()
+        if judged and outcome is None:
+            changed = machine.on_success(account, now)
+            if self._settings.token.sync_after_use:
+                self._refresher.sync_soon(account, lease.bucket, lease.model.rate_limit_model)
+        elif judged and outcome is not None:
+            changed = machine.on_failure(account, lease.bucket, outcome, now, self._settings.token)
+            remaining = account.remaining(lease.bucket)
+            if lease.charged and outcome.failure is not Failure.RATE_LIMITED and remaining != UNKNOWN:
+                changed.add(account.set_remaining(lease.bucket, remaining + lease.charged))  # not served
+            self._writer.count(outcome.failure.value)
+        self._apply(account, changed)
+
+    async def call(self, model: ModelSpec, fn: Callable[[Lease], Awaitable[T]]) -> T:
+        """Run ``fn`` on an account; on a retryable failure, again on another (``grok.max_retry`` times)."""
+
+        async def attempt(lease: Lease) -> T:
+            try:
+                result = await fn(lease)
+            except BaseException as error:
+                await lease.fail(error)
+                raise
+            await lease.release()
+            return result
+
+        return await self._rotate(model, attempt)
+
+    async def stream(self, model: ModelSpec, open_stream: Callable[[Lease], Any]) -> LeasedStream[E]:
+        """Open a stream on an account and read its first event, rotating on a retryable failure.
+
+        ``open_stream(lease)`` returns an async iterator of events. Once the first event
+        is in hand the request is committed to that account: the returned stream yields
+        it and the rest, and is never retried.
+        """
+
+        async def attempt(lease: Lease) -> LeasedStream[E]:
+            rest = None
+            try:
+                rest = open_stream(lease)
+                first = await anext(rest, _END)
+                if first is _END:
+                    raise UpstreamError(Failure.PROTOCOL, "the upstream stream ended before its first event")
+            except BaseException as error:
+                await close_quietly(rest)
+                await lease.fail(error)
+                raise
+            return LeasedStream(lease, first, rest)
+
+        return await self._rotate(model, attempt)
+
+    async def _rotate(self, model: ModelSpec, attempt: Callable[[Lease], Awaitable[T]]) -> T:
+        tried: list[str] = []
+        last: UpstreamError | None = None
+        for _ in range(self._settings.grok.max_retry + 1):
+            try:
+                lease = await self.acquire(model, exclude=tried)
+            except ApiError:
+                if last is None:
+                    raise
+                break  # no other account: the client learns what the last one said
+            try:
+                return await attempt(lease)
+            except UpstreamError as error:
+                last = error
+                if not machine.retryable(error, self._settings.grok):
+                    raise
+                tried.append(lease.token)
+                self._writer.count("rotation")
+                logger.info("pool: {} on account {}; trying another account", error.failure.value,
+                            mask_secret(lease.token))
+        assert last is not None
+        raise last
+
+    # operators ---------------------------------------------------------------
+    def get(self, token: str) -> Account | None:
+        return self._selector.get(normalize_token(token))
+
+    def list(self, *, pool: str | None = None, status: str | None = None) -> list[Account]:
+        wanted = Status.parse(status) if status else None
+        return [a for a in self._selector.accounts.values()
+                if (pool is None or a.pool == pool) and (wanted is None or a.status is wanted)]
+
+    async def add(self, tokens: Iterable[str | Mapping[str, Any]], pool: str | None = None) -> tuple[int, int]:
+        """Add accounts from bare tokens (``sso=`` prefixes and cookie strings accepted) or
+        records in the original's shape; returns ``(added, merged)``.
+
+        A token already known is merged, never doubled: ``pool`` (when given) moves it,
+        a note fills an empty one, tags are united; its state is kept. New accounts go to
+        ``pool``, else the record's pool, else ``ssoBasic``. Unusable entries are skipped.
+        """
+        items: dict[str, list[Mapping[str, Any]]] = {}
+        for item in tokens:
+            record = {"token": item} if isinstance(item, str) else item
+            token = normalize_token(str(record.get("token") or ""))
+            if token:
+                items.setdefault(token, []).append(record)
+        stored = await self._read(list(items))
+        for token, record in stored.items():
+            self._merge(token, record)  # known elsewhere already: merge into that
+        now, new, merged = now_ms(), [], 0
+        for token, records in items.items():
+            account = self._selector.get(token)
+            if account is None:  # the first record makes it; later duplicates merge into it
+                account = Account.from_record(token, records[0])
+                account.pool = pool or account.pool
+                account.created_at = account.created_at or now
+                new.append(account)
+                records = records[1:]
+            changed: set[str] = set()
+            for record in records:
+                changed |= _merge_operator_fields(account, record, pool)
+            merged += len(records)
+            if changed and account.indexed is not None:  # already stored: write the merge
+                self._apply(account, changed)
+        await self._writer.insert(new)
+        for account in new:
+            self._selector.put(account, now)
+            self._refresher.schedule(account)
+        await self._writer.flush()
+        logger.info("pool: {} account(s) added, {} merged", len(new), merged)
+        return len(new), merged
+
+    async def _read(self, tokens: list[str]) -> dict[str, JSON]:
+        found: dict[str, JSON] = {}
+        for start in range(0, len(tokens), _CHUNK):
+            found |= await self._storage.get_many(NS_ACCOUNTS, tokens[start:start + _CHUNK])
+        return found
+
+    async def remove(self, tokens: Iterable[str]) -> int:
+        """Delete accounts; returns how many existed. Requests holding one finish normally."""
+        keys = list(dict.fromkeys(t for t in map(normalize_token, tokens) if t))
+        removed = 0
+        for start in range(0, len(keys), _CHUNK):
+            removed += await self._storage.delete_many(NS_ACCOUNTS, keys[start:start + _CHUNK])
+        for token in keys:
+            self._merge(token, None)
+        return removed
+
+    async def update(self, token: str, **fields: Any) -> Account:
+        """An operator's edit: ``status`` (``active`` or ``disabled``), ``note``, ``tags``,
+        ``pool``, ``quota``, ``heavy_quota``. Validated whole before anything changes;
+        written before returning."""
+        account = self.get(token)
+        if account is None:
+            raise ApiError(404, "No such account", code="token_not_found")
+        values = {name: _operator_value(name, value) for name, value in fields.items()}
+        changed: set[str] = set()
+        for name, value in values.items():
+            if name == "status":
+                changed |= machine.set_by_operator(account, value)
+            else:
+                setattr(account, name, value)
+                changed.add(name)
+        self._apply(account, changed)
+        await self._writer.flush()
+        return account
+
+    async def refresh(self, tokens: Iterable[str] | None = None) -> RefreshProgress:
+        """Sync the quota of these accounts (None: every usable one) in the background;
+        ``await progress.wait()`` for the end."""
+        if tokens is None:
+            accounts = [a for a in self._selector.accounts.values() if a.usable]
+        else:
+            found = (self.get(t) for t in tokens)
+            accounts = list({a.token: a for a in found if a is not None}.values())
+        return self._refresher.refresh(accounts)
+
+    async def refresh_progress(self) -> JSON | None:
+        """The latest refresh run of any worker: done, failed, remaining, state."""
+        return await self._storage.get(NS_META, PROGRESS_KEY)
+
+    async def flush(self) -> None:
+        """Write every pending change now."""
+        await self._writer.flush()
+
+    async def stats(self) -> JSON:
+        """Counts for the admin console; ``events`` are shared by every worker."""
+        accounts = self._selector.accounts.values()
+        statuses = Counter(a.status.value for a in accounts)
+        pools = Counter(a.pool for a in accounts)
+        active = [a for a in accounts if a.status is Status.ACTIVE]
+        return {
+            "total": len(self._selector),
+            "by_status": {s.value: statuses.get(s.value, 0) for s in Status},
+            "by_pool": dict(pools),
+            "inflight": sum(a.inflight for a in accounts),
+            "quota": _quota_sum(active, Bucket.NORMAL),
+            "heavy_quota": _quota_sum(active, Bucket.HEAVY),
+            "use_count": sum(a.use_count for a in accounts),
+            "unsaved": self._writer.unsaved,
+            "events": await self._storage.counters(NS_META, EVENTS_KEY),
+        }
+
+
+def _quota_sum(accounts: list[Account], bucket: Bucket) -> JSON:
+    known = [a.remaining(bucket) for a in accounts if a.remaining(bucket) != UNKNOWN]
+    return {"known": sum(known), "accounts_known": len(known), "accounts_unknown": len(accounts) - len(known)}
+
+
+def _merge_operator_fields(account: Account, record: Mapping[str, Any], pool: str | None) -> set[str]:
+    changed = set()
+    if pool and account.pool != pool:
+        account.pool = pool
+        changed.add("pool")
+    note = str(record.get("note") or "")
+    if note and not account.note:
+        account.note = note
+        changed.add("note")
+    tags = record.get("tags")
+    if isinstance(tags, list | tuple):
+        united = tuple(dict.fromkeys([*account.tags, *map(str, tags)]))
+        if united != account.tags:
+            account.tags = united
+            changed.add("tags")
+    return changed
+
+
+def _operator_value(name: str, value: Any) -> Any:
+    if name == "status":
+        if str(value).strip().lower() not in _OPERATOR_STATUSES:
+            raise invalid("status: an operator sets 'active' or 'disabled'", "status")
+        return Status.parse(value)
+    if name == "note":
+        return str(value or "")
+    if name == "tags":
+        if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+            raise invalid("tags: expected a list of strings", "tags")
+        return tuple(dict.fromkeys(value))
+    if name == "pool":
+        if not isinstance(value, str) or not value.strip():
+            raise invalid("pool: expected a pool name such as ssoBasic or ssoSuper", "pool")
+        return value.strip()
+    if name in ("quota", "heavy_quota"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < UNKNOWN:
+            raise invalid(f"{name}: expected an integer, -1 for unknown", name)
+        return value
+    raise invalid(f"{name}: not a field an operator can change", name)
