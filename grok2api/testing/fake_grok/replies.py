@@ -1,0 +1,225 @@
+"""The fake's scripted answers to ``conversations/new`` ([T] frames, protocol §4.10).
+
+Which answer a request gets, first rule that matches:
+
+1. **video** — ``toolOverrides.videoGen`` is true (or ``modelName`` is ``imagine-video-gen``);
+2. **image** — the message starts with ``Image Generation:``, ``Image Edit:`` or ``Drawing:``
+   (any case), or ``toolOverrides.imageGen`` is true; ``imageGenerationCount`` images;
+3. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
+   header and analysis tokens, a web search with results, a citation card and a
+   ``<grok:render>`` tag in the final text;
+4. **plain** — everything else.
+
+The answer text is ``Echo: <last non-empty line of the message>`` (the thinking answer
+adds the citation tag and a full stop), so a test can tell which prompt arrived.
+``modelResponse.message`` always equals the concatenated ``final`` tokens. A message
+containing ``[moderate]`` gets its images or video moderated.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+from uuid import uuid4
+
+import orjson
+
+from grok2api.testing.fake_grok.media import jpeg, mp4
+
+MODERATE_MARKER = "[moderate]"
+_IMAGE_PREFIX = re.compile(r"^\s*(image generation|image edit|drawing)\s*:\s*", re.IGNORECASE)
+_VIDEO_MODE = re.compile(r"\s+--mode=\S+\s*$")
+_THINKING_MODES = {"MODEL_MODE_EXPERT", "MODEL_MODE_HEAVY"}
+_RESOLUTIONS = {"SD": "480p", "HD": "720p"}
+
+
+@dataclass
+class StoredAsset:
+    """A file on the fake's assets origin; ``owner`` is a user id (``None``: public)."""
+
+    asset_id: str
+    path: str
+    content_type: str
+    data: bytes
+    owner: str | None
+    name: str = ""
+    listed: bool = True
+    model_generated: bool = False
+    created: float = field(default_factory=time.time)
+
+
+@dataclass
+class Reply:
+    frames: list[dict[str, Any]]
+    assets: list[StoredAsset] = field(default_factory=list)
+
+
+def answer_text(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return f"Echo: {lines[-1] if lines else ''}".rstrip()
+
+
+def _tokens(text: str) -> list[str]:
+    """Short fragments (a word with its leading space) that concatenate back to ``text``."""
+    return re.findall(r"\s*\S+", text)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Script:
+    """Frame builder for one turn: shared ids, the conversation and user-echo frames."""
+
+    def __init__(self, body: dict[str, Any], user_id: str) -> None:
+        self.body = body
+        self.user_id = user_id
+        self.message = body.get("message") if isinstance(body.get("message"), str) else ""
+        self.model = body.get("modelName") if isinstance(body.get("modelName"), str) else ""
+        self.user_response_id = str(uuid4())
+        self.response_id = str(uuid4())
+        self.model_hash = "fake" + uuid4().hex[:10]
+        self.frames: list[dict[str, Any]] = [
+            {"result": {"conversation": {"conversationId": str(uuid4()), "title": "New conversation",
+                                         "createTime": _now(), "temporary": body.get("temporary", True)}}},
+            {"result": {"response": {
+                "userResponse": {"responseId": self.user_response_id, "message": self.message,
+                                 "sender": "human", "createTime": _now(), "parentResponseId": "",
+                                 "model": self.model},
+                "isThinking": False, "isSoftStop": False, "responseId": self.user_response_id}}},
+        ]
+
+    def add(self, **fields: Any) -> None:
+        self.frames.append({"result": {"response": {**fields, "responseId": self.response_id}}})
+
+    def say(self, text: str, **fields: Any) -> None:
+        for token in _tokens(text):
+            self.add(token=token, isThinking=False, isSoftStop=False, messageTag="final", **fields)
+
+    def finish(self, message: str, **fields: Any) -> None:
+        self.add(modelResponse={
+            "responseId": self.response_id, "message": message, "sender": "assistant",
+            "createTime": _now(), "parentResponseId": self.user_response_id,
+            "generatedImageUrls": [], "fileAttachments": [], "cardAttachmentsJson": [],
+            "streamErrors": [], "metadata": {"llm_info": {"modelHash": self.model_hash}},
+            "model": self.model, **fields,
+        }, isThinking=False, isSoftStop=False)
+
+
+def reply_for(body: dict[str, Any], user_id: str) -> Reply:
+    """The scripted answer to one chat request body (rules in the module docstring)."""
+    script = _Script(body, user_id)
+    tools = body.get("toolOverrides") if isinstance(body.get("toolOverrides"), dict) else {}
+    mode = body.get("modelMode") if isinstance(body.get("modelMode"), str) else ""
+    if tools.get("videoGen") is True or script.model == "imagine-video-gen":
+        return _video(script)
+    if _IMAGE_PREFIX.match(script.message) or tools.get("imageGen") is True:
+        return _image(script)
+    if "THINKING" in mode or mode in _THINKING_MODES:
+        return _thinking(script)
+    return _plain(script)
+
+
+def _plain(script: _Script) -> Reply:
+    text = answer_text(script.message)
+    script.add(llmInfo={"modelHash": script.model_hash}, isThinking=False, isSoftStop=False)
+    script.say(text)
+    script.add(token="", isThinking=False, isSoftStop=True)
+    script.add(finalMetadata={}, isThinking=False, isSoftStop=False)
+    script.finish(text)
+    return Reply(script.frames)
+
+
+def _thinking(script: _Script) -> Reply:
+    topic = answer_text(script.message).removeprefix("Echo: ")
+    card_id = "card-" + script.response_id[:8]
+    result = {"url": f"https://search.example/?q={quote(topic)}", "title": f"About {topic}",
+              "preview": f"What the web says about {topic}"}
+    citation = orjson.dumps({"id": "cite-01", "type": "render_inline_citation",
+                             "cardType": "citation_card", "url": result["url"]}).decode()
+    render = ('<grok:render card_id="cite-01" card_type="citation_card" type="render_inline_citation">'
+              '<argument name="citation_id">0</argument></grok:render>')
+    tool_card = (f"<xai:tool_usage_card><xai:tool_usage_card_id>{card_id}</xai:tool_usage_card_id>"
+                 "<xai:tool_name>web_search</xai:tool_name><xai:tool_args><![CDATA["
+                 f"{orjson.dumps({'query': topic}).decode()}]]></xai:tool_args></xai:tool_usage_card>")
+    thinking = {"isThinking": True}
+    script.add(token="Thinking about your request", messageTag="header", messageStepId=0, **thinking)
+    script.add(token=f"The user wrote: {topic}. I should search the web.", messageTag="analysis",
+               messageStepId=0, **thinking)
+    script.add(token=tool_card, messageTag="tool_usage_card", toolUsageCardId=card_id,
+               toolUsageCard={"toolUsageCardId": card_id, "webSearch": {"args": {"query": topic}}},
+               rolloutId="rollout-1", messageStepId=1, **thinking)
+    script.add(token="", toolUsageCardId=card_id, webSearchResults={"results": [result]},
+               messageTag="raw_function_result", messageStepId=1, **thinking)
+    script.add(cardAttachment={"jsonData": citation}, messageTag="final")
+    text = answer_text(script.message)
+    script.say(text)
+    script.add(token=render + ".", isThinking=False, messageTag="final")
+    script.add(token="", isThinking=False, isSoftStop=True)
+    script.finish(text + render + ".", webSearchResults=[{"url": result["url"], "title": result["title"]}],
+                  cardAttachmentsJson=[citation])
+    return Reply(script.frames)
+
+
+def _image(script: _Script) -> Reply:
+    prompt = _IMAGE_PREFIX.sub("", script.message).strip()
+    moderated = MODERATE_MARKER in script.message
+    count = script.body.get("imageGenerationCount")
+    count = count if isinstance(count, int) and 1 <= count <= 4 else 2
+    ids = [str(uuid4()) for _ in range(count)]
+    paths = [f"users/{script.user_id}/generated/{image_id}/image.jpg" for image_id in ids]
+    text = f"I'll generate images of {prompt}."
+    script.add(imageAttachmentInfo={})
+    script.say(text)
+    for progress in (5, 50):
+        for index, image_id in enumerate(ids):
+            script.add(streamingImageGenerationResponse={"imageId": image_id, "imageIndex": index,
+                                                         "progress": progress})
+    for index, (image_id, path) in enumerate(zip(ids, paths, strict=True)):
+        final = {"imageId": image_id, "imageIndex": index, "progress": 100, "moderated": moderated}
+        if not moderated:
+            final["imageUrl"] = path
+        script.add(streamingImageGenerationResponse=final)
+    script.finish(text, generatedImageUrls=[] if moderated else paths)
+    assets = [] if moderated else [
+        StoredAsset(image_id, path, "image/jpeg", jpeg(path), script.user_id, name="image.jpg",
+                    model_generated=True)
+        for image_id, path in zip(ids, paths, strict=True)
+    ]
+    return Reply(script.frames, assets)
+
+
+def _video(script: _Script) -> Reply:
+    prompt = _VIDEO_MODE.sub("", script.message).strip()
+    moderated = MODERATE_MARKER in script.message
+    config: Any = script.body
+    for key in ("responseMetadata", "modelConfigOverride", "modelMap", "videoGenModelConfig"):
+        config = config.get(key) if isinstance(config, dict) else None
+    config = config if isinstance(config, dict) else {}
+    post_id = config.get("parentPostId") if isinstance(config.get("parentPostId"), str) else str(uuid4())
+    resolution = config.get("resolutionName") or _RESOLUTIONS.get(config.get("videoResolution"), "480p")
+    video_id = str(uuid4())
+    folder = f"users/{script.user_id}/generated/{video_id}"
+    base = {"videoId": video_id, "videoPostId": post_id}
+    script.add(streamingVideoGenerationResponse={**base, "progress": 1, "resolutionName": resolution,
+                                                 "videoPrompt": ""})
+    for progress in (18, 47, 83):
+        script.add(streamingVideoGenerationResponse={**base, "progress": progress})
+    final: dict[str, Any] = {**base, "progress": 100, "moderated": moderated}
+    if not moderated:
+        final |= {"assetId": video_id, "videoUrl": f"{folder}/generated_video.mp4",
+                  "thumbnailImageUrl": f"{folder}/preview_image.jpg"}
+    script.add(streamingVideoGenerationResponse=final)
+    script.finish("", fileAttachments=[] if moderated else [video_id])
+    script.add(token=f"I generated a video with the prompt: {prompt}", isSoftStop=True)
+    assets = [] if moderated else [
+        StoredAsset(video_id, f"{folder}/generated_video.mp4", "video/mp4", mp4(folder), script.user_id,
+                    name="generated_video.mp4", model_generated=True),
+        StoredAsset(video_id, f"{folder}/preview_image.jpg", "image/jpeg", jpeg(folder), script.user_id,
+                    listed=False, model_generated=True),
+    ]
+    return Reply(script.frames, assets)
