@@ -8,9 +8,10 @@ than ``token.refresh_interval_hours``), and an operator (:meth:`Refresher.refres
 Every rate-limits call, whoever makes it, shares one limit of
 ``performance.usage_max_concurrent``. Background and operator refreshes run under the
 storage lock ``pool.refresh``, so across processes exactly one worker refreshes at a
-time; the holder renews the lock while it works and re-reads the accounts from storage
-first, skipping those another worker synced meanwhile. Progress is published to storage
-(``meta/pool.refresh``) so every worker's admin console sees it.
+time: the holder renews the lock while it works; a worker that finds it taken waits,
+then re-reads the accounts from storage and (for a scheduled run) skips those another
+worker synced meanwhile. Progress is published to storage (``meta/pool.refresh``) so
+every worker's admin console sees it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from grok2api.upstream import GrokClient, UpstreamError
 LOCK_NAME = "pool.refresh"
 PROGRESS_KEY = "pool.refresh"
 LOCK_TTL = 30.0
-#: a scheduled run that finds the lock taken tries again this much later
-LOCK_RETRY_MS = 5_000
+LOCK_POLL = 0.2
 _PUBLISH_EVERY_MS = 1_000
 _MAX_ERRORS = 50
 _READ_CHUNK = 500
@@ -202,7 +202,7 @@ class Refresher:
 
     # runs ----------------------------------------------------------------------
     def refresh(self, accounts: Sequence[Account]) -> RefreshProgress:
-        """An operator's refresh: starts at once (waiting for the lock if another worker holds it)."""
+        """An operator's refresh of these accounts, due or not; runs in the background."""
         progress = RefreshProgress(uuid.uuid4().hex[:12], "manual", len(accounts), self.worker)
         self._spawn(self._run(accounts, "manual", progress))
         return progress
@@ -210,12 +210,8 @@ class Refresher:
     async def _run(self, accounts: Sequence[Account], reason: Literal["scheduled", "manual"],
                    progress: RefreshProgress | None = None) -> None:
         async with self._one_run:
-            if not await self._take_lock(wait=progress is not None):
-                retry = now_ms() + LOCK_RETRY_MS
-                for account in accounts:  # another worker is refreshing: look again later
-                    account.next_check = retry
-                    heapq.heappush(self._due, (retry, next(self._seq), account))
-                return
+            while not await self._storage.acquire_lock(LOCK_NAME, self.worker, LOCK_TTL):
+                await asyncio.sleep(LOCK_POLL)  # another worker is refreshing
             keeper = asyncio.create_task(self._keep_lock())
             try:
                 accounts = await self._reread(accounts, skip_fresh=progress is None)
@@ -235,13 +231,6 @@ class Refresher:
                     progress.finished_at = now_ms()
                     progress._ended.set()
                     await self._publish(progress)
-
-    async def _take_lock(self, *, wait: bool) -> bool:
-        while not await self._storage.acquire_lock(LOCK_NAME, self.worker, LOCK_TTL):
-            if not wait:
-                return False
-            await asyncio.sleep(0.2)
-        return True
 
     async def _keep_lock(self) -> None:
         """Renew the lock while the run lasts; ends (and so ends the run) if it was lost."""
