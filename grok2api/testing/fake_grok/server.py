@@ -453,5 +453,5 @@ class FakeGrok:
 
     async def _control_requests(self, request: web.Request) -> web.Response:
         return _json([{"method": r.method, "path": r.path, "query": r.query, "endpoint": r.endpoint.value,
-                       "headers": dict(r.headers), "json": r.json, "ws_messages": r.ws_messages,
+                       "headers": {str(k): v for k, v in r.headers.items()}, "json": r.json, "ws_messages": r.ws_messages,
                        "disconnected": r.disconnected} for r in self.requests])
