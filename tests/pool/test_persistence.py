@@ -1,0 +1,134 @@
+"""Persistence: record by record, debounced, flushed on shutdown; workers see each other's changes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from grok2api.config import Settings
+from grok2api.pool import Status, TokenPool
+from grok2api.storage import NS_ACCOUNTS, Change, Storage
+from grok2api.testing.fake_grok import FakeGrok
+from grok2api.upstream import GrokClient, UpstreamError
+from grok2api_plugins.storage_local.engine import LocalStorage
+
+from .conftest import GROK3, PoolFactory, chat, grok_settings, set_token
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+@pytest_asyncio.fixture
+async def other_storage(settings: Settings):
+    """A second connection to the same SQLite file: what another worker process has."""
+    engine = LocalStorage(settings)
+    await engine.open()
+    yield engine
+    await engine.close()
+
+
+async def follow(storage: Storage, pool: TokenPool, since: int) -> int:
+    """Do what the kernel's change-feed watcher does for the accounts namespace."""
+    for change in await storage.changes_since(since):
+        since = change.seq
+        await pool.apply_change(change)
+    return since
+
+
+async def test_a_restart_loses_nothing(make_pool: PoolFactory, client: GrokClient, fake_grok: FakeGrok,
+                                      settings: Settings, other_storage: Storage) -> None:
+    set_token(settings, save_delay_ms=60_000)  # nothing is written before shutdown
+    for token in ("acct-a", "acct-b"):
+        fake_grok.add_account(token)
+    pool = await make_pool()
+    await pool.add([{"token": "acct-a", "note": "first", "tags": ["x"], "custom": 1}, "sso=acct-b"])
+    for _ in range(3):
+        await pool.call(GROK3, chat(client))
+    fake_grok.inject("rate_limited", retry_after=120, times=2)
+    with pytest.raises(UpstreamError):  # both accounts cool down
+        await pool.call(GROK3, chat(client))
+    assert {a.status for a in pool.list()} == {Status.COOLING}
+    before = {a.token: a.to_record() for a in pool.list()}
+    assert (await other_storage.get(NS_ACCOUNTS, "acct-a"))["use_count"] == 0  # still pending
+    await pool.stop()
+    reloaded = await make_pool(on=other_storage)
+    assert {a.token: a.to_record() for a in reloaded.list()} == before
+    assert reloaded.get("acct-a").to_record()["custom"] == 1
+
+
+async def test_sigterm_flushes_the_pool_before_the_process_ends(pool: TokenPool, fake_grok: FakeGrok,
+                                                                settings: Settings) -> None:
+    for token in ("acct-a", "acct-b"):
+        fake_grok.add_account(token)
+    await pool.add(["acct-a", "acct-b"])
+    await pool.flush()
+    overrides = {"grok": grok_settings(fake_grok), "token": {"save_delay_ms": 60_000}}
+    worker = await asyncio.create_subprocess_exec(sys.executable, str(WORKER), "serve", orjson.dumps(overrides).decode(),
+                                                  "5", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    line = await asyncio.wait_for(worker.stdout.readline(), 30)
+    assert line.startswith(b"ready"), (line, await worker.stderr.read())
+    served = orjson.loads(line.split(b" ", 1)[1])
+    worker.send_signal(signal.SIGTERM)
+    _out, err = await asyncio.wait_for(worker.communicate(), 30)
+    assert worker.returncode == 0, err.decode()[-2000:]
+    await pool.apply_change(Change(0, "", "", "reset"))  # reload everything
+    assert {a.token: a.use_count for a in pool.list()} == served and sum(served.values()) == 5
+
+
+async def test_workers_see_each_others_changes_and_keep_their_own_pending_ones(
+        make_pool: PoolFactory, storage: Storage, other_storage: Storage, settings: Settings) -> None:
+    first = await make_pool()
+    await first.add([{"token": "shared", "quota": 50}, "other"])
+    second = await make_pool(on=other_storage)
+    seq = await other_storage.last_change()
+    set_token(settings, save_delay_ms=60_000)
+    lease = await second.acquire(GROK3)  # charges 1 to shared's estimate in the second worker only
+    assert lease.token == "shared"
+    await first.update("shared", note="from the admin", status="disabled")
+    seq = await follow(other_storage, second, seq)
+    account = second.get("shared")
+    assert (account.note, account.status, account.quota) == ("from the admin", Status.DISABLED, 49)
+    await second.flush()
+    stored = await storage.get(NS_ACCOUNTS, "shared")
+    assert (stored["note"], stored["status"], stored["quota"]) == ("from the admin", "disabled", 49)
+    await lease.release()
+
+
+async def test_a_removed_account_is_not_written_back(make_pool: PoolFactory, storage: Storage,
+                                                     other_storage: Storage, settings: Settings) -> None:
+    first = await make_pool()
+    await first.add(["gone", "kept"])
+    second = await make_pool(on=other_storage)
+    set_token(settings, save_delay_ms=60_000)
+    lease = await second.acquire(GROK3, exclude=["kept"])
+    seq = await other_storage.last_change()
+    assert await first.remove(["sso=gone"]) == 1
+    await follow(other_storage, second, seq)
+    assert second.get("gone") is None
+    await lease.release()
+    await second.flush()
+    assert set(await storage.list(NS_ACCOUNTS)) == {"kept"}
+
+
+async def test_duplicates_are_merged_not_doubled(pool: TokenPool, storage: Storage) -> None:
+    assert await pool.add(["abc", "sso=abc", "sso-rw=x; sso=abc", "  ", "xyz"]) == (2, 2)
+    assert await pool.add([{"token": "abc", "note": "n", "tags": ["t"]}], pool="ssoSuper") == (0, 1)
+    account = pool.get("abc")
+    assert (account.pool, account.note, account.tags) == ("ssoSuper", "n", ("t",))
+    assert set(await storage.list(NS_ACCOUNTS)) == {"abc", "xyz"}
+    assert (await storage.get(NS_ACCOUNTS, "abc"))["pool"] == "ssoSuper"
+
+
+async def test_writes_name_their_fields_only(pool: TokenPool, storage: Storage, other_storage: Storage) -> None:
+    await pool.add(["acct-a"])
+    await other_storage.patch(NS_ACCOUNTS, "acct-a", {"note": "written elsewhere", "future_field": 7})
+    lease = await pool.acquire(GROK3)
+    await lease.release()
+    await pool.flush()
+    stored = await storage.get(NS_ACCOUNTS, "acct-a")
+    assert stored["note"] == "written elsewhere" and stored["future_field"] == 7 and stored["use_count"] == 1
