@@ -69,7 +69,7 @@ def _wait_time(data: Any) -> float | None:
     return None
 
 
-def retry_after(headers: Mapping[str, str], body: bytes = b"") -> float | None:
+def retry_after(headers: Mapping[str, str | None], body: bytes = b"") -> float | None:
     """The upstream's reset hint in seconds: ``Retry-After`` (seconds or a date), else
     ``waitTimeSeconds`` in the JSON body."""
     value = (headers.get("retry-after") or "").strip()
@@ -89,7 +89,7 @@ def _looks_html(text: str) -> bool:
     return head.startswith("<") or "<html" in head
 
 
-def from_status(status: int, headers: Mapping[str, str], body: bytes | None, what: str) -> UpstreamError:
+def from_status(status: int, headers: Mapping[str, str | None], body: bytes | None, what: str) -> UpstreamError:
     """Classify a non-2xx answer. ``body`` is ``None`` when it could not be read
     (WebSocket handshakes): then only the status and headers decide."""
     text = (body or b"").decode("utf-8", "replace").lower()

@@ -23,7 +23,15 @@ from grok2api.upstream.classify import excerpt, from_stream_error
 from grok2api.upstream.dialect import ChatRequest, Dialect, RestCall
 from grok2api.upstream.download import save_body
 from grok2api.upstream.errors import Failure, UpstreamError
-from grok2api.upstream.events import Event, ImagineEvent, ImagineImage, ImagineSlotDone, InStreamError, ModelResponse, TextDelta
+from grok2api.upstream.events import (
+    Event,
+    ImagineEvent,
+    ImagineImage,
+    ImagineSlotDone,
+    InStreamError,
+    ModelResponse,
+    TextDelta,
+)
 from grok2api.upstream.headers import api_headers, asset_headers, statsig_id
 from grok2api.upstream.results import Asset, DownloadedAsset, RateLimits, UploadedFile
 from grok2api.upstream.stream import LineDecoder, read_events

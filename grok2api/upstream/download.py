@@ -17,7 +17,7 @@ from grok2api.upstream.transport import UpstreamResponse
 _WRITE_BATCH = 1024 * 1024
 
 
-def _content_type(headers: Mapping[str, str], kind: Literal["image", "video"], what: str) -> str:
+def _content_type(headers: Mapping[str, str | None], kind: Literal["image", "video"], what: str) -> str:
     """The body's media type, refused unless it fits ``kind`` (a missing video type is
     taken as ``video/mp4``)."""
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()

@@ -96,11 +96,11 @@ class UpstreamResponse:
         return self._raw.status_code
 
     @property
-    def headers(self) -> Mapping[str, str]:
+    def headers(self) -> Mapping[str, str | None]:
         return self._raw.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        body = self._raw.aiter_content()
+        body: AsyncIterator[bytes] = self._raw.aiter_content()  # type: ignore[no-untyped-call]
         while True:
             try:
                 chunk = await self._clock.wait(anext(body, None), self._what)
@@ -136,7 +136,7 @@ class UpstreamResponse:
         if self._raw.quit_now is not None:
             self._raw.quit_now.set()
         task = self._raw.astream_task
-        if task is not None and not task.done():
+        if isinstance(task, asyncio.Future) and not task.done():
             task.cancel()
 
 
@@ -184,7 +184,7 @@ def _log(error: UpstreamError) -> None:
 
 def _handshake_answer(lines: list[bytes]) -> tuple[int, dict[str, str]]:
     """Status and headers of a refused WebSocket upgrade, from the raw header lines."""
-    status, headers = 0, {}
+    status, headers = 0, dict[str, str]()
     for raw in lines:
         line = raw.decode("latin-1").strip()
         if line.startswith("HTTP/"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -13,7 +12,7 @@ from grok2api.config import Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import GrokClient
 
-FAST_TIMEOUTS = {"connect_timeout": 1.0, "first_byte_timeout": 2.0, "idle_timeout": 2.0, "timeout": 10.0}
+from .support import FAST_TIMEOUTS
 
 
 @pytest.fixture
@@ -35,7 +34,3 @@ def out(tmp_path: Path) -> Path:
     path.mkdir()
     return path
 
-
-def set_grok(settings: Settings, **values: Any) -> None:
-    """Swap the grok section whole, as run-time config changes do."""
-    settings.grok = settings.grok.model_validate({**settings.grok.model_dump(), **values})

@@ -26,7 +26,8 @@ from grok2api.upstream import (
     VideoProgress,
     WebSearchResults,
 )
-from tests.upstream.conftest import set_grok
+
+from .support import set_grok
 
 PLAIN = ChatRequest("grok-4-1-thinking-1129", "MODEL_MODE_FAST", "system: be terse\n\nWhat is the capital of Peru?")
 
@@ -128,7 +129,8 @@ async def test_moderated_images_and_video(client: GrokClient) -> None:
     images = await collect(client, ChatRequest("grok-3", "MODEL_MODE_FAST", "Image Generation: [moderate] x"))
     assert all(e.moderated and not e.url for e in images if isinstance(e, ImageProgress) and e.progress == 100)
     assert answer(images).generated_image_urls == []
-    video = await collect(client, ChatRequest("grok-3", "", "[moderate] --mode=normal", tool_overrides={"videoGen": True}))
+    video = await collect(client, ChatRequest("grok-3", "", "[moderate] --mode=normal",
+                                              tool_overrides={"videoGen": True}))
     last = [e for e in video if isinstance(e, VideoProgress)][-1]
     assert last.progress == 100 and last.moderated and not last.url
 
@@ -140,7 +142,8 @@ async def test_video_reply(client: GrokClient, out: Path) -> None:
                                                tool_overrides={"videoGen": True}, model_map=model_map))
     progress = [e for e in events if isinstance(e, VideoProgress)]
     assert [e.progress for e in progress] == [1, 18, 47, 83, 100] and {e.post_id for e in progress} == {"post-9"}
-    assert progress[-1].url.endswith("/generated_video.mp4") and answer(events).file_attachments == [progress[0].video_id]
+    assert progress[-1].url.endswith("/generated_video.mp4")
+    assert answer(events).file_attachments == [progress[0].video_id]
     assert events[-2] == TextDelta("I generated a video with the prompt: a paper boat")
     saved = await client.download_asset("tok", progress[-1].url, out / "v.mp4", max_bytes=10_000, kind="video")
     assert saved.content_type == "video/mp4" and saved.path.read_bytes()[4:8] == b"ftyp"

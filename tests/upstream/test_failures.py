@@ -26,7 +26,8 @@ from grok2api.upstream import (
     UpstreamError,
 )
 from grok2api.upstream.classify import from_status, from_stream_error, retry_after
-from tests.upstream.conftest import set_grok
+
+from .support import set_grok
 
 Operation = Callable[[GrokClient, Path], Awaitable[Any]]
 

@@ -14,7 +14,8 @@ import pytest_asyncio
 from grok2api.config import Settings
 from grok2api.testing.fake_grok.__main__ import main
 from grok2api.upstream import ChatRequest, Failure, GrokClient, UpstreamError
-from tests.upstream.conftest import FAST_TIMEOUTS
+
+from .support import FAST_TIMEOUTS
 
 
 @pytest_asyncio.fixture

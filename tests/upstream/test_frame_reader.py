@@ -89,8 +89,8 @@ def test_errors_top_level_in_response_and_stream_errors() -> None:
     events = read(
         {"error": {"code": 8, "message": "Too many requests", "details": []}},
         response(error={"message": "You've reached your usage limit."}, responseId="r"),
-        response(modelResponse={"responseId": "r", "message": "", "streamErrors": ["boom", {"message": "bad", "code": 13}],
-                                "error": "failed"}),
+        response(modelResponse={"responseId": "r", "message": "", "error": "failed",
+                                "streamErrors": ["boom", {"message": "bad", "code": 13}]}),
     )
     assert events[0] == InStreamError(8, "Too many requests")
     assert events[1] == InStreamError(None, "You've reached your usage limit.")

@@ -21,7 +21,8 @@ from grok2api.upstream import (
     UpstreamError,
     VideoProgress,
 )
-from tests.upstream.conftest import set_grok
+
+from .support import set_grok
 
 
 async def test_upload_file(client: GrokClient, fake_grok: FakeGrok, out: Path) -> None:
@@ -162,10 +163,12 @@ async def test_media_posts(client: GrokClient, fake_grok: FakeGrok) -> None:
     video = await client.create_media_post("tok", media_type="video", prompt="a boat")
     image = await client.create_media_post("tok", media_type="MEDIA_POST_TYPE_IMAGE",
                                            media_url=client.asset_url("users/u/f/content"))
-    assert fake_grok.posts[video]["prompt"] == "a boat" and fake_grok.posts[image]["mediaType"] == "MEDIA_POST_TYPE_IMAGE"
+    assert fake_grok.posts[video]["prompt"] == "a boat"
+    assert fake_grok.posts[image]["mediaType"] == "MEDIA_POST_TYPE_IMAGE"
     first, second = fake_grok.requests_to("media_post")
     assert first.json == {"mediaType": "MEDIA_POST_TYPE_VIDEO", "prompt": "a boat"}
-    assert second.json == {"mediaType": "MEDIA_POST_TYPE_IMAGE", "mediaUrl": fake_grok.assets_url + "/users/u/f/content"}
+    assert second.json == {"mediaType": "MEDIA_POST_TYPE_IMAGE",
+                           "mediaUrl": fake_grok.assets_url + "/users/u/f/content"}
     assert first.headers["Referer"] == fake_grok.base_url + "/imagine"
     with pytest.raises(UpstreamError) as caught:
         await client.create_media_post("tok", media_type="video")

@@ -17,7 +17,8 @@ import pytest_asyncio
 from grok2api.config import Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import ChatRequest, GrokClient, ModelResponse
-from tests.upstream.conftest import set_grok
+
+from .support import set_grok
 
 
 class Socks5Relay:

@@ -82,8 +82,8 @@ async def serve_imagine(ws: web.WebSocketResponse, messages: list[Any], faults: 
             await ws.send_str(orjson.dumps({"type": "error", "err_code": "rate_limit_exceeded",
                                             "err_msg": fault.message or "Too many requests"}).decode())
         else:
-            properties = request.get("properties") if isinstance(request.get("properties"), dict) else {}
-            frames, assets = _round(str(request.get("text") or ""), properties,
+            properties = request.get("properties")
+            frames, assets = _round(str(request.get("text") or ""), properties if isinstance(properties, dict) else {},
                                     str(request.get("requestId") or ""), assets_url)
             store(assets)
             for frame in frames:

@@ -17,7 +17,7 @@ def _segment(marker: int, payload: bytes) -> bytes:
 
 
 def jpeg(label: str, min_size: int = 0) -> bytes:
-    """An 8×8 grey baseline JPEG whose only block is flat: one-code Huffman tables for
+    """An 8x8 grey baseline JPEG whose only block is flat: one-code Huffman tables for
     DC "no difference" and AC "end of block" make its entire scan the byte ``0x3F``."""
     one_code = bytes([1] + [0] * 15) + b"\x00"
     head, tail = b"\xff\xd8" + _segment(0xFE, label.encode()), b"".join([
@@ -42,7 +42,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def png(label: str, min_size: int = 0) -> bytes:
-    """A 1×1 grey PNG with the label (and any padding) in a ``tEXt`` chunk."""
+    """A 1x1 grey PNG with the label (and any padding) in a ``tEXt`` chunk."""
     text = b"Comment\x00" + label.encode() + b"." * max(0, min_size - 80 - len(label))
     return b"".join([
         b"\x89PNG\r\n\x1a\n",

@@ -58,6 +58,14 @@ class Reply:
     assets: list[StoredAsset] = field(default_factory=list)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def answer_text(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     return f"Echo: {lines[-1] if lines else ''}".rstrip()
@@ -78,8 +86,8 @@ class _Script:
     def __init__(self, body: dict[str, Any], user_id: str) -> None:
         self.body = body
         self.user_id = user_id
-        self.message = body.get("message") if isinstance(body.get("message"), str) else ""
-        self.model = body.get("modelName") if isinstance(body.get("modelName"), str) else ""
+        self.message = _text(body.get("message"))
+        self.model = _text(body.get("modelName"))
         self.user_response_id = str(uuid4())
         self.response_id = str(uuid4())
         self.model_hash = "fake" + uuid4().hex[:10]
@@ -113,8 +121,8 @@ class _Script:
 def reply_for(body: dict[str, Any], user_id: str) -> Reply:
     """The scripted answer to one chat request body (rules in the module docstring)."""
     script = _Script(body, user_id)
-    tools = body.get("toolOverrides") if isinstance(body.get("toolOverrides"), dict) else {}
-    mode = body.get("modelMode") if isinstance(body.get("modelMode"), str) else ""
+    tools = _mapping(body.get("toolOverrides"))
+    mode = _text(body.get("modelMode"))
     if tools.get("videoGen") is True or script.model == "imagine-video-gen":
         return _video(script)
     if _IMAGE_PREFIX.match(script.message) or tools.get("imageGen") is True:
@@ -196,12 +204,11 @@ def _image(script: _Script) -> Reply:
 def _video(script: _Script) -> Reply:
     prompt = _VIDEO_MODE.sub("", script.message).strip()
     moderated = MODERATE_MARKER in script.message
-    config: Any = script.body
+    config = script.body
     for key in ("responseMetadata", "modelConfigOverride", "modelMap", "videoGenModelConfig"):
-        config = config.get(key) if isinstance(config, dict) else None
-    config = config if isinstance(config, dict) else {}
-    post_id = config.get("parentPostId") if isinstance(config.get("parentPostId"), str) else str(uuid4())
-    resolution = config.get("resolutionName") or _RESOLUTIONS.get(config.get("videoResolution"), "480p")
+        config = _mapping(config.get(key))
+    post_id = _text(config.get("parentPostId")) or str(uuid4())
+    resolution = _text(config.get("resolutionName")) or _RESOLUTIONS.get(_text(config.get("videoResolution")), "480p")
     video_id = str(uuid4())
     folder = f"users/{script.user_id}/generated/{video_id}"
     base = {"videoId": video_id, "videoPostId": post_id}

@@ -311,7 +311,7 @@ class FakeGrok:
         for fault in faults:
             if fault.kind == FaultKind.USAGE_LIMIT:
                 response_id = frames[-1]["result"]["response"]["responseId"]
-                frames = frames[: fault.after_lines] + [{"result": {"response": {
+                frames = [*frames[: fault.after_lines], {"result": {"response": {
                     "error": {"message": fault.message or _USAGE_LIMIT}, "responseId": response_id}}}]
             elif fault.kind == FaultKind.STREAM_ERROR:
                 for frame in frames:
@@ -453,5 +453,5 @@ class FakeGrok:
 
     async def _control_requests(self, request: web.Request) -> web.Response:
         return _json([{"method": r.method, "path": r.path, "query": r.query, "endpoint": r.endpoint.value,
-                       "headers": {str(k): v for k, v in r.headers.items()}, "json": r.json, "ws_messages": r.ws_messages,
-                       "disconnected": r.disconnected} for r in self.requests])
+                       "headers": {str(k): v for k, v in r.headers.items()}, "json": r.json,
+                       "ws_messages": r.ws_messages, "disconnected": r.disconnected} for r in self.requests])
