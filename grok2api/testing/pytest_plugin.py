@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from grok2api.config import Settings, load_settings
 from grok2api.plugins import GROUP
-from grok2api.testing.fake_grok.fixtures import fake_grok  # noqa: F401  (a fixture)
+from grok2api.testing.fake_grok.fixtures import fake_grok, fake_grok_blackhole_url, fake_grok_refused_url  # noqa: F401
 
 
 class GatewayFactory(Protocol):

@@ -146,7 +146,8 @@ def from_stream_error(code: int | str | None, message: str, what: str,
 
 
 def from_curl(exc: CurlError, what: str, *, responded: bool) -> UpstreamError:
-    """Classify a transport failure; ``responded`` says whether headers had arrived."""
+    """Classify a transport failure; ``responded`` says whether headers had arrived.
+    Code 0 is curl_cffi refusing before curl ran (closed session, no free handle)."""
     code = exc.code
     message = excerpt(str(exc).split(". See https://curl.se")[0])
     if code == CurlECode.OPERATION_TIMEDOUT:
@@ -156,7 +157,7 @@ def from_curl(exc: CurlError, what: str, *, responded: bool) -> UpstreamError:
             failure = Failure.TIMEOUT_CONNECT
         else:
             failure = Failure.TIMEOUT_FIRST_BYTE
-    elif not responded and (code in _NOT_SENT or isinstance(exc, ProxyError)):
+    elif not responded and (code in _NOT_SENT or code == 0 or isinstance(exc, ProxyError)):
         failure = Failure.NETWORK_BEFORE_SEND
     else:
         failure = Failure.NETWORK_AFTER_SEND

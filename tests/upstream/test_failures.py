@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -214,42 +213,17 @@ async def test_cloudflare_clearance(client: GrokClient, fake_grok: FakeGrok, set
     await drain(client.imagine("tok", "ok", count=1))
 
 
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def blackhole() -> Iterator[int]:
-    """A port whose accept queue is full: new connections never complete."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(listener.getsockname())
-        fillers.append(filler)
-    yield listener.getsockname()[1]
-    for sock in (*fillers, listener):
-        sock.close()
-
-
 @pytest.mark.parametrize("operation", ["chat", "rate_limits", "asset", "imagine"])
-async def test_unreachable_upstream(client: GrokClient, settings: Settings, out: Path, closed_port: int,
+async def test_unreachable_upstream(client: GrokClient, settings: Settings, out: Path, fake_grok_refused_url: str,
                                     operation: str) -> None:
-    set_grok(settings, base_url=f"http://127.0.0.1:{closed_port}", assets_url=f"http://127.0.0.1:{closed_port}")
+    set_grok(settings, base_url=fake_grok_refused_url, assets_url=fake_grok_refused_url)
     assert (await fails(OPERATIONS[operation](client, out))).failure is Failure.NETWORK_BEFORE_SEND
 
 
 @pytest.mark.parametrize("operation", ["chat", "asset", "imagine"])
-async def test_connect_timeout(client: GrokClient, settings: Settings, out: Path, blackhole: int,
+async def test_connect_timeout(client: GrokClient, settings: Settings, out: Path, fake_grok_blackhole_url: str,
                                operation: str) -> None:
-    set_grok(settings, base_url=f"http://127.0.0.1:{blackhole}", assets_url=f"http://127.0.0.1:{blackhole}",
-             connect_timeout=0.3)
+    set_grok(settings, base_url=fake_grok_blackhole_url, assets_url=fake_grok_blackhole_url, connect_timeout=0.3)
     start = time.monotonic()
     assert (await fails(OPERATIONS[operation](client, out))).failure is Failure.TIMEOUT_CONNECT
     assert time.monotonic() - start < 1.5
