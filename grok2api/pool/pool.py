@@ -40,7 +40,7 @@ class TokenPool:
         self._selector = Selector(settings)
         self._writer = AccountWriter(storage, settings, self._selector.get)
         self._refresher = Refresher(storage, client, settings, lookup=self._selector.get,
-                                    apply=self._apply, merge=self._merge)
+                                    apply=self._apply, merge=self._merge, flush=self._writer.flush)
 
     # lifecycle ---------------------------------------------------------------
     async def start(self, *, background: bool = True) -> None:

@@ -23,7 +23,7 @@ import itertools
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -131,13 +131,15 @@ class Refresher:
     def __init__(self, storage: Storage, client: GrokClient, settings: Settings, *,
                  lookup: Callable[[str], Account | None],
                  apply: Callable[[Account, set[str]], None],
-                 merge: Callable[[str, JSON | None], None]) -> None:
+                 merge: Callable[[str, JSON | None], None],
+                 flush: Callable[[], Awaitable[None]]) -> None:
         self._storage = storage
         self._client = client
         self._settings = settings
         self._lookup = lookup
         self._apply = apply
         self._merge = merge
+        self._flush = flush
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._limiter = Limiter(lambda: settings.performance.usage_max_concurrent)
         self._due: list[tuple[int, int, Account]] = []
@@ -224,13 +226,14 @@ class Refresher:
             finally:
                 keeper.cancel()
                 with contextlib.suppress(Exception):
+                    await self._flush()  # the next holder must read what this run learnt
                     await self._storage.release_lock(LOCK_NAME, self.worker)
                 if progress is not None:
                     if progress.state != "finished":
                         progress.state = "aborted"
                     progress.finished_at = now_ms()
-                    progress._ended.set()
                     await self._publish(progress)
+                    progress._ended.set()
 
     async def _keep_lock(self) -> None:
         """Renew the lock while the run lasts; ends (and so ends the run) if it was lost."""

@@ -32,6 +32,7 @@ async def test_fewest_in_flight_then_least_recently_used(pool: TokenPool) -> Non
     await seed(pool, {"a": {"quota": 50, "last_used_at": 2000}, "b": {"quota": 50, "last_used_at": 1000}})
     first = await pool.acquire(GROK3)
     assert first.token == "b"  # least recently used
+    await asyncio.sleep(0.002)  # a later millisecond, so the two are not tied below
     second = await pool.acquire(GROK3)
     assert second.token == "a"  # b has a request in flight
     await first.release()
