@@ -39,6 +39,19 @@ class Delta:
         return bool(self.reasoning or self.content)
 
 
+def is_reasoning(event: TextDelta) -> bool:
+    return event.thinking or event.tag in REASONING_TAGS
+
+
+def carries_answer(event: Event) -> bool:
+    """Whether an event holds answer text or an image, as opposed to reasoning or tool output."""
+    if isinstance(event, TextDelta):
+        return bool(event.text.strip()) and event.tag not in HIDDEN_TAGS and not is_reasoning(event)
+    if isinstance(event, ModelResponse):
+        return bool(event.message.strip() or event.generated_image_urls)
+    return False
+
+
 class AnswerBuilder:
     """One answer. ``on_event`` returns what may be sent now; ``finish`` the rest."""
 
@@ -60,7 +73,7 @@ class AnswerBuilder:
         if isinstance(event, TextDelta):
             if event.tag in HIDDEN_TAGS:
                 return Delta()
-            if event.thinking or event.tag in REASONING_TAGS:
+            if is_reasoning(event):
                 text = f"\n\n{event.text}\n\n" if event.tag == "header" else event.text
                 return self._reason(text)
             self.raw_content += event.text
@@ -135,8 +148,3 @@ class AnswerBuilder:
         self.content += content
         tail.content += content
         return tail
-
-    @property
-    def answered(self) -> bool:
-        """Whether Grok gave any answer at all: text (before filtering) or an image."""
-        return bool(self.raw_content.strip() or self.images)

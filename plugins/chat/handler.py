@@ -1,12 +1,13 @@
 """``POST /v1/chat/completions`` for the chat models.
 
 Order of work: validate, load attachments (refusals are 400s), charge the API key's
-daily quota, then lease an account and go upstream. Until the first byte reaches the
-client, a failure rotates accounts by the pool's rules and ends in an honest HTTP
-status; after it, in an error chunk and ``[DONE]``. The stream's HTTP head is sent
-with the first piece of answer, so an upstream that fails before answering still gets
-a proper status. A client that goes away cancels the upstream call and frees the
-account at once.
+daily quota, then lease an account and go upstream. The pool rotates accounts on a
+retryable failure before the first event it is handed; :func:`converse` holds back the
+stream's preamble (conversation id, response id) until Grok starts answering, so an
+account refused in-stream (a usage limit as the first line) is rotated too. The
+stream's HTTP head goes out with the first piece of answer: until then a failure is an
+honest HTTP status, after it an error chunk and ``[DONE]``. A client that goes away
+cancels the upstream call and frees the account at once.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ import orjson
 from aiohttp import web
 
 from grok2api.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
+from grok2api.pool import LeasedStream
 from grok2api.errors import ApiError, invalid
 from grok2api.logging import logger
 from grok2api.registry import ModelRequest, ModelSpec
-from grok2api.upstream import ChatRequest, Event, Failure, UpstreamError, http_status
+from grok2api.upstream import (
+    ChatRequest,
+    ConversationStarted,
+    Event,
+    Failure,
+    InStreamError,
+    ResponseMeta,
+    UpstreamError,
+    http_status,
+)
 
-from grok2api_plugins.chat.answer import AnswerBuilder, Delta
+from grok2api_plugins.chat.answer import AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import quota_buckets
 from grok2api_plugins.chat.fetch import Blob
 from grok2api_plugins.chat.prompt import Prompt, flatten
@@ -55,7 +66,11 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
     answer = Answer(req, builder, Completion(req.model.id, include_usage=chat.include_usage),
                     count_tokens(prompt.text))
     with service.disconnects.watching(req.request):
-        upstream = app[POOL].stream(req.model, lambda lease: converse(app, lease.token, req.model, prompt, blobs))
+        try:
+            upstream = await app[POOL].stream(
+                req.model, lambda lease: converse(app, lease.token, req.model, prompt, blobs))
+        except UpstreamError as exc:
+            raise api_error(exc) from None
         try:
             return await (answer.stream(upstream) if chat.stream else answer.collect(upstream))
         finally:
@@ -83,8 +98,22 @@ async def converse(app: web.Application, token: str, model: ModelSpec, prompt: P
 
     file_ids = await gather(upload(b) for b in blobs)
     request = ChatRequest(model.upstream_model, model.upstream_mode, prompt.text, file_attachments=file_ids)
+    preamble: list[Event] | None = []
+    answered = False
     async for event in client.chat(token, request):
+        if isinstance(event, InStreamError):
+            continue  # the client raises it as a classified failure right after
+        answered = answered or carries_answer(event)
+        if preamble is not None:
+            if isinstance(event, (ConversationStarted, ResponseMeta)):
+                preamble.append(event)
+                continue
+            for held in preamble:
+                yield held
+            preamble = None
         yield event
+    if not answered:
+        raise UpstreamError(Failure.PROTOCOL, "Grok's answer had no text and no image")
 
 
 def api_error(exc: UpstreamError) -> ApiError:
@@ -102,7 +131,7 @@ class Answer:
         self.completion = completion
         self.prompt_tokens = prompt_tokens
 
-    async def _images(self, upstream: Any) -> str:
+    async def _images(self, upstream: LeasedStream[Event]) -> str:
         """Markdown for the generated images, downloaded with the leased account's token."""
         media, client = self.req.app[MEDIA], self.req.app[UPSTREAM]
 
@@ -111,23 +140,20 @@ class Answer:
             alt = parts[-2] if len(parts) >= 2 else "image"
             try:
                 return alt, await media.link(upstream.lease.token, path, "image")
-            except UpstreamError as exc:
-                logger.warning("image {} not cached ({}); linking Grok's URL", path, exc.failure.value)
+            except (UpstreamError, ValueError, OSError) as exc:
+                logger.warning("image {} not cached ({}); linking Grok's URL", path, exc)
                 return alt, client.asset_url(path)
 
         links = await gather(link(p) for p in self.builder.images)
         return image_markdown(links, self.builder.content)
 
-    async def _finish(self, upstream: Any) -> tuple[Delta, str]:
-        tail = self.builder.finish()
-        if not self.builder.answered:
-            raise UpstreamError(Failure.PROTOCOL, "Grok's answer had no text and no image")
-        return tail, await self._images(upstream)
+    async def _finish(self, upstream: LeasedStream[Event]) -> tuple[Delta, str]:
+        return self.builder.finish(), await self._images(upstream)
 
     def _usage(self, images: str) -> dict[str, Any]:
         return usage(self.prompt_tokens, self.builder.reasoning, self.builder.content + images)
 
-    async def collect(self, upstream: Any) -> web.Response:
+    async def collect(self, upstream: LeasedStream[Event]) -> web.Response:
         reasoning: list[str] = []
         content: list[str] = []
         try:
@@ -137,15 +163,13 @@ class Answer:
                 content.append(delta.content)
             tail, images = await self._finish(upstream)
         except UpstreamError as exc:
-            upstream.release(exc)
             raise api_error(exc) from None
-        upstream.release(None)
         self.completion.system_fingerprint = self.builder.model_hash
         body = self.completion.response("".join(content) + tail.content + images,
                                         "".join(reasoning) + tail.reasoning or None, self._usage(images))
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
-    async def stream(self, upstream: Any) -> web.StreamResponse:
+    async def stream(self, upstream: LeasedStream[Event]) -> web.StreamResponse:
         response: web.StreamResponse | None = None
         completion = self.completion
 
@@ -169,16 +193,13 @@ class Answer:
             tail, images = await self._finish(upstream)
             await send(tail)
             await send(Delta(content=images))
-        except (UpstreamError, ApiError) as exc:
-            error = exc if isinstance(exc, ApiError) else api_error(exc)
-            if isinstance(exc, UpstreamError):
-                upstream.release(exc)
+        except UpstreamError as exc:
+            error = api_error(exc)
             if response is None:
                 raise error from None
             logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
             await response.write(error_event(error))
             return response
-        upstream.release(None)
         assert response is not None  # an answer was checked to exist
         await response.write(completion.chunk({}, "stop"))
         if self.completion.include_usage:

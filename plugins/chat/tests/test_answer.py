@@ -12,7 +12,7 @@ from grok2api.upstream import (
     TextDelta,
     WebSearchResults,
 )
-from grok2api_plugins.chat.answer import AnswerBuilder, Delta
+from grok2api_plugins.chat.answer import AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import CHAT_MODELS
 from grok2api_plugins.chat.tags import TagFilter
 
@@ -57,7 +57,7 @@ def test_reasoning_is_kept_apart_and_citations_become_links() -> None:
     assert out.reasoning == ("\n\nThinking about your request\n\nI should search.\n"
                              "- [Download Python](https://www.python.org/downloads/)\n")
     assert "tool_usage_card" not in out.reasoning + out.content
-    assert (b.answered, b.model_hash, b.content, b.reasoning) == (True, "hash-1", out.content, out.reasoning)
+    assert (b.model_hash, b.content, b.reasoning) == ("hash-1", out.content, out.reasoning)
 
 
 def test_reasoning_hidden_when_thinking_is_off() -> None:
@@ -87,7 +87,8 @@ def test_final_record_fills_in_text_the_stream_left_out_and_lists_images() -> No
     assert b.images == ["users/u/generated/a/image.jpg"]
 
 
-def test_an_answer_without_text_or_image_is_not_an_answer() -> None:
-    b = builder()
-    run(b, [TextDelta("thinking only", thinking=True), ModelResponse("r", "")])
-    assert not b.answered
+def test_only_answer_text_and_images_count_as_an_answer() -> None:
+    assert [carries_answer(e) for e in THINKING_STREAM] == [False] * 6 + [True] * 4
+    assert not carries_answer(TextDelta("  ", tag="final"))
+    assert not carries_answer(ModelResponse("r", ""))
+    assert carries_answer(ModelResponse("r", "", generated_image_urls=["users/u/generated/a/image.jpg"]))
