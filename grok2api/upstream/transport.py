@@ -83,6 +83,21 @@ class Clock:
             raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
 
 
+def _abort(raw: Response) -> None:
+    """Stop a streamed transfer now (a no-op once it finished); curl drops the connection."""
+    if raw.quit_now is not None:
+        raw.quit_now.set()
+    task = raw.astream_task
+    if isinstance(task, asyncio.Future) and not task.done():
+        task.cancel()
+
+
+def _abort_late(pending: asyncio.Future[Response]) -> None:
+    """A response whose caller gave up while waiting for it is aborted as it arrives."""
+    if not pending.cancelled() and pending.exception() is None:
+        _abort(pending.result())
+
+
 class UpstreamResponse:
     """A 2xx response whose body is read under the call's deadlines."""
 
@@ -132,12 +147,7 @@ class UpstreamResponse:
         return bytes(data[:limit])
 
     def abort(self) -> None:
-        """Stop the transfer now; a no-op once it finished. curl drops the connection."""
-        if self._raw.quit_now is not None:
-            self._raw.quit_now.set()
-        task = self._raw.astream_task
-        if isinstance(task, asyncio.Future) and not task.done():
-            task.cancel()
+        _abort(self._raw)
 
 
 class UpstreamSocket:
@@ -228,15 +238,21 @@ class Transport:
         timeouts = Timeouts.of(grok)
         clock = Clock(timeouts)
         response: UpstreamResponse | None = None
+        # curl keeps a transfer going when the task awaiting its headers is cancelled, so
+        # that wait is shielded and a late response is aborted the moment it shows up
+        pending = asyncio.ensure_future(self._session(proxy).request(
+            method, url, headers=headers, params=params,  # type: ignore[arg-type]
+            content=orjson.dumps(body) if body is not None else None, stream=True,
+            timeout=timeouts.for_curl(), impersonate=grok.impersonate,  # type: ignore[arg-type]
+            accept_encoding=ACCEPT_ENCODING))
         try:
             try:
-                raw = await clock.wait(self._session(proxy).request(
-                    method, url, headers=headers, params=params,  # type: ignore[arg-type]
-                    content=orjson.dumps(body) if body is not None else None, stream=True,
-                    timeout=timeouts.for_curl(), impersonate=grok.impersonate,  # type: ignore[arg-type]
-                    accept_encoding=ACCEPT_ENCODING), what)
+                raw = await clock.wait(asyncio.shield(pending), what)
             except CurlError as exc:
                 raise from_curl(exc, what, responded=False) from exc
+            except BaseException:
+                pending.add_done_callback(_abort_late)
+                raise
             response = UpstreamResponse(raw, clock, what)
             if not 200 <= raw.status_code < 300:
                 excerpt = await response.read_excerpt(ERROR_BODY_LIMIT)

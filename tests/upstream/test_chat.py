@@ -211,6 +211,17 @@ async def test_cancelling_the_consumer_aborts_the_request(client: GrokClient, fa
     assert await _wait_disconnected(fake_grok) < 1
 
 
+async def test_an_answer_arriving_after_the_caller_gave_up_is_aborted(client: GrokClient, fake_grok: FakeGrok,
+                                                                       settings: Settings) -> None:
+    set_grok(settings, first_byte_timeout=0.2)
+    fake_grok.inject("slow_first_byte", delay=0.4)
+    fake_grok.inject("idle_gap", after_lines=2, delay=5)
+    with pytest.raises(UpstreamError) as caught:
+        await collect(client)
+    assert caught.value.failure is Failure.TIMEOUT_FIRST_BYTE
+    assert await _wait_disconnected(fake_grok) < 1
+
+
 async def test_connections_are_reused(client: GrokClient, fake_grok: FakeGrok) -> None:
     await collect(client)
     await collect(client)
