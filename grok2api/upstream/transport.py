@@ -157,7 +157,6 @@ class UpstreamSocket:
         self._ws = ws
         self._clock = clock
         self._what = what
-        self.skipped = 0
 
     async def send_json(self, message: Any) -> None:
         try:
@@ -166,7 +165,7 @@ class UpstreamSocket:
             raise from_curl(exc, self._what, responded=True) from exc
 
     async def frames(self) -> AsyncIterator[dict[str, Any]]:
-        """JSON text frames until the server closes; other frames are skipped and counted."""
+        """JSON object frames until the server closes; anything else is skipped."""
         while True:
             try:
                 data, flags = await self._clock.wait(self._ws.recv(), self._what)
@@ -183,8 +182,6 @@ class UpstreamSocket:
                 frame = None
             if isinstance(frame, dict):
                 yield frame
-            else:
-                self.skipped += 1
 
 
 def _log(error: UpstreamError) -> None:
