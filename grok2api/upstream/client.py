@@ -148,12 +148,13 @@ class GrokClient:
         host is refused."""
         grok = self._settings.grok
         url = self.asset_url(path_or_url)
-        if _origin(url) in (_origin(grok.assets_url), _origin(grok.base_url)):
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) in (_origin(grok.assets_url), _origin(grok.base_url)):
             cookie_token: str | None = token
-        elif urlsplit(url).scheme == "https" and urlsplit(url).hostname in PUBLIC_IMAGE_HOSTS:
+        elif parts.scheme == "https" and parts.hostname in PUBLIC_IMAGE_HOSTS:
             cookie_token = None
         else:
-            raise UpstreamError(Failure.PROTOCOL, f"download_asset: {urlsplit(url).netloc!r} is not an asset host")
+            raise UpstreamError(Failure.PROTOCOL, f"download_asset: {parts.netloc!r} is not an asset host")
         async with self._transport.request("GET", url, headers=asset_headers(grok, cookie_token),
                                            proxy=grok.asset_proxy_url or grok.base_proxy_url,
                                            what="download_asset") as response:
