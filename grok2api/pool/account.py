@@ -42,14 +42,15 @@ class Status(StrEnum):
         """Any stored or submitted status: ``invalid`` (the original's admin view of expired)
         means expired, anything unknown means active, so no account is ever dropped."""
         text = str(value or "").strip().lower()
-        if text == "invalid":
-            return cls.EXPIRED
-        try:
-            return cls(text)
-        except ValueError:
+        status = _STATUS_NAMES.get(text)
+        if status is None:
             if text:
                 logger.warning("pool: unknown account status {!r} read as active", text)
             return cls.ACTIVE
+        return status
+
+
+_STATUS_NAMES = {**{s.value: s for s in Status}, "invalid": Status.EXPIRED}
 
 
 class Bucket(StrEnum):
@@ -73,6 +74,8 @@ def normalize_token(raw: str) -> str:
 
 
 def _int(value: Any, default: int | None) -> int | None:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or value is None or value == "":
         return default
     try:
@@ -149,7 +152,7 @@ class Account:
         for name, value in values.items():
             if name not in keep:
                 setattr(self, name, value)
-        extra = {k: v for k, v in record.items() if k not in STORED_FIELDS and k != "token"}
+        extra = {k: v for k, v in record.items() if k not in _KNOWN_KEYS}
         self.extra = extra or None
 
     def to_record(self, names: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
@@ -212,3 +215,4 @@ def _failures(value: Any) -> dict[str, int] | None:
 _RUNTIME_FIELDS = {"token", "extra", "inflight", "stamp", "indexed", "next_check"}
 #: the record keys this code reads and writes (``token`` is the storage key)
 STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Account) if f.name not in _RUNTIME_FIELDS)
+_KNOWN_KEYS = frozenset({*STORED_FIELDS, "token"})

@@ -31,6 +31,7 @@ from grok2api.registry import ModelSpec
 _Ready = tuple[int, int, int, float, int, Account]
 # waiting entry: (until ms, stamp, account)
 _Waiting = tuple[int, int, Account]
+_BUCKETS = tuple(Bucket)
 
 
 @dataclass(slots=True)
@@ -83,7 +84,7 @@ class Selector:
             self._count(key, 1)
             account.indexed = key
         account.stamp = next(self._stamps)
-        for bucket in Bucket:
+        for bucket in _BUCKETS:
             group = self._groups.get((account.pool, bucket))
             if group is not None:
                 self._offer(group, account, now)
