@@ -64,6 +64,10 @@ class Bucket(StrEnum):
         return cls.HEAVY if model.heavy else cls.NORMAL
 
 
+#: the stored field of each bucket's remaining units
+QUOTA_FIELDS = {Bucket.NORMAL: "quota", Bucket.HEAVY: "heavy_quota"}
+
+
 def normalize_token(raw: str) -> str:
     """The bare SSO value of ``abc``, ``sso=abc`` or a whole cookie string; ``""`` when there is none
     (blank, a cookie string without ``sso``, spaces inside, longer than a storage key)."""
@@ -174,12 +178,10 @@ class Account:
         return self.heavy_quota if bucket is Bucket.HEAVY else self.quota
 
     def set_remaining(self, bucket: Bucket, value: int) -> str:
-        """Set a bucket's remaining units; returns the field name that changed."""
-        if bucket is Bucket.HEAVY:
-            self.heavy_quota = value
-            return "heavy_quota"
-        self.quota = value
-        return "quota"
+        """Set a bucket's remaining units; returns the name of the field that holds them."""
+        name = QUOTA_FIELDS[bucket]
+        setattr(self, name, value)
+        return name
 
     def take(self, bucket: Bucket, cost: int) -> int:
         """Charge a request's cost to a known quota (never below 0); returns what was charged."""

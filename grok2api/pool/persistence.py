@@ -1,4 +1,4 @@
-"""Writing the pool to storage: changed fields of changed accounts, one ``patch`` each, debounced.
+"""The pool in storage: chunked reads, and writes of changed fields of changed accounts, debounced.
 
 Requests change accounts many times a second; the writer collects the names of the
 changed fields per account and writes them ``token.save_delay_ms`` later, so a busy
@@ -12,16 +12,33 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from grok2api.config import Settings
 from grok2api.logging import logger
 from grok2api.pool.account import Account
-from grok2api.storage import NS_ACCOUNTS, NS_META, Storage
+from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Storage
 
 #: counters of pool events shared by every worker: ``counters(NS_META, EVENTS_KEY)``
 EVENTS_KEY = "pool.events"
-_CHUNK = 500
+#: records per storage call when many are read, written or deleted at once
+CHUNK = 500
+
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+async def read_records(storage: Storage, tokens: Sequence[str]) -> dict[str, JSON]:
+    """The stored records of these accounts (missing ones absent)."""
+    found: dict[str, JSON] = {}
+    for chunk in chunked(tokens):
+        found |= await storage.get_many(NS_ACCOUNTS, chunk)
+    return found
 
 
 class AccountWriter:
@@ -56,8 +73,7 @@ class AccountWriter:
 
     async def insert(self, accounts: list[Account]) -> None:
         """Store new accounts whole, a transaction per chunk."""
-        for start in range(0, len(accounts), _CHUNK):
-            chunk = accounts[start:start + _CHUNK]
+        for chunk in chunked(accounts):
             await self._storage.put_many(NS_ACCOUNTS, {a.token: a.to_record() for a in chunk})
 
     async def flush(self) -> None:

@@ -10,16 +10,16 @@ written yet.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from grok2api.config import Settings
 from grok2api.errors import ApiError, invalid
 from grok2api.logging import logger, mask_secret
 from grok2api.pool import machine
-from grok2api.pool.account import UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
+from grok2api.pool.account import QUOTA_FIELDS, UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
 from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
-from grok2api.pool.persistence import EVENTS_KEY, AccountWriter
+from grok2api.pool.persistence import EVENTS_KEY, AccountWriter, chunked, read_records
 from grok2api.pool.refresh import PROGRESS_KEY, Refresher, RefreshProgress
 from grok2api.pool.selection import Selector
 from grok2api.registry import ModelSpec
@@ -28,7 +28,6 @@ from grok2api.upstream import GrokClient
 from grok2api.upstream.errors import Failure, UpstreamError
 
 T = TypeVar("T")
-_CHUNK = 500
 _OPERATOR_STATUSES = ("active", "disabled")
 _END = object()
 
@@ -82,7 +81,10 @@ class TokenPool:
         if account is None:
             account = Account.from_record(token, record)
         else:
-            account.assign(record, keep=self._writer.pending(token))
+            keep = self._writer.pending(token)
+            if record.get("status") == Status.DISABLED:
+                keep.discard("status")  # an operator's word: no outcome seen here overrides it
+            account.assign(record, keep=keep)
         self._selector.put(account, now_ms())
         self._refresher.schedule(account)
 
@@ -113,8 +115,7 @@ class TokenPool:
         charged = account.take(bucket, model.cost)
         account.inflight += 1
         account.last_used_at = now
-        self._apply(account, {"last_used_at", "heavy_quota" if bucket is Bucket.HEAVY else "quota"}
-                    if charged else {"last_used_at"})
+        self._apply(account, {"last_used_at", QUOTA_FIELDS[bucket]} if charged else {"last_used_at"})
         return Lease(account, model, bucket, charged, self._settle)
 
     def _settle(self, lease: Lease, outcome: UpstreamError | None, judged: bool) -> None:
@@ -147,7 +148,7 @@ class TokenPool:
 
         return await self._rotate(model, attempt)
 
-    async def stream(self, model: ModelSpec, open_stream: Callable[[Lease], Any]) -> LeasedStream[E]:
+    async def stream(self, model: ModelSpec, open_stream: Callable[[Lease], AsyncIterator[E]]) -> LeasedStream[E]:
         """Open a stream on an account and read its first event, rotating on a retryable failure.
 
         ``open_stream(lease)`` returns an async iterator of events. Once the first event
@@ -173,25 +174,23 @@ class TokenPool:
     async def _rotate(self, model: ModelSpec, attempt: Callable[[Lease], Awaitable[T]]) -> T:
         tried: list[str] = []
         last: UpstreamError | None = None
-        for _ in range(self._settings.grok.max_retry + 1):
+        while True:
             try:
                 lease = await self.acquire(model, exclude=tried)
             except ApiError:
                 if last is None:
                     raise
-                break  # no other account: the client learns what the last one said
+                raise last from None  # no other account: the client learns what the last one said
             try:
                 return await attempt(lease)
             except UpstreamError as error:
-                last = error
-                if not machine.retryable(error, self._settings.grok):
-                    raise
                 tried.append(lease.token)
+                if len(tried) > self._settings.grok.max_retry or not machine.retryable(error, self._settings.grok):
+                    raise
+                last = error
                 self._writer.count("rotation")
                 logger.info("pool: {} on account {}; trying another account", error.failure.value,
                             mask_secret(lease.token))
-        assert last is not None
-        raise last
 
     # operators ---------------------------------------------------------------
     def get(self, token: str) -> Account | None:
@@ -216,7 +215,7 @@ class TokenPool:
             token = normalize_token(str(record.get("token") or ""))
             if token:
                 items.setdefault(token, []).append(record)
-        stored = await self._read(list(items))
+        stored = await read_records(self._storage, list(items))
         for token, record in stored.items():
             self._merge(token, record)  # known elsewhere already: merge into that
         now, new, merged = now_ms(), [], 0
@@ -242,18 +241,12 @@ class TokenPool:
         logger.info("pool: {} account(s) added, {} merged", len(new), merged)
         return len(new), merged
 
-    async def _read(self, tokens: list[str]) -> dict[str, JSON]:
-        found: dict[str, JSON] = {}
-        for start in range(0, len(tokens), _CHUNK):
-            found |= await self._storage.get_many(NS_ACCOUNTS, tokens[start:start + _CHUNK])
-        return found
-
     async def remove(self, tokens: Iterable[str]) -> int:
         """Delete accounts; returns how many existed. Requests holding one finish normally."""
         keys = list(dict.fromkeys(t for t in map(normalize_token, tokens) if t))
         removed = 0
-        for start in range(0, len(keys), _CHUNK):
-            removed += await self._storage.delete_many(NS_ACCOUNTS, keys[start:start + _CHUNK])
+        for chunk in chunked(keys):
+            removed += await self._storage.delete_many(NS_ACCOUNTS, chunk)
         for token in keys:
             self._merge(token, None)
         return removed

@@ -31,7 +31,8 @@ from grok2api.config import Settings
 from grok2api.logging import logger, mask_secret
 from grok2api.pool import machine
 from grok2api.pool.account import SELECTABLE_POOLS, UNKNOWN, Account, Bucket, Status, now_ms
-from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Storage
+from grok2api.pool.persistence import read_records
+from grok2api.storage import JSON, NS_META, Storage
 from grok2api.upstream import GrokClient, UpstreamError
 
 LOCK_NAME = "pool.refresh"
@@ -40,7 +41,6 @@ LOCK_TTL = 30.0
 LOCK_POLL = 0.2
 _PUBLISH_EVERY_MS = 1_000
 _MAX_ERRORS = 50
-_READ_CHUNK = 500
 #: the rate-limit names a refresh asks about, as the original's scheduler did
 REFRESH_MODELS = {Bucket.NORMAL: "grok-4-1-thinking-1129", Bucket.HEAVY: "grok-4-heavy"}
 
@@ -149,6 +149,7 @@ class Refresher:
         self._pending: set[tuple[str, Bucket]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.last: RefreshProgress | None = None
 
     # scheduling ----------------------------------------------------------------
@@ -176,6 +177,7 @@ class Refresher:
         self._loop_task = asyncio.create_task(self._loop(), name="pool-refresher")
 
     async def stop(self) -> None:
+        self._stopped = True
         tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -251,11 +253,9 @@ class Refresher:
     async def _reread(self, accounts: Sequence[Account], *, skip_fresh: bool) -> list[Account]:
         """Take the stored state first; a scheduled run drops accounts no longer due."""
         tokens = [a.token for a in accounts]
-        for start in range(0, len(tokens), _READ_CHUNK):
-            chunk = tokens[start:start + _READ_CHUNK]
-            records = await self._storage.get_many(NS_ACCOUNTS, chunk)
-            for token in chunk:
-                self._merge(token, records.get(token))
+        records = await read_records(self._storage, tokens)
+        for token in tokens:
+            self._merge(token, records.get(token))
         now = now_ms()
         fresh = []
         for token in tokens:
@@ -307,7 +307,7 @@ class Refresher:
     def sync_soon(self, account: Account, bucket: Bucket, model_name: str) -> None:
         """After a success: sync the bucket it used, unless a sync of it is already on its way."""
         key = (account.token, bucket)
-        if key in self._pending:
+        if key in self._pending or self._stopped:
             return
         self._pending.add(key)
         task = self._spawn(self.sync(account, bucket, model_name))

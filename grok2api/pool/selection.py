@@ -49,6 +49,8 @@ def pools_for(model: ModelSpec) -> tuple[str, ...]:
 
 def _waits_until(account: Account, bucket: Bucket, now: int) -> int | None:
     """When an account that cannot serve ``bucket`` now may again, if that is a matter of time."""
+    if not account.usable:
+        return None
     ends = []
     if account.status is Status.COOLING or account.cooldown_until > now:
         ends.append(account.cooldown_until)

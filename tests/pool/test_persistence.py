@@ -15,7 +15,7 @@ from grok2api.config import Settings
 from grok2api.pool import Status, TokenPool
 from grok2api.storage import NS_ACCOUNTS, Change, Storage
 from grok2api.testing.fake_grok import FakeGrok
-from grok2api.upstream import GrokClient, UpstreamError
+from grok2api.upstream import Failure, GrokClient, UpstreamError
 from grok2api_plugins.storage_local.engine import LocalStorage
 
 from .conftest import GROK3, PoolFactory, chat, grok_settings, set_token
@@ -132,3 +132,21 @@ async def test_writes_name_their_fields_only(pool: TokenPool, storage: Storage, 
     await pool.flush()
     stored = await storage.get(NS_ACCOUNTS, "acct-a")
     assert stored["note"] == "written elsewhere" and stored["future_field"] == 7 and stored["use_count"] == 1
+
+
+async def test_an_operators_disable_wins_over_a_status_not_yet_written(
+        make_pool: PoolFactory, storage: Storage, other_storage: Storage, settings: Settings) -> None:
+    first = await make_pool()
+    await first.add(["acct-a"])
+    second = await make_pool(on=other_storage)
+    seq = await other_storage.last_change()
+    set_token(settings, save_delay_ms=60_000)
+    lease = await second.acquire(GROK3)
+    await lease.release(UpstreamError(Failure.RATE_LIMITED, "rate limited", status=429, retry_after=60))
+    assert second.get("acct-a").status is Status.COOLING  # not written yet
+    await first.update("acct-a", status="disabled")
+    await follow(other_storage, second, seq)
+    assert second.get("acct-a").status is Status.DISABLED
+    await second.flush()
+    stored = await storage.get(NS_ACCOUNTS, "acct-a")
+    assert stored["status"] == "disabled" and stored["quota"] == 0  # the rate limit's other fields stay
