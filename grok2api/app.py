@@ -138,7 +138,11 @@ async def _change_feed_ctx(app: web.Application) -> AsyncIterator[None]:
                 poll = max(0.05, min(settings.token.reload_interval_sec or 30, 30))
                 async for change in storage.watch(seq, poll):
                     seq = change.seq
-                    if change.ns == NS_ACCOUNTS:
+                    if change.op == "reset":  # fell behind the trimmed feed: reload everything
+                        await app[POOL].apply_change(change)
+                        app[KEYS].apply_change(change)
+                        await load_stored(storage, settings, sections)
+                    elif change.ns == NS_ACCOUNTS:
                         await app[POOL].apply_change(change)
                     elif change.ns == NS_API_KEYS:
                         app[KEYS].apply_change(change)

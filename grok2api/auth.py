@@ -24,7 +24,7 @@ from grok2api.keys import Identity, KeyService
 from grok2api.logging import logger
 from grok2api.storage import NS_SESSIONS, Storage
 
-IDENTITY = "grok2api.identity"
+IDENTITY = web.RequestKey("identity", Identity)
 ADMIN_LOGIN_PATH = "/api/v1/admin/login"
 SESSION_TTL = 24 * 3600
 _NO_KEY_HINT = (

@@ -16,15 +16,20 @@ import orjson
 from aiohttp import web
 
 from grok2api.app import create_app
-from grok2api.appkeys import PLUGIN_MANAGER
+from grok2api.appkeys import PLUGIN_MANAGER, POOL
 from grok2api.config import ConfigError, Settings, load_settings, masked
 from grok2api.logging import logger, setup_logging
 from grok2api.plugins import plugin_infos
+from grok2api.pool import cli as pool_cli
 
 
 @contextlib.asynccontextmanager
 async def started(settings: Settings) -> AsyncIterator[web.Application]:
-    """The app with storage, keys, the pool and plugins started, but no HTTP listener."""
+    """The app with storage, keys, the pool and plugins started, but no HTTP listener.
+
+    One-shot commands never start the background quota refresher.
+    """
+    settings.token.auto_refresh = False
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
     try:
@@ -87,6 +92,13 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_fake_upstream(args: argparse.Namespace) -> int:
+    """Needs no settings, storage or plugins: it is the other side of the wire."""
+    from grok2api.testing.fake_grok.__main__ import main as fake_main
+
+    return fake_main(args.fake_args)
+
+
 def run_async(fn: Callable[[argparse.Namespace, web.Application], Coroutine[Any, Any, int]]) -> Callable[..., int]:
     """Adapt an async command that needs the started app (storage, pool, keys)."""
 
@@ -116,12 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="show or check the configuration")
     config.add_argument("action", choices=["show", "check"])
     config.set_defaults(func=cmd_config)
+
+    pool_cli.add_parser(sub).set_defaults(func=run_async(lambda args, app: pool_cli.run(args, app[POOL])))
+
+    fake = sub.add_parser("fake-upstream", add_help=False, help="run a fake Grok upstream on loopback (see --help)")
+    fake.add_argument("fake_args", nargs=argparse.REMAINDER)
+    fake.set_defaults(standalone=cmd_fake_upstream)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "standalone"):
+        return int(args.standalone(args))
     try:
         settings = load_settings()
         setup_logging(settings.log_level, log_dir=Path("logs") if args.command == "serve" else None)

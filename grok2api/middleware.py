@@ -11,7 +11,7 @@ from aiohttp import web
 
 from grok2api.logging import logger
 
-REQUEST_ID = "grok2api.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,0 +1,217 @@
+"""Managed API keys with per-day limits, shared by every worker through storage.
+
+A key is stored under the SHA-256 of its text, so a leaked database opens nothing; the
+full key is returned once, by :meth:`KeyService.create`. Daily usage lives in counter
+namespaces ``key_usage:<day>``: the quota check and the increment are one atomic
+``incr`` with limits, so workers cannot race past a limit. Authentication is served
+from memory; the change feed tells this worker when another one changed a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from grok2api.config import Settings
+from grok2api.errors import ApiError
+from grok2api.storage import JSON, NS_API_KEYS, Change, Storage
+
+BUCKETS = ("chat", "heavy", "image", "video")
+USAGE_NS = "key_usage:"
+KEEP_DAYS = 31
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class KeyNotFound(LookupError):
+    """No managed key matches; the HTTP layer answers 404."""
+
+
+class KeyExists(ValueError):
+    """A key with that text is already stored; the HTTP layer answers 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling ``/v1``: a managed key (``key_id`` is its hash), the global key, or open loopback."""
+
+    key_id: str | None
+    name: str
+    kind: Literal["global", "managed", "open"]
+
+
+def key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_key(key: str) -> str:
+    return key if len(key) <= 12 else f"{key[:6]}...{key[-4:]}"
+
+
+def parse_limit(value: Any) -> int:
+    """-1 unlimited, 0 blocked; blank, null or unparsable means unlimited, below -1 is clamped."""
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        return -1
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        return -1
+    return max(-1, number)
+
+
+def limits_from(data: Mapping[str, Any]) -> dict[str, int]:
+    """``{bucket}_per_day`` or ``{bucket}_limit`` → ``{bucket}_limit``, for the buckets present."""
+    out = {}
+    for bucket in BUCKETS:
+        for name in (f"{bucket}_per_day", f"{bucket}_limit"):
+            if name in data:
+                out[f"{bucket}_limit"] = parse_limit(data[name])
+                break
+    return out
+
+
+def usage_day(now: float | None = None) -> str:
+    """The current quota day: UTC shifted by ``CACHE_RESET_TZ_OFFSET_MINUTES`` (default UTC+8)."""
+    try:
+        offset = int(os.environ.get("CACHE_RESET_TZ_OFFSET_MINUTES", "480"))
+    except ValueError:
+        offset = 480
+    offset = min(840, max(-720, offset))
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC) + timedelta(minutes=offset)
+    return moment.date().isoformat()
+
+
+class KeyService:
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self.storage = storage
+        self.settings = settings
+        self._cache: dict[str, JSON] | None = None
+        self._stale: set[str] = set()
+        self._pruned_day = ""
+
+    # cache -------------------------------------------------------------------
+    async def _records(self) -> dict[str, JSON]:
+        if self._cache is None:
+            self._cache = await self.storage.list(NS_API_KEYS)
+            self._stale.clear()
+        for stale in list(self._stale):
+            record = await self.storage.get(NS_API_KEYS, stale)
+            if record is None:
+                self._cache.pop(stale, None)
+            else:
+                self._cache[stale] = record
+            self._stale.discard(stale)
+        return self._cache
+
+    def apply_change(self, change: Change) -> None:
+        """A key changed somewhere: re-read it before its next use."""
+        if change.op == "reset":
+            self._cache = None
+        elif change.ns == NS_API_KEYS:
+            self._stale.add(change.key)
+
+    # auth --------------------------------------------------------------------
+    async def authenticate(self, presented: str) -> Identity | None:
+        ident = key_id(presented)
+        record = (await self._records()).get(ident)
+        if record is None or not record.get("is_active", True):
+            return None
+        return Identity(key_id=ident, name=str(record.get("name", "")), kind="managed")
+
+    async def has_active_keys(self) -> bool:
+        return any(r.get("is_active", True) for r in (await self._records()).values())
+
+    async def charge(self, identity: Identity, usage: Mapping[str, int]) -> None:
+        """Take ``usage`` from the key's daily limits, all or nothing; 429 names the bucket."""
+        if identity.kind != "managed" or identity.key_id is None:
+            return
+        record = (await self._records()).get(identity.key_id) or {}
+        deltas = {f"{b}_used": n for b, n in usage.items() if n}
+        limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b in usage}
+        day = usage_day()
+        if await self.storage.incr(USAGE_NS + day, identity.key_id, deltas, limits=limits) is None:
+            used = await self.storage.counters(USAGE_NS + day, identity.key_id)
+            over = [b for b in usage if limits[f"{b}_used"] >= 0
+                    and used.get(f"{b}_used", 0) + usage[b] > limits[f"{b}_used"]]
+            raise ApiError(429, f"Daily quota exceeded: {'/'.join(over) or '/'.join(usage)}",
+                           code="daily_quota_exceeded")
+        if day != self._pruned_day:
+            self._pruned_day = day
+            await self._prune(day)
+
+    async def _prune(self, today: str) -> None:
+        oldest = (datetime.fromisoformat(today) - timedelta(days=KEEP_DAYS)).date().isoformat()
+        for ns in await self.storage.counter_namespaces(USAGE_NS):
+            if ns[len(USAGE_NS):] < oldest:
+                await self.storage.drop_counters(ns)
+
+    # management ----------------------------------------------------------------
+    async def _resolve(self, key_or_id: str) -> str:
+        records = await self._records()
+        if _HASH.match(key_or_id) and key_or_id in records:
+            return key_or_id
+        ident = key_id(key_or_id)
+        if ident not in records:
+            raise KeyNotFound(key_or_id)
+        return ident
+
+    async def create(self, *, name: str | None = None, key: str | None = None, is_active: bool = True,
+                     limits: Mapping[str, Any] | None = None, created_at: int | None = None) -> tuple[JSON, str]:
+        """Store a new key; returns its row and the full key, which is never shown again."""
+        key = (key or "").strip() or "sk-" + secrets.token_urlsafe(24)
+        ident = key_id(key)
+        if await self.storage.get(NS_API_KEYS, ident) is not None:
+            raise KeyExists("Key already exists")
+        record: JSON = {
+            "name": (name or "").strip() or "key-" + secrets.token_urlsafe(6),
+            "display_key": display_key(key),
+            "created_at": created_at if created_at is not None else int(time.time()),
+            "is_active": bool(is_active),
+            **{f"{b}_limit": -1 for b in BUCKETS},
+            **limits_from(limits or {}),
+        }
+        await self.storage.put(NS_API_KEYS, ident, record)
+        self._stale.add(ident)
+        return await self._row(ident, record), key
+
+    async def update(self, key_or_id: str, *, name: str | None = None, is_active: bool | None = None,
+                     limits: Mapping[str, Any] | None = None) -> JSON:
+        ident = await self._resolve(key_or_id)
+        fields: JSON = limits_from(limits or {})
+        if name and name.strip():
+            fields["name"] = name.strip()
+        if is_active is not None:
+            fields["is_active"] = bool(is_active)
+        record = await self.storage.patch(NS_API_KEYS, ident, fields) if fields else await self.storage.get(NS_API_KEYS, ident)
+        if record is None:
+            raise KeyNotFound(key_or_id)
+        self._stale.add(ident)
+        return await self._row(ident, record)
+
+    async def delete(self, key_or_id: str) -> None:
+        ident = await self._resolve(key_or_id)
+        if not await self.storage.delete(NS_API_KEYS, ident):
+            raise KeyNotFound(key_or_id)
+        self._stale.add(ident)
+
+    async def list_rows(self) -> list[JSON]:
+        records = await self._records()
+        rows = [await self._row(ident, record) for ident, record in records.items()]
+        return sorted(rows, key=lambda r: (r.get("created_at", 0), r["id"]))
+
+    async def _row(self, ident: str, record: JSON) -> JSON:
+        """The admin view of one key: stored fields plus today's usage and what remains."""
+        day = usage_day()
+        used = await self.storage.counters(USAGE_NS + day, ident)
+        usage_today = {f"{b}_used": used.get(f"{b}_used", 0) for b in BUCKETS}
+        remaining = {}
+        for b in BUCKETS:
+            limit = parse_limit(record.get(f"{b}_limit", -1))
+            remaining[b] = None if limit < 0 else max(0, limit - usage_today[f"{b}_used"])
+        return {"id": ident, **record, "usage_today": usage_today, "remaining_today": remaining, "day": day}
