@@ -10,7 +10,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from grok2api.app import create_app
-from grok2api.appkeys import POOL
+from grok2api.appkeys import KEYS, POOL
 from grok2api.config import Settings
 from grok2api.pool import POOL_SUPER
 from grok2api.testing.fake_grok import FakeGrok
@@ -24,7 +24,10 @@ StartGateway = Callable[..., Awaitable[Live]]
 
 @pytest_asyncio.fixture
 async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settings]) -> AsyncIterator[StartGateway]:
-    """``await start_gateway(basic=[...], super_=[...], grok={...}, chat={...}, token={...})``.
+    """``await start_gateway(basic=[...], super_=[...], limits={...}, grok={...}, chat={...}, token={...})``.
+
+    Clients authenticate with :data:`API_KEY`, a managed key with the daily ``limits``
+    given (``{"chat_limit": 2}``; unlimited by default).
 
     The gateway runs as ``grok2api serve`` runs it (aiohttp does not cancel handlers of
     departed clients). Each body an SDK client of :class:`Live` received is checked
@@ -33,11 +36,12 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
     started: list[tuple[web.AppRunner, Live]] = []
 
     async def start(*, basic: Sequence[str] = ("basic-1",), super_: Sequence[str] = (),
-                    chat: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Live:
+                    limits: dict[str, int] | None = None, chat: dict[str, Any] | None = None,
+                    **sections: dict[str, Any]) -> Live:
         sock = free_socket()
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         grok = {**fake_grok.grok_settings(), **FAST_TIMEOUTS, **sections.pop("grok", {})}
-        app_section = {"api_key": API_KEY, "app_url": url, **sections.pop("app", {})}
+        app_section = {"app_url": url, **sections.pop("app", {})}
         settings = make_settings(grok=grok, app=app_section, **sections)
         for token in basic:
             fake_grok.add_account(token)
@@ -48,6 +52,7 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
+        await app[KEYS].create(key=API_KEY, name="chat-tests", limits=limits)
         await app[POOL].add(list(basic))
         if super_:
             await app[POOL].add(list(super_), pool=POOL_SUPER)

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""What the gateway adds: one chat request sent straight to the fake Grok and through the gateway.
+
+    .venv/bin/python benchmarks/gateway.py            # about a minute
+    .venv/bin/python benchmarks/gateway.py --quick    # a smoke run
+
+Three processes on loopback: the fake Grok upstream (no frame delay, statsig check off,
+accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds it, all
+installed plugins, SQLite storage in a temporary directory, log level WARNING) and this
+load generator (aiohttp). The direct run posts the very body the gateway's Grok client
+sends to ``conversations/new`` and reads the NDJSON answer; the gateway run posts an
+OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
+measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm-up.
+
+Reported per run: latency p50/p99 (until the answer is complete), time to first token
+(first answer text) for streams, requests per second; and the added latency, added
+time to first token and the gateway/direct ratios. Memory: resident-set growth of the
+serving process while N streams are held open mid-answer (the fake pauses them after
+the first word), scaled to 1,000 streams, gateway against fake-serving-direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+MODEL, UPSTREAM_MODEL, UPSTREAM_MODE = "grok-3", "grok-3", "MODEL_MODE_GROK_3"
+PROMPT = "Say hello in five words"
+API_KEY = "sk-benchmark-0123456789abcdef"
+ACCOUNTS = [f"bench-account-{i:02d}" for i in range(20)]
+INFLIGHT_PER_ACCOUNT = 64
+HOLD_SECONDS = 4.0
+
+
+# -- the two servers (run as child processes of this script) ------------------------------
+
+def serve_fake(port: int) -> None:
+    from grok2api.testing.fake_grok import FakeGrok
+
+    async def main() -> None:
+        async with FakeGrok(port=port, statsig="off") as fake:
+            for token in ACCOUNTS:
+                fake.add_account(token, tier="super", limits={UPSTREAM_MODEL: 10**9})
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def serve_gateway(port: int, fake_url: str) -> None:
+    from aiohttp import web
+
+    from grok2api import hookimpl
+    from grok2api.app import create_app
+    from grok2api.appkeys import POOL
+    from grok2api.config import load_settings
+    from grok2api.logging import setup_logging
+
+    class Seed:
+        """Puts the benchmark accounts into the pool at start-up."""
+
+        plugin_name = "benchmark_seed"
+
+        @hookimpl
+        def grok2api_cleanup_ctx(self, app: web.Application) -> Any:
+            async def seed(app: web.Application) -> AsyncIterator[None]:
+                await app[POOL].add(ACCOUNTS)
+                yield
+
+            return seed
+
+    settings = load_settings()
+    settings.grok = settings.grok.model_validate({**settings.grok.model_dump(), "base_url": fake_url,
+                                                  "assets_url": fake_url + "/assets"})
+    setup_logging(settings.log_level)
+    web.run_app(create_app(settings, [Seed()]), host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+@dataclass
+class Sample:
+    total: float
+    first_token: float | None
+
+
+@dataclass
+class Run:
+    label: str
+    samples: list[Sample]
+    wall: float
+
+    def pct(self, q: float, first: bool = False) -> float:
+        values = sorted(s.first_token if first else s.total for s in self.samples
+                        if not first or s.first_token is not None)
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+    @property
+    def rps(self) -> float:
+        return len(self.samples) / self.wall
+
+
+class Target:
+    """One way of asking: ``once`` returns (total seconds, seconds to first answer text)."""
+
+    def __init__(self, session: aiohttp.ClientSession, direct_url: str, gateway_url: str) -> None:
+        from grok2api.upstream import ChatRequest, Dialect
+
+        self.session = session
+        self.direct_url = direct_url + "/rest/app-chat/conversations/new"
+        self.gateway_url = gateway_url + "/v1/chat/completions"
+        call = Dialect().chat_call(ChatRequest(UPSTREAM_MODEL, UPSTREAM_MODE, PROMPT), temporary=True)
+        self.direct_body = orjson.dumps(call.body)
+        self._turn = 0
+
+    async def direct(self) -> Sample:
+        self._turn += 1
+        headers = {"Content-Type": "application/json", "Cookie": f"sso={ACCOUNTS[self._turn % len(ACCOUNTS)]}"}
+        started = time.perf_counter()
+        first = None
+        async with self.session.post(self.direct_url, data=self.direct_body, headers=headers) as response:
+            assert response.status == 200, response.status
+            async for line in response.content:
+                if first is None and b'"messageTag":"final"' in line and b'"token":""' not in line:
+                    first = time.perf_counter() - started
+        return Sample(time.perf_counter() - started, first)
+
+    async def gateway(self, stream: bool) -> Sample:
+        body = orjson.dumps({"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": PROMPT}]})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+        started = time.perf_counter()
+        first = None
+        async with self.session.post(self.gateway_url, data=body, headers=headers) as response:
+            assert response.status == 200, (response.status, await response.text())
+            if not stream:
+                answer = orjson.loads(await response.read())
+                assert answer["choices"][0]["message"]["content"], answer
+                return Sample(time.perf_counter() - started, None)
+            async for line in response.content:
+                if first is None and line.startswith(b"data: {") and b'"content":"' in line \
+                        and b'"content":""' not in line:
+                    first = time.perf_counter() - started
+        return Sample(time.perf_counter() - started, first)
+
+
+async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int) -> Run:
+    for _ in range(min(20, requests)):  # warm-up: connections, caches, the pool's first writes
+        await once()
+    samples: list[Sample] = []
+    left = requests
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            samples.append(await once())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Run(label, samples, time.perf_counter() - started)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def held_memory(session: aiohttp.ClientSession, url: str, body: bytes, headers: Callable[[int], dict[str, str]],
+                      pid: int, streams: int, fake_url: str) -> float:
+    """KiB the serving process grows by per 1,000 streams held open at once."""
+    fault = {"kind": "idle_gap", "endpoint": "chat", "after_lines": 4, "delay": HOLD_SECONDS, "times": streams}
+    async with session.post(fake_url + "/__fake__/faults", json=fault) as response:
+        assert response.status == 200
+    await asyncio.sleep(0.5)
+    before = rss_kib(pid)
+    opened = 0
+    all_open = asyncio.Event()
+    peak = before
+
+    async def hold(n: int) -> None:
+        nonlocal opened
+        async with session.post(url, data=body, headers=headers(n)) as response:
+            assert response.status == 200, response.status
+            async for line in response.content:
+                if b"Echo" in line and opened < streams:
+                    opened += 1
+                    if opened == streams:
+                        all_open.set()
+                    break
+            await response.read()
+
+    tasks = [asyncio.create_task(hold(n)) for n in range(streams)]
+    await asyncio.wait_for(all_open.wait(), HOLD_SECONDS + 20)
+    for _ in range(5):
+        peak = max(peak, rss_kib(pid))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*tasks)
+    return (peak - before) * 1000 / streams
+
+
+# -- orchestration -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url}: server exited with {process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url}: not ready after {seconds} s")
+
+
+def row(name: str, direct: Run, gateway: Run, stream: bool) -> list[str]:
+    lines = [f"{name}",
+             f"  latency p50  direct {direct.pct(0.5):7.2f} ms   gateway {gateway.pct(0.5):7.2f} ms   "
+             f"added {gateway.pct(0.5) - direct.pct(0.5):+7.2f} ms   ratio {gateway.pct(0.5) / direct.pct(0.5):5.2f}",
+             f"  latency p99  direct {direct.pct(0.99):7.2f} ms   gateway {gateway.pct(0.99):7.2f} ms   "
+             f"added {gateway.pct(0.99) - direct.pct(0.99):+7.2f} ms   ratio {gateway.pct(0.99) / direct.pct(0.99):5.2f}"]
+    if stream:
+        d, g = direct.pct(0.5, first=True), gateway.pct(0.5, first=True)
+        lines.append(f"  first token  direct {d:7.2f} ms   gateway {g:7.2f} ms   added {g - d:+7.2f} ms   "
+                     f"ratio {g / d:5.2f}  (p50)")
+    lines.append(f"  throughput   direct {direct.rps:7.0f} rps  gateway {gateway.rps:7.0f} rps  "
+                 f"ratio {gateway.rps / direct.rps:5.2f}")
+    return lines
+
+
+async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway: subprocess.Popen[bytes],
+                fake_url: str, gateway_url: str) -> list[str]:
+    report = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        target = Target(session, fake_url, gateway_url)
+        results: dict[tuple[str, int], tuple[Run, Run]] = {}
+        for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
+            direct = await measure("direct", target.direct, requests, concurrency)
+            for stream in (False, True):
+                gateway_run = await measure("gateway", lambda: target.gateway(stream), requests, concurrency)
+                mode = "stream" if stream else "json"
+                results[(mode, concurrency)] = (direct, gateway_run)
+                report += row(f"{mode:6} concurrency {concurrency:2} ({requests} requests)", direct, gateway_run, stream)
+        streams = args.streams
+        body = orjson.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
+        gateway_kib = await held_memory(session, gateway_url + "/v1/chat/completions", body,
+                                        lambda n: {"Authorization": f"Bearer {API_KEY}",
+                                                   "Content-Type": "application/json"},
+                                        gateway.pid, streams, fake_url)
+        direct_kib = await held_memory(session, target.direct_url, target.direct_body,
+                                       lambda n: {"Cookie": f"sso={ACCOUNTS[n % len(ACCOUNTS)]}",
+                                                  "Content-Type": "application/json"},
+                                       fake.pid, streams, fake_url)
+        report.append(f"memory: {streams} streams held open, per 1,000 streams: gateway {gateway_kib / 1024:6.1f} MiB"
+                      f"   fake serving them directly {direct_kib / 1024:6.1f} MiB"
+                      f"   ratio {gateway_kib / max(direct_kib, 1):5.2f}")
+        json_c1, json_c64 = results[("json", 1)], results[("json", 64)]
+        added = json_c1[1].pct(0.5) - json_c1[0].pct(0.5)
+        ratio = json_c64[1].rps / json_c64[0].rps
+        report.append(f"targets: added p50 (json, c=1) {added:.2f} ms <= 2 ms: {'met' if added <= 2 else 'MISSED'};"
+                      f"  rps ratio (json, c=64) {ratio:.2f} >= 0.50: {'met' if ratio >= 0.5 else 'MISSED'}")
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few requests: a smoke run")
+    parser.add_argument("--child", choices=["fake", "gateway"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fake-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "fake":
+        serve_fake(args.port)
+        return 0
+    if args.child == "gateway":
+        serve_gateway(args.port, args.fake_url)
+        return 0
+    args.requests_c1, args.requests_c64, args.streams = (50, 200, 200) if args.quick else (400, 2000, 1000)
+
+    fake_port, gateway_port = free_port(), free_port()
+    fake_url, gateway_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gateway_port}"
+    with tempfile.TemporaryDirectory(prefix="grok2api-bench-") as tmp:
+        env = {**os.environ, "DATA_DIR": str(Path(tmp) / "data"), "LOG_LEVEL": "WARNING",
+               "SERVER_STORAGE_TYPE": "local", "GROK2API_APP__API_KEY": API_KEY,
+               "GROK2API_TOKEN__AUTO_REFRESH": "false",
+               "GROK2API_TOKEN__MAX_INFLIGHT_PER_ACCOUNT": str(INFLIGHT_PER_ACCOUNT)}
+        logs = Path(tmp) / "servers.log"
+        with open(logs, "wb") as log:
+            me = [sys.executable, str(Path(__file__).resolve())]
+            fake = subprocess.Popen([*me, "--child", "fake", "--port", str(fake_port)], env=env, stderr=log)
+            gateway = subprocess.Popen([*me, "--child", "gateway", "--port", str(gateway_port), "--fake-url",
+                                        fake_url], env=env, stderr=log, cwd=tmp)
+            try:
+                asyncio.run(wait_ready(fake_url + "/__fake__/requests", fake))
+                asyncio.run(wait_ready(gateway_url + "/health", gateway))
+                report = asyncio.run(bench(args, fake, gateway, fake_url, gateway_url))
+            except BaseException:
+                sys.stderr.write(logs.read_text(errors="replace")[-4000:])
+                raise
+            finally:
+                for process in (gateway, fake):
+                    process.terminate()
+                for process in (gateway, fake):
+                    try:
+                        process.wait(10)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+    print(f"grok2api gateway benchmark: {os.cpu_count()} CPU(s), model {MODEL}, loopback")
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
