@@ -150,7 +150,7 @@ class Refresher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopped = False
-        self.last: RefreshProgress | None = None
+        self._live = 0  # entries in _due at the last compaction
 
     # scheduling ----------------------------------------------------------------
     def schedule(self, account: Account) -> None:
@@ -159,10 +159,15 @@ class Refresher:
         if when == account.next_check:
             return
         account.next_check = when
-        if when is not None:
-            heapq.heappush(self._due, (when, next(self._seq), account))
-            if self._due[0][2] is account:
-                self._kick.set()
+        if when is None:
+            return
+        heapq.heappush(self._due, (when, next(self._seq), account))
+        if self._due[0][2] is account:
+            self._kick.set()
+        if len(self._due) > 2 * self._live + 1024:  # drop the plans that changed since
+            self._due = [e for e in self._due if e[0] == e[2].next_check and self._lookup(e[2].token) is e[2]]
+            heapq.heapify(self._due)
+            self._live = len(self._due)
 
     def _pop_due(self, now: int) -> list[Account]:
         found: dict[str, Account] = {}
@@ -200,7 +205,7 @@ class Refresher:
             due = self._pop_due(now_ms())
             if due:
                 try:
-                    await self._run(due, "scheduled")
+                    await self._run(due)
                 except Exception:
                     logger.exception("pool: scheduled refresh failed")
 
@@ -208,25 +213,27 @@ class Refresher:
     def refresh(self, accounts: Sequence[Account]) -> RefreshProgress:
         """An operator's refresh of these accounts, due or not; runs in the background."""
         progress = RefreshProgress(uuid.uuid4().hex[:12], "manual", len(accounts), self.worker)
-        self._spawn(self._run(accounts, "manual", progress))
+        self._spawn(self._run(accounts, progress))
         return progress
 
-    async def _run(self, accounts: Sequence[Account], reason: Literal["scheduled", "manual"],
-                   progress: RefreshProgress | None = None) -> None:
+    async def _run(self, accounts: Sequence[Account], progress: RefreshProgress | None = None) -> None:
+        """One run under the lock; without ``progress``, a scheduled run of the accounts due."""
         async with self._one_run:
             while not await self._storage.acquire_lock(LOCK_NAME, self.worker, LOCK_TTL):
                 await asyncio.sleep(LOCK_POLL)  # another worker is refreshing
             keeper = asyncio.create_task(self._keep_lock())
             try:
-                accounts = await self._reread(accounts, skip_fresh=progress is None)
+                todo = await self._reread(accounts, skip_fresh=progress is None)
                 if progress is None:
-                    if not accounts:
+                    if not todo:
                         return
-                    progress = RefreshProgress(uuid.uuid4().hex[:12], reason, len(accounts), self.worker)
-                progress.total = len(accounts)
-                await self._work(accounts, progress, keeper)
+                    progress = RefreshProgress(uuid.uuid4().hex[:12], "scheduled", len(todo), self.worker)
+                progress.total = len(todo)
+                await self._work(todo, progress, keeper)
             finally:
                 keeper.cancel()
+                for account in accounts:  # plan again those this run skipped or did not reach
+                    self.schedule(account)
                 with contextlib.suppress(Exception):
                     await self._flush()  # the next holder must read what this run learnt
                     await self._storage.release_lock(LOCK_NAME, self.worker)
@@ -297,7 +304,6 @@ class Refresher:
             progress.state = "finished"
 
     async def _publish(self, progress: RefreshProgress) -> None:
-        self.last = progress
         try:
             await self._storage.put(NS_META, PROGRESS_KEY, progress.to_dict())
         except Exception as exc:

@@ -120,3 +120,12 @@ async def test_one_worker_refreshes_at_a_time_across_processes(pool: TokenPool, 
         assert worker.returncode == 0, err.decode()[-2000:]
     per_account = Counter(r.sso for r in fake_grok.requests_to("rate_limits"))
     assert per_account == Counter({token: 1 for token in tokens})  # never twice: one refresher at a time
+
+
+async def test_the_refresh_plan_stays_small_however_often_it_changes(pool: TokenPool) -> None:
+    await pool.add(["acct-a"])
+    account, refresher = pool.get("acct-a"), pool._refresher
+    for i in range(5000):
+        account.last_sync_at = i  # every change moves the next check
+        refresher.schedule(account)
+    assert len(refresher._due) <= 1024 + 3

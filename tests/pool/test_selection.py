@@ -138,3 +138,11 @@ async def test_all_cooling_is_a_429_with_the_earliest_recovery(pool: TokenPool) 
     with pytest.raises(ApiError) as caught:
         await pool.acquire(GROK3)
     assert caught.value.status == 429 and caught.value.headers["Retry-After"] in ("12", "13")
+
+
+async def test_the_selection_heaps_stay_small_under_churn(pool: TokenPool) -> None:
+    await seed(pool, {"a": {}, "b": {"quota": 10_000}})
+    for _ in range(5000):
+        await (await pool.acquire(GROK3)).release()
+    groups = pool._selector._groups.values()
+    assert groups and all(len(g.ready) + len(g.waiting) <= 3 * 2 + 64 + 1 for g in groups)
