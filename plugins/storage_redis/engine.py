@@ -236,27 +236,37 @@ class RedisStorage(Storage):
             ("put", _PUT), ("patch", _PATCH), ("delete", _DELETE), ("incr", _INCR), ("drop", _DROP_COUNTERS),
             ("acquire", _ACQUIRE), ("release", _RELEASE), ("log", _APPEND_LOG))}
         self._waiter = FeedWaiter()
-        self._subscriber = asyncio.create_task(self._subscribe(), name="redis-change-feed")
+        # subscribed before open() returns: from then on other workers' writes wake waiters
+        try:
+            pubsub = await self._subscribed_pubsub()
+        except (RedisError, OSError) as exc:
+            await self.close()
+            raise StorageError(f"redis storage at {mask_text(url)} cannot subscribe to changes: {exc}") from exc
+        self._subscriber = asyncio.create_task(self._listen(pubsub), name="redis-change-feed")
         logger.info("storage: redis at {} (schema v{})", mask_text(url), self.schema_version)
 
     async def close(self) -> None:
         task, self._subscriber = self._subscriber, None
         if task is not None:
             task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=5)  # redis-py can swallow a cancel while it reconnects
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
 
-    async def _subscribe(self) -> None:
+    async def _subscribed_pubsub(self) -> Any:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(CHANNEL)
+        return pubsub
+
+    async def _listen(self, pubsub: Any) -> None:
         """Wake feed waiters on every published change; resubscribe after a lost connection."""
         while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                if pubsub is None:
+                    pubsub = await self._subscribed_pubsub()
+                    self._notify()  # anything published while we were away
                 self._subscribed = True
-                self._notify()  # anything published while we were away
                 while True:
                     if await pubsub.get_message(timeout=30.0) is not None:
                         self._notify()
@@ -264,8 +274,10 @@ class RedisStorage(Storage):
                 logger.warning("storage: redis change subscription lost, polling meanwhile: {}", exc)
             finally:
                 self._subscribed = False
-                with suppress(Exception):
-                    await pubsub.aclose()
+                if pubsub is not None:
+                    with suppress(Exception):
+                        await pubsub.aclose()
+                pubsub = None
             await asyncio.sleep(1.0)
 
     def _notify(self) -> None:
