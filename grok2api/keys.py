@@ -133,6 +133,8 @@ class KeyService:
             return
         record = (await self._records()).get(identity.key_id) or {}
         deltas = {f"{b}_used": n for b, n in usage.items() if n}
+        if not deltas:
+            return
         limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b in usage}
         day = usage_day()
         if await self.storage.incr(USAGE_NS + day, identity.key_id, deltas, limits=limits) is None:
@@ -202,16 +204,21 @@ class KeyService:
 
     async def list_rows(self) -> list[JSON]:
         records = await self._records()
-        rows = [await self._row(ident, record) for ident, record in records.items()]
+        day = usage_day()
+        used = await self.storage.counters_many(USAGE_NS + day)
+        rows = [admin_row(ident, record, used.get(ident, {}), day) for ident, record in records.items()]
         return sorted(rows, key=lambda r: (r.get("created_at", 0), r["id"]))
 
     async def _row(self, ident: str, record: JSON) -> JSON:
-        """The admin view of one key: stored fields plus today's usage and what remains."""
         day = usage_day()
-        used = await self.storage.counters(USAGE_NS + day, ident)
-        usage_today = {f"{b}_used": used.get(f"{b}_used", 0) for b in BUCKETS}
-        remaining = {}
-        for b in BUCKETS:
-            limit = parse_limit(record.get(f"{b}_limit", -1))
-            remaining[b] = None if limit < 0 else max(0, limit - usage_today[f"{b}_used"])
-        return {"id": ident, **record, "usage_today": usage_today, "remaining_today": remaining, "day": day}
+        return admin_row(ident, record, await self.storage.counters(USAGE_NS + day, ident), day)
+
+
+def admin_row(ident: str, record: JSON, used: Mapping[str, int], day: str) -> JSON:
+    """The admin view of one key: stored fields plus today's usage and what remains."""
+    usage_today = {f"{b}_used": used.get(f"{b}_used", 0) for b in BUCKETS}
+    remaining = {}
+    for b in BUCKETS:
+        limit = parse_limit(record.get(f"{b}_limit", -1))
+        remaining[b] = None if limit < 0 else max(0, limit - usage_today[f"{b}_used"])
+    return {"id": ident, **record, "usage_today": usage_today, "remaining_today": remaining, "day": day}

@@ -111,6 +111,10 @@ class Storage(abc.ABC):
         """Every decodable record of a namespace (optionally with a key prefix)."""
 
     @abc.abstractmethod
+    async def namespaces(self) -> list[str]:
+        """Names of the namespaces that hold records, sorted (for export)."""
+
+    @abc.abstractmethod
     async def put(self, ns: str, key: str, data: JSON, *, ttl: float | None = None) -> None:
         """Create or replace one record; with ``ttl`` it expires after that many seconds."""
 
@@ -166,6 +170,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
         """Append to a bounded log, trimming the oldest entries beyond ``max_len``."""
+
+    @abc.abstractmethod
+    async def log_streams(self) -> list[str]:
+        """Names of the logs that hold entries, sorted (for export)."""
 
     @abc.abstractmethod
     async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:

@@ -302,6 +302,11 @@ class SqlStorage(Storage):
         async with self._read() as conn:
             return self._decoded(ns, await conn.execute(query.order_by(records.c.key)))
 
+    async def namespaces(self) -> list[str]:
+        async with self._read() as conn:
+            query = select(records.c.ns).where(_live(records, now_ms())).distinct().order_by(records.c.ns)
+            return list((await conn.execute(query)).scalars())
+
     @staticmethod
     def _decoded(ns: str, rows: Any) -> dict[str, JSON]:
         out = {}
@@ -486,6 +491,10 @@ class SqlStorage(Storage):
                 await conn.execute(delete(logs).where(logs.c.stream == stream, logs.c.seq <= cut))
 
         await self._write(work)
+
+    async def log_streams(self) -> list[str]:
+        async with self._read() as conn:
+            return list((await conn.execute(select(logs.c.stream).distinct().order_by(logs.c.stream))).scalars())
 
     async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
         check_ns(stream)

@@ -19,11 +19,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from grok2api.config import ServerSettings, Settings
+from grok2api.plugins import GROUP
+from grok2api.registry import StorageFactory, StorageRegistry
+from grok2api.storage import Storage
 
 _PACKAGES = {"redis": "redis-server", "pgsql": "postgresql", "mysql": "mariadb-server"}
 _APT_LOCK = Path(tempfile.gettempdir()) / "grok2api-apt.lock"
@@ -237,3 +243,39 @@ def pgsql_url() -> str:
 def mysql_url() -> str:
     """``mysql+aiomysql://root@127.0.0.1:<port>/grok2api`` of a MariaDB started for this session."""
     return engine_url("mysql")
+
+
+def storage_settings(kind: str, data_dir: Path) -> Settings:
+    """Settings for the storage engine ``kind`` on its test server (SQLite: a file in ``data_dir``)."""
+    url = "" if kind == "local" else engine_url(kind)
+    return Settings(data_dir=data_dir, server=ServerSettings(storage_type=kind, storage_url=url))
+
+
+def storage_factory(kind: str) -> StorageFactory:
+    """The factory the installed plugin ``storage_<kind>`` registers."""
+    registry = StorageRegistry()
+    for entry in metadata.entry_points(group=GROUP, name=f"storage_{kind}"):
+        entry.load().grok2api_register_storage(storage=registry)
+    if kind not in registry.factories:
+        raise LookupError(f"no installed storage plugin registers {kind!r}")
+    return registry.factories[kind]
+
+
+@pytest.fixture
+async def make_storage(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Storage]]]:
+    """``await make_storage("pgsql")``: an opened storage of that engine on its test server, closed after the test.
+
+    Calls with the same ``settings`` share one database, as two workers would. Server
+    engines keep the data of earlier tests: use unique keys.
+    """
+    opened: list[Storage] = []
+
+    async def make(kind: str = "local", settings: Settings | None = None) -> Storage:
+        store = storage_factory(kind)(settings or storage_settings(kind, tmp_path / "data"))
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()

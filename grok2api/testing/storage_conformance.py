@@ -133,6 +133,11 @@ class StorageConformance:
         assert set(await storage.list("api_keys", prefix="k")) == {"k0", "k1", "k2", "k3", "k4", "k_%"}
         assert set(await storage.list("api_keys", prefix="k_")) == {"k_%"}  # no LIKE wildcards
         assert await storage.list("nothing") == {}
+        await storage.put("sessions", "gone", {}, ttl=0.01)
+        await storage.put("a.b", "x", {})
+        await storage.delete("a.b", "x")
+        await asyncio.sleep(0.05)
+        assert await storage.namespaces() == ["api_keys"]
 
     async def test_put_many_large(self, storage: Storage) -> None:
         items = {f"tok{i:05d}": {"token": f"tok{i}", "quota": i} for i in range(1200)}
@@ -276,6 +281,7 @@ class StorageConformance:
         assert [e.data["i"] for e in page] == [21, 20, 19]
         assert [e.data for e in await storage.read_log("other")] == [{"i": "x"}]
         assert await storage.read_log("empty") == []
+        assert await storage.log_streams() == ["other", "requests"]
 
     # change feed -----------------------------------------------------------
     async def test_every_write_is_in_the_feed_in_order(self, storage: Storage) -> None:

@@ -4,10 +4,11 @@ Layout (namespaces are validated, so the braces are unambiguous)::
 
     g2a:meta                  hash: schema_version
     g2a:r:{<ns>}:<key>        hash per record: "@" marks it, ".<field>" holds each field as JSON
-    g2a:ri:{<ns>}             zset of record keys, scored by expiry (ms, or +inf)
+    g2a:ri:{<ns>}             zset of record keys, scored by expiry (ms, or +inf); g2a:rns set of namespaces
     g2a:c:{<ns>}:<key>        hash of counters; g2a:ci:{<ns>} set of their keys; g2a:cns set of namespaces
     g2a:lock:<name>           lock owner, expiring natively
-    g2a:log:{<stream>}        zset of "<seq> <at_ms> <json>", scored by seq; g2a:log:seq the sequence
+    g2a:log:{<stream>}        zset of "<seq> <at_ms> <json>", scored by seq; g2a:log:seq the sequence;
+                              g2a:logs set of stream names
     g2a:feed                  zset of "<seq> [op, ns, key]", scored by seq; g2a:feed:seq, g2a:feed:trimmed
     channel g2a:changes       the new end of the feed after every write
 
@@ -88,6 +89,7 @@ while i <= #ARGV do
   i = i + 2 + 2 * n
 end
 redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+redis.call('SADD', 'g2a:rns', ns)
 feed(ns, keys, 'put', fmax)
 """
 
@@ -149,9 +151,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 
-# KEYS: the stream's zset; ARGV: now, json, max_len
+# KEYS: the stream's zset; ARGV: now, json, max_len, stream
 _APPEND_LOG = """
 local seq = redis.call('INCR', 'g2a:log:seq')
+redis.call('SADD', 'g2a:logs', ARGV[4])
 redis.call('ZADD', KEYS[1], seq, seq .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[3]))
 """
@@ -317,6 +320,15 @@ class RedisStorage(Storage):
         keys = sorted(k for k in (m.decode() for m in members) if k.startswith(prefix))
         return await self._fetch(ns, keys)
 
+    async def namespaces(self) -> list[str]:
+        now = now_ms()
+        names = sorted(m.decode() for m in await self.client.smembers("g2a:rns"))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for ns in names:
+                pipe.zcount(f"g2a:ri:{{{ns}}}", f"({now}", "+inf")
+            live = await pipe.execute()
+        return [ns for ns, count in zip(names, live, strict=True) if count]
+
     async def put(self, ns: str, key: str, data: JSON, *, ttl: float | None = None) -> None:
         await self._put(ns, {key: data}, ttl)
 
@@ -403,7 +415,10 @@ class RedisStorage(Storage):
     # log ---------------------------------------------------------------------
     async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
         key = f"g2a:log:{{{check_ns(stream)}}}"
-        await self._scripts["log"](keys=[key], args=[now_ms(), encode(data), max_len])
+        await self._scripts["log"](keys=[key], args=[now_ms(), encode(data), max_len, stream])
+
+    async def log_streams(self) -> list[str]:
+        return sorted(m.decode() for m in await self.client.smembers("g2a:logs"))
 
     async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
         key = f"g2a:log:{{{check_ns(stream)}}}"
