@@ -44,6 +44,9 @@ def account_records(data: Any) -> dict[str, JSON]:
         return records
     for pool, items in data.items():
         for item in items if isinstance(items, list) else []:
+            if not isinstance(item, (dict, str)):
+                logger.warning("legacy import: skipping a {} in pool {} of token.json", type(item).__name__, pool)
+                continue
             raw = item if isinstance(item, dict) else {"token": item}
             token = normalize_sso(str(raw.get("token") or ""))
             if not token:
@@ -80,25 +83,31 @@ async def _import_usage(storage: Storage, usage: Any) -> int:
         for key, used in (per_key.items() if isinstance(per_key, dict) else ()):
             if not isinstance(used, dict):
                 continue
-            deltas = {f"{b}_used": int(used.get(f"{b}_used") or 0) for b in BUCKETS}
-            if any(deltas.values()):
-                await storage.incr(USAGE_NS + str(day), key_id(str(key)), {k: v for k, v in deltas.items() if v})
+            values = {f"{b}_used": int(used.get(f"{b}_used") or 0) for b in BUCKETS}
+            if any(values.values()):
+                # set, not add: an import interrupted before its marker may run again
+                ns, ident = USAGE_NS + str(day), key_id(str(key))
+                current = await storage.counters(ns, ident)
+                await storage.incr(ns, ident, {k: v - current.get(k, 0) for k, v in values.items()})
                 count += 1
     return count
 
 
-def _config_overrides(data_dir: Path) -> dict[str, JSON]:
-    """The original's config.toml (+ setting.toml) as per-section overrides of known keys."""
+def _config_overrides(data_dir: Path) -> tuple[dict[str, JSON], list[str]]:
+    """The original's config.toml (+ setting.toml) as per-section overrides of known keys, and the keys left out."""
     config = load_file_config(data_dir)
     out: dict[str, JSON] = {}
+    ignored: list[str] = []
     for section, values in config.items():
         model = SECTIONS.get(section)
         if model is None or not isinstance(values, dict):
+            ignored.append(section)
             continue
         known = {k: v for k, v in values.items() if k in model.model_fields}
+        ignored += [f"{section}.{k}" for k in values if k not in known]
         if known:
             out[section] = known
-    return out
+    return out, ignored
 
 
 async def import_legacy(storage: Storage, data_dir: Path) -> dict[str, int] | None:
@@ -113,15 +122,18 @@ async def import_legacy(storage: Storage, data_dir: Path) -> dict[str, int] | No
     try:
         if await storage.get(NS_META, MARKER) is not None:
             return None
-        counts = await _import(storage, data_dir)
-        await storage.put(NS_META, MARKER, {"at": int(time.time()), "counts": counts})
+        counts, ignored = await _import(storage, data_dir)
+        await storage.put(NS_META, MARKER, {"at": int(time.time()), "from": str(data_dir), "counts": counts,
+                                            "config_ignored": ignored})
+        if ignored:
+            logger.warning("legacy import: config keys with no meaning here were left out: {}", ", ".join(ignored))
         logger.info("imported the original product's data from {}: {}", data_dir, counts)
         return counts
     finally:
         await storage.release_lock(MARKER, owner)
 
 
-async def _import(storage: Storage, data_dir: Path) -> dict[str, int]:
+async def _import(storage: Storage, data_dir: Path) -> tuple[dict[str, int], list[str]]:
     accounts = account_records(_read_json(data_dir / "token.json"))
     existing = await storage.get_many(NS_ACCOUNTS, list(accounts))
     new_accounts = {t: r for t, r in accounts.items() if t not in existing}
@@ -133,9 +145,10 @@ async def _import(storage: Storage, data_dir: Path) -> dict[str, int]:
     if new_keys:
         await storage.put_many(NS_API_KEYS, new_keys)
     usage = await _import_usage(storage, _read_json(data_dir / "api_key_usage.json"))
-    sections = 0
-    for section, values in _config_overrides(data_dir).items():
+    overrides, ignored = _config_overrides(data_dir)
+    for section, values in overrides.items():
         stored = await storage.get(NS_CONFIG, section) or {}
         await storage.put(NS_CONFIG, section, {**values, **stored})
-        sections += 1
-    return {"accounts": len(new_accounts), "api_keys": len(new_keys), "usage_rows": usage, "config_sections": sections}
+    counts = {"accounts": len(new_accounts), "api_keys": len(new_keys), "usage_rows": usage,
+              "config_sections": len(overrides)}
+    return counts, ignored
