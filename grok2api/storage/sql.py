@@ -123,7 +123,7 @@ def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str
         raise StorageError(f"SERVER_STORAGE_URL is required with SERVER_STORAGE_TYPE={engine}, e.g. {example}")
     try:
         url = make_url(raw.strip())
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise StorageError(f"SERVER_STORAGE_URL is not a valid {engine} URL ({exc}); expected e.g. {example}") from None
     if url.get_backend_name() not in backends:
         raise StorageError(f"SERVER_STORAGE_URL scheme {url.drivername!r} does not fit SERVER_STORAGE_TYPE={engine}; "

@@ -32,7 +32,7 @@ from sqlalchemy import update
 
 from grok2api.config import Settings
 from grok2api.storage import Change, Storage, StorageError
-from grok2api.storage.sql import SqlStorage, metadata, records
+from grok2api.storage.sql import SCHEMA_VERSION, SqlStorage, meta, metadata, records
 
 
 def load_factory(path: str) -> Callable[[Settings], Storage]:
@@ -409,8 +409,6 @@ class SqlConformance(StorageConformance):
     async def test_schema_version_is_recorded_and_a_newer_one_refused(self, settings: Settings,
                                                                       storage: Storage) -> None:
         assert isinstance(storage, SqlStorage)
-        from grok2api.storage.sql import SCHEMA_VERSION, meta
-
         async with storage.engine.begin() as conn:
             stored = (await conn.execute(meta.select().where(meta.c.name == SCHEMA_VERSION))).one()
             assert stored.value == storage.schema_version

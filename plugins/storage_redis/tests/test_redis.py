@@ -1,0 +1,36 @@
+"""Redis specifics: URL forms, and pub/sub waking other workers at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from grok2api.config import ServerSettings, Settings
+from grok2api_plugins.storage_redis.engine import RedisStorage
+
+
+def storage(url: str) -> RedisStorage:
+    return RedisStorage(Settings(server=ServerSettings(storage_type="redis", storage_url=url)))
+
+
+def test_url_forms() -> None:
+    for url in ("redis://redis:6379/0", "rediss://:pw@redis.example:6380/2", "unix:///run/redis.sock?db=1"):
+        assert storage(url).url() == url
+
+
+async def test_pubsub_wakes_another_worker_before_any_poll(redis_url: str) -> None:
+    waiting, writing = storage(redis_url), storage(redis_url)
+    await waiting.open()
+    await writing.open()
+    try:
+        seq = await waiting.last_change()
+        task = asyncio.create_task(waiting.wait_for_changes(seq, 10))
+        await asyncio.sleep(0.3)
+        began = time.monotonic()
+        await writing.put("config", "app", {"x": 1})
+        changes = await task
+        assert [c.key for c in changes] == ["app"]
+        assert time.monotonic() - began < 1.0
+    finally:
+        await waiting.close()
+        await writing.close()
