@@ -413,9 +413,13 @@ class SqlConformance(StorageConformance):
             stored = (await conn.execute(meta.select().where(meta.c.name == SCHEMA_VERSION))).one()
             assert stored.value == storage.schema_version
             await conn.execute(update(meta).where(meta.c.name == SCHEMA_VERSION).values(value=999))
-        newer = self.build(settings)
-        with pytest.raises(StorageError, match="schema version 999"):
-            await newer.open()
+        try:
+            with pytest.raises(StorageError, match="schema version 999"):
+                await self.build(settings).open()
+        finally:  # the database is shared with later tests
+            async with storage.engine.begin() as conn:
+                await conn.execute(update(meta).where(meta.c.name == SCHEMA_VERSION)
+                                   .values(value=storage.schema_version))
 
 
 # the child process of the two-process tests ----------------------------------
