@@ -218,7 +218,8 @@ class SqlStorage(Storage):
             await engine.dispose()
 
     # transactions ------------------------------------------------------------
-    def _read(self) -> Any:
+    def _read(self) -> AsyncConnection:
+        """A connection for reads (``async with``); SQLite starts no write lock for it."""
         if self._reader is None:
             raise StorageError(f"{self.name} storage is not open")
         return self._reader.connect()

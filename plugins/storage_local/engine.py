@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -30,14 +31,14 @@ class LocalStorage(SqlStorage):
             url = make_url(raw)
             if not url.database or url.database == ":memory:":
                 raise StorageError("SERVER_STORAGE_URL for local storage must name a file: sqlite:///path/grok2api.db")
-            path = url.database
+            path = Path(url.database)
         else:
-            path = str(self.settings.data_dir / FILE_NAME)
+            path = self.settings.data_dir / FILE_NAME
         try:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"local storage: cannot create data directory {self.settings.data_dir}: {exc}") from exc
-        return URL.create("sqlite+aiosqlite", database=path)
+            raise StorageError(f"local storage: cannot create data directory {path.parent}: {exc}") from exc
+        return URL.create("sqlite+aiosqlite", database=str(path))
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 30}}
