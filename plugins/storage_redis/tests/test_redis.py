@@ -34,3 +34,16 @@ async def test_pubsub_wakes_another_worker_before_any_poll(redis_url: str) -> No
     finally:
         await waiting.close()
         await writing.close()
+
+
+async def test_a_key_of_the_wrong_type_hides_no_other_record(redis_url: str) -> None:
+    engine = storage(redis_url)
+    await engine.open()
+    try:
+        await engine.put_many("plugin:wrongtype", {"good": {"v": 1}, "bad": {"v": 2}})
+        await engine.client.delete("g2a:r:{plugin:wrongtype}:bad")
+        await engine.client.set("g2a:r:{plugin:wrongtype}:bad", b"\xff not a hash")
+        assert await engine.get("plugin:wrongtype", "bad") is None
+        assert await engine.list("plugin:wrongtype") == {"good": {"v": 1}}
+    finally:
+        await engine.close()
