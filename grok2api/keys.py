@@ -190,7 +190,10 @@ class KeyService:
             fields["name"] = name.strip()
         if is_active is not None:
             fields["is_active"] = bool(is_active)
-        record = await self.storage.patch(NS_API_KEYS, ident, fields) if fields else await self.storage.get(NS_API_KEYS, ident)
+        if fields:
+            record = await self.storage.patch(NS_API_KEYS, ident, fields)
+        else:
+            record = await self.storage.get(NS_API_KEYS, ident)
         if record is None:
             raise KeyNotFound(key_or_id)
         self._stale.add(ident)

@@ -31,8 +31,10 @@ NS_CONFIG = "config"
 NS_SESSIONS = "sessions"
 NS_META = "meta"
 
-#: longest record key, counter key or lock name every engine accepts
+#: longest record key, counter key, lock name or owner every engine accepts
 MAX_KEY_LEN = 512
+#: longest counter field name
+MAX_FIELD_LEN = 64
 _NS_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -79,8 +81,9 @@ class Storage(abc.ABC):
     polls. The feed keeps the last :attr:`feed_max` changes; a reader behind that gets a
     single ``reset`` change first.
 
-    Namespaces are 1–128 characters of ``[A-Za-z0-9_.:-]``; keys and lock names are
-    non-empty and at most :data:`MAX_KEY_LEN` characters (:func:`check_name`).
+    Namespaces are 1–128 characters of ``[A-Za-z0-9_.:-]``; keys, lock names and owners
+    are non-empty and at most :data:`MAX_KEY_LEN` characters, counter fields at most
+    :data:`MAX_FIELD_LEN` (:func:`check_name`).
     """
 
     #: the engine's name, as in ``SERVER_STORAGE_TYPE``
@@ -206,10 +209,10 @@ def check_ns(ns: str) -> str:
     return ns
 
 
-def check_name(key: str, what: str = "key") -> str:
-    """Refuse empty or over-long record keys, counter keys and lock names."""
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LEN:
-        raise ValueError(f"invalid storage {what}: must be a non-empty string of at most {MAX_KEY_LEN} characters")
+def check_name(key: str, what: str = "key", limit: int = MAX_KEY_LEN) -> str:
+    """Refuse empty or over-long record keys, counter keys and fields, lock names and owners."""
+    if not isinstance(key, str) or not key or len(key) > limit:
+        raise ValueError(f"invalid storage {what}: must be a non-empty string of at most {limit} characters")
     return key
 
 

@@ -38,6 +38,7 @@ from grok2api.config import Settings
 from grok2api.logging import logger
 from grok2api.storage import (
     JSON,
+    MAX_FIELD_LEN,
     Change,
     LogEntry,
     Storage,
@@ -89,7 +90,7 @@ counters = Table(
 locks = Table(
     "g2a_locks", metadata,
     Column("name", _name(512), primary_key=True),
-    Column("owner", _name(255), nullable=False),
+    Column("owner", _name(512), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
 logs = Table(
@@ -386,7 +387,7 @@ class SqlStorage(Storage):
     ) -> dict[str, int] | None:
         check_ns(ns)
         check_name(key)
-        fields = sorted(check_name(f, "counter field") for f in deltas)
+        fields = sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in deltas)
         where = and_(counters.c.ns == ns, counters.c.key == key)
 
         async def work(conn: AsyncConnection) -> Any:
@@ -472,6 +473,7 @@ class SqlStorage(Storage):
 
     async def release_lock(self, name: str, owner: str) -> bool:
         check_name(name, "lock name")
+        check_name(owner, "lock owner")
 
         async def work(conn: AsyncConnection) -> bool:
             result = await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))

@@ -120,6 +120,12 @@ class StorageConformance:
             await storage.put("accounts", "k" * 513, {})
         with pytest.raises(TypeError):
             await storage.put("accounts", "k", {"not json": object()})
+        with pytest.raises(ValueError):
+            await storage.incr("usage", "k", {"f" * 65: 1})
+        with pytest.raises(ValueError):
+            await storage.acquire_lock("lock", "o" * 513, 1)
+        assert await storage.incr("usage", "k" * 512, {"f" * 64: 1}) == {"f" * 64: 1}
+        assert await storage.acquire_lock("l" * 512, "o" * 512, 1) is True
         await storage.put("accounts", "k" * 512, {"long": True})
         assert await storage.get("accounts", "k" * 512) == {"long": True}
 

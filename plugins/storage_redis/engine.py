@@ -32,6 +32,7 @@ from grok2api.config import Settings
 from grok2api.logging import logger, mask_text
 from grok2api.storage import (
     JSON,
+    MAX_FIELD_LEN,
     Change,
     LogEntry,
     Storage,
@@ -215,7 +216,8 @@ class RedisStorage(Storage):
             parts = urlsplit(raw)
             parts.port  # noqa: B018 - raises on a malformed port
         except ValueError as exc:
-            raise StorageError(f"SERVER_STORAGE_URL is not a valid redis URL ({exc}); expected e.g. {_EXAMPLE}") from None
+            raise StorageError(f"SERVER_STORAGE_URL is not a valid redis URL ({exc}); "
+                               f"expected e.g. {_EXAMPLE}") from None
         if parts.scheme not in _SCHEMES or not (parts.hostname or parts.path):
             raise StorageError(f"SERVER_STORAGE_URL {mask_text(raw)!r} is not a redis URL; expected e.g. {_EXAMPLE}")
         return raw
@@ -376,7 +378,8 @@ class RedisStorage(Storage):
         check_name(key)
         args: list[Any] = [ns, key, self.feed_max]
         for field in sorted(deltas):
-            args += [check_name(field, "counter field"), int(deltas[field]), int((limits or {}).get(field, -1))]
+            check_name(field, "counter field", MAX_FIELD_LEN)
+            args += [field, int(deltas[field]), int((limits or {}).get(field, -1))]
         reply = await self._run("incr", args)
         if reply is None:
             return None
@@ -394,7 +397,8 @@ class RedisStorage(Storage):
             for key in keys:
                 pipe.hgetall(f"g2a:c:{{{ns}}}:{key}")
             replies = await pipe.execute()
-        return {key: {n.decode(): int(v) for n, v in raw.items()} for key, raw in zip(keys, replies, strict=True) if raw}
+        return {key: {name.decode(): int(value) for name, value in raw.items()}
+                for key, raw in zip(keys, replies, strict=True) if raw}
 
     async def drop_counters(self, ns: str) -> None:
         await self._scripts["drop"](args=[check_ns(ns)])

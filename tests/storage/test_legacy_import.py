@@ -117,7 +117,8 @@ async def test_everything_is_imported_once_and_the_files_stay(make_storage, data
     config = await storage.list(NS_CONFIG)
     assert config["app"] == {"app_key": "s3cret-admin", "api_key": "sk-global-from-original", "image_format": "base64"}
     assert config["grok"] == {"temporary": False, "retry_status_codes": [401, 429],
-                              "base_proxy_url": "http://proxy.internal:3128", "filter_tags": ["xaiartifact", "grok:render"]}
+                              "base_proxy_url": "http://proxy.internal:3128",
+                              "filter_tags": ["xaiartifact", "grok:render"]}
     assert config["token"] == {"reload_interval_sec": 10}
 
     marker = await storage.get(NS_META, MARKER)
