@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-import statistics
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,7 +42,9 @@ MODEL, UPSTREAM_MODEL, UPSTREAM_MODE = "grok-3", "grok-3", "MODEL_MODE_GROK_3"
 PROMPT = "Say hello in five words"
 API_KEY = "sk-benchmark-0123456789abcdef"
 ACCOUNTS = [f"bench-account-{i:02d}" for i in range(20)]
+#: sized for 1,000 held streams: the pool's in-flight cap and the client's connection cap
 INFLIGHT_PER_ACCOUNT = 64
+UPSTREAM_CONNECTIONS = 1200
 HOLD_SECONDS = 4.0
 
 
@@ -102,6 +104,10 @@ class Run:
     label: str
     samples: list[Sample]
     wall: float
+    cpu: dict[str, float]  # CPU milliseconds per request, by process
+
+    def cpu_text(self) -> str:
+        return ", ".join(f"{name} {ms:.2f}" for name, ms in self.cpu.items() if ms >= 0.005)
 
     def pct(self, q: float, first: bool = False) -> float:
         values = sorted(s.first_token if first else s.total for s in self.samples
@@ -156,11 +162,22 @@ class Target:
         return Sample(time.perf_counter() - started, first)
 
 
-async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int) -> Run:
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process (this one when ``pid`` is None)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int,
+                  processes: dict[str, int | None]) -> Run:
     for _ in range(min(20, requests)):  # warm-up: connections, caches, the pool's first writes
         await once()
     samples: list[Sample] = []
     left = requests
+    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
 
     async def worker() -> None:
         nonlocal left
@@ -170,7 +187,9 @@ async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: i
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Run(label, samples, time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / requests for name, pid in processes.items()}
+    return Run(label, samples, wall, cpu)
 
 
 def rss_kib(pid: int) -> int:
@@ -249,6 +268,7 @@ def row(name: str, direct: Run, gateway: Run, stream: bool) -> list[str]:
                      f"ratio {g / d:5.2f}  (p50)")
     lines.append(f"  throughput   direct {direct.rps:7.0f} rps  gateway {gateway.rps:7.0f} rps  "
                  f"ratio {gateway.rps / direct.rps:5.2f}")
+    lines.append(f"  CPU ms/request  direct: {direct.cpu_text()}   via gateway: {gateway.cpu_text()}")
     return lines
 
 
@@ -259,10 +279,12 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         target = Target(session, fake_url, gateway_url)
         results: dict[tuple[str, int], tuple[Run, Run]] = {}
+        processes = {"gateway": gateway.pid, "fake": fake.pid, "load generator": None}
         for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
-            direct = await measure("direct", target.direct, requests, concurrency)
+            direct = await measure("direct", target.direct, requests, concurrency, processes)
             for stream in (False, True):
-                gateway_run = await measure("gateway", lambda: target.gateway(stream), requests, concurrency)
+                gateway_run = await measure("gateway", lambda: target.gateway(stream), requests, concurrency,
+                                            processes)
                 mode = "stream" if stream else "json"
                 results[(mode, concurrency)] = (direct, gateway_run)
                 report += row(f"{mode:6} concurrency {concurrency:2} ({requests} requests)", direct, gateway_run, stream)
@@ -301,6 +323,7 @@ def main() -> int:
         serve_gateway(args.port, args.fake_url)
         return 0
     args.requests_c1, args.requests_c64, args.streams = (50, 200, 200) if args.quick else (400, 2000, 1000)
+    args.streams = int(os.environ.get("BENCH_STREAMS", args.streams))
 
     fake_port, gateway_port = free_port(), free_port()
     fake_url, gateway_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gateway_port}"
@@ -308,8 +331,9 @@ def main() -> int:
         env = {**os.environ, "DATA_DIR": str(Path(tmp) / "data"), "LOG_LEVEL": "WARNING",
                "SERVER_STORAGE_TYPE": "local", "GROK2API_APP__API_KEY": API_KEY,
                "GROK2API_TOKEN__AUTO_REFRESH": "false",
-               "GROK2API_TOKEN__MAX_INFLIGHT_PER_ACCOUNT": str(INFLIGHT_PER_ACCOUNT)}
-        logs = Path(tmp) / "servers.log"
+               "GROK2API_TOKEN__MAX_INFLIGHT_PER_ACCOUNT": str(INFLIGHT_PER_ACCOUNT),
+               "GROK2API_GROK__MAX_CONNECTIONS": str(UPSTREAM_CONNECTIONS)}
+        logs = Path(os.environ.get("BENCH_LOG") or Path(tmp) / "servers.log")
         with open(logs, "wb") as log:
             me = [sys.executable, str(Path(__file__).resolve())]
             fake = subprocess.Popen([*me, "--child", "fake", "--port", str(fake_port)], env=env, stderr=log)
@@ -330,7 +354,9 @@ def main() -> int:
                         process.wait(10)
                     except subprocess.TimeoutExpired:
                         process.kill()
-    print(f"grok2api gateway benchmark: {os.cpu_count()} CPU(s), model {MODEL}, loopback")
+    print(f"grok2api gateway benchmark: {os.cpu_count()} CPU(s), model {MODEL}, loopback; gateway defaults but "
+          f"{len(ACCOUNTS)} accounts, token.max_inflight_per_account={INFLIGHT_PER_ACCOUNT}, "
+          f"grok.max_connections={UPSTREAM_CONNECTIONS}, global API key, log level WARNING")
     print("\n".join(report))
     return 0
 

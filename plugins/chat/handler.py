@@ -79,6 +79,9 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
 
 async def gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     """All results, or the first failure as it was raised (the others are cancelled)."""
+    awaitables = list(awaitables)
+    if not awaitables:
+        return []
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(a) for a in awaitables]  # type: ignore[arg-type]
@@ -170,39 +173,50 @@ class Answer:
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def stream(self, upstream: LeasedStream[Event]) -> web.StreamResponse:
-        response: web.StreamResponse | None = None
         completion = self.completion
-
-        async def send(delta: Delta) -> None:
-            nonlocal response
-            if not delta:
-                return
-            completion.system_fingerprint = self.builder.model_hash
-            if response is None:
-                response = web.StreamResponse(headers=SSE_HEADERS)
-                await response.prepare(self.req.request)
-                await response.write(completion.chunk({"role": "assistant", "content": ""}))
-            piece = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
-            if delta.content:
-                piece["content"] = delta.content
-            await response.write(completion.chunk(piece))
-
+        sse = LazyStream(self.req.request, completion)
         try:
-            async for event in upstream:
-                await send(self.builder.on_event(event))
-            tail, images = await self._finish(upstream)
-            await send(tail)
-            await send(Delta(content=images))
-        except UpstreamError as exc:
-            error = api_error(exc)
-            if response is None:
-                raise error from None
-            logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
-            await response.write(error_event(error))
-            return response
-        assert response is not None  # an answer was checked to exist
-        await response.write(completion.chunk({}, "stop"))
-        if self.completion.include_usage:
-            await response.write(completion.usage_chunk(self._usage(images)))
-        await response.write(DONE)
-        return response
+            try:
+                async for event in upstream:
+                    await sse.send(self.builder.on_event(event), self.builder.model_hash)
+                tail, images = await self._finish(upstream)
+                await sse.send(tail, self.builder.model_hash)
+                await sse.send(Delta(content=images), self.builder.model_hash)
+            except UpstreamError as exc:
+                error = api_error(exc)
+                if sse.response is None:
+                    raise error from None
+                logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
+                await sse.response.write(error_event(error))
+                return sse.response
+            assert sse.response is not None  # converse() raised unless there was an answer
+            usage_chunk = completion.usage_chunk(self._usage(images)) if completion.include_usage else b""
+            await sse.response.write(completion.chunk({}, "stop") + usage_chunk + DONE)
+        except ConnectionResetError:
+            logger.info("chat stream {}: the client left", completion.id)
+        assert sse.response is not None  # only a write can lose the client
+        return sse.response
+
+
+class LazyStream:
+    """An SSE response whose head goes out with its first chunk, so a failure before
+    any answer can still be an HTTP status."""
+
+    def __init__(self, request: web.Request, completion: Completion) -> None:
+        self.request = request
+        self.completion = completion
+        self.response: web.StreamResponse | None = None
+
+    async def send(self, delta: Delta, fingerprint: str) -> None:
+        if not delta:
+            return
+        self.completion.system_fingerprint = fingerprint
+        piece = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
+        if delta.content:
+            piece["content"] = delta.content
+        chunk = self.completion.chunk(piece)
+        if self.response is None:
+            self.response = web.StreamResponse(headers=SSE_HEADERS)
+            await self.response.prepare(self.request)
+            chunk = self.completion.chunk({"role": "assistant", "content": ""}) + chunk
+        await self.response.write(chunk)
