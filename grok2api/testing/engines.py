@@ -2,7 +2,8 @@
 
 Each server starts once per test process (the fixtures are session-scoped and the
 servers are cached here, so importing the fixtures into several modules still starts
-one) and stops at exit. Missing binaries are installed with apt-get when running as
+one) and stops at exit; if the test process is killed, the kernel kills the servers
+too (``PR_SET_PDEATHSIG``). Missing binaries are installed with apt-get when running as
 root, under a file lock so parallel test processes do not race. Nothing is skipped: a
 server that cannot start fails the test with the reason.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -110,6 +114,22 @@ def ensure_installed(kind: str) -> None:
 
 
 # helpers -------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(user: str | None = None) -> Callable[[], None]:
+    """``preexec_fn``: run as ``user`` (if given) and die with the test process."""
+    account = pwd.getpwnam(user) if user else None
+
+    def setup() -> None:
+        if account is not None:
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)  # clears the death signal, so it is set after
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return setup
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -140,9 +160,16 @@ def _wait(ready: Callable[[], bool], what: str, log: Path, proc: subprocess.Pope
     raise EngineStartError(f"{what} did not become ready:\n{tail}")
 
 
-def _stop_process(proc: subprocess.Popen[bytes], workdir: Path) -> Callable[[], None]:
+def _start(command: list[str], user: str | None = None, output: Path | None = None) -> subprocess.Popen[bytes]:
+    """A server process that dies with us; its output goes to ``output`` (or nowhere)."""
+    with open(output or os.devnull, "ab") as sink:
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=_child_setup(user))
+
+
+def _stop_process(proc: subprocess.Popen[bytes], workdir: Path,
+                  sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
     def stop() -> None:
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -158,10 +185,9 @@ def start_redis() -> Server:
     ensure_installed("redis")
     workdir, port = _workdir("redis"), free_port()
     log = workdir / "redis.log"
-    proc = subprocess.Popen(
-        [_which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log), "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _start([_which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log),
+                   "--daemonize", "no"])
 
     def ready() -> bool:
         try:
@@ -181,22 +207,25 @@ def start_postgres() -> Server:
     assert bindir is not None
     workdir, port = _workdir("pgsql"), free_port()
     data, log = workdir / "data", workdir / "postgres.log"
-    as_postgres: list[str] = []
+    user = None
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(workdir, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    _run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-N"],
-         "initdb", cwd=workdir)
-    options = f"-p {port} -k {workdir} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-    _run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
-          "start"], "pg_ctl start", cwd=workdir)
+        user = "postgres"
+    _run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-N"], "initdb",
+         cwd=workdir, preexec_fn=_child_setup(user))
+    # the postmaster itself (not pg_ctl, which detaches it) so it dies with us
+    proc = _start([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir),
+                   "-h", "127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"],
+                  user, log)
 
-    def stop() -> None:
-        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60, cwd=workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
+    def ready() -> bool:
+        done = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"],
+                              capture_output=True, timeout=10)
+        return done.returncode == 0
 
-    return Server(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", stop)
+    _wait(ready, "postgres", log, proc)
+    return Server(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres",
+                  _stop_process(proc, workdir, signal.SIGINT))  # SIGINT: fast shutdown
 
 
 def start_mariadb() -> Server:
@@ -206,12 +235,10 @@ def start_mariadb() -> Server:
     user = ["--user=root"] if os.geteuid() == 0 else []
     _run([_which("mariadb-install-db") or "mariadb-install-db", "--no-defaults", *user, f"--datadir={data}",
           "--auth-root-authentication-method=normal", "--skip-test-db"], "mariadb-install-db")
-    proc = subprocess.Popen(
-        [_which("mariadbd") or "mariadbd", "--no-defaults", *user, f"--datadir={data}", f"--port={port}",
-         "--bind-address=127.0.0.1", f"--socket={workdir}/sock", f"--pid-file={workdir}/pid", f"--log-error={log}",
-         "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=64M",
-         "--max-connections=500"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _start([_which("mariadbd") or "mariadbd", "--no-defaults", *user, f"--datadir={data}", f"--port={port}",
+                   "--bind-address=127.0.0.1", f"--socket={workdir}/sock", f"--pid-file={workdir}/pid",
+                   f"--log-error={log}", "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0",
+                   "--innodb-buffer-pool-size=64M", "--max-connections=500"])
     client = _which("mariadb") or _which("mysql") or "mariadb"
 
     def ready() -> bool:
