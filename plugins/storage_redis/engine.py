@@ -413,6 +413,7 @@ class RedisStorage(Storage):
         return bool(await self._scripts["acquire"](keys=[key], args=[owner, max(1, int(ttl * 1000))]))
 
     async def release_lock(self, name: str, owner: str) -> bool:
+        check_name(owner, "lock owner")
         key = f"g2a:lock:{check_name(name, 'lock name')}"
         return bool(await self._scripts["release"](keys=[key], args=[owner]))
 
