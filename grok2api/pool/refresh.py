@@ -196,8 +196,9 @@ class Refresher:
             self._kick.clear()
             delay = 60.0 if not self._due else (self._due[0][0] - now_ms()) / 1000
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), min(delay, 60.0))
+                with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                    async with asyncio.timeout(min(delay, 60.0)):
+                        await self._kick.wait()
                 continue
             if not self._settings.token.auto_refresh:
                 await asyncio.sleep(1)  # keep the schedule; it may be switched on again
