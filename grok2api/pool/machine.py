@@ -42,8 +42,6 @@ from grok2api.upstream.errors import Failure, UpstreamError
 
 Fields = set[str]
 
-#: failures that say nothing about the account
-NOT_THE_ACCOUNT = frozenset({Failure.ANTI_BOT, Failure.CLOUDFLARE, Failure.MODERATED, Failure.BAD_REQUEST})
 #: transient upstream trouble: a short pause for the account
 TRANSIENT = frozenset({
     Failure.UPSTREAM_5XX, Failure.NETWORK_BEFORE_SEND, Failure.NETWORK_AFTER_SEND, Failure.TIMEOUT_CONNECT,

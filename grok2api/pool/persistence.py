@@ -2,8 +2,9 @@
 
 Requests change accounts many times a second; the writer collects the names of the
 changed fields per account and writes them ``token.save_delay_ms`` later, so a busy
-account costs one write per delay, and a write never touches another account or a field
-another worker changed. :meth:`AccountWriter.flush` writes everything still pending
+account costs one write per delay, and a write names only that account and the fields
+this worker changed: other accounts, and other fields of the same one, are left as other
+workers and operators wrote them. :meth:`AccountWriter.flush` writes everything still pending
 (the pool calls it on shutdown). Global event counts (anti-bot, rotations, …) go the
 same way, as atomic counter increments.
 """
