@@ -257,15 +257,15 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float 
 
 
 def row(name: str, direct: Run, gateway: Run, stream: bool) -> list[str]:
-    lines = [f"{name}",
-             f"  latency p50  direct {direct.pct(0.5):7.2f} ms   gateway {gateway.pct(0.5):7.2f} ms   "
-             f"added {gateway.pct(0.5) - direct.pct(0.5):+7.2f} ms   ratio {gateway.pct(0.5) / direct.pct(0.5):5.2f}",
-             f"  latency p99  direct {direct.pct(0.99):7.2f} ms   gateway {gateway.pct(0.99):7.2f} ms   "
-             f"added {gateway.pct(0.99) - direct.pct(0.99):+7.2f} ms   ratio {gateway.pct(0.99) / direct.pct(0.99):5.2f}"]
+    def compare(what: str, d: float, g: float, suffix: str = "") -> str:
+        return (f"  {what:<11}  direct {d:7.2f} ms   gateway {g:7.2f} ms   added {g - d:+7.2f} ms   "
+                f"ratio {g / d:5.2f}{suffix}")
+
+    lines = [name,
+             compare("latency p50", direct.pct(0.5), gateway.pct(0.5)),
+             compare("latency p99", direct.pct(0.99), gateway.pct(0.99))]
     if stream:
-        d, g = direct.pct(0.5, first=True), gateway.pct(0.5, first=True)
-        lines.append(f"  first token  direct {d:7.2f} ms   gateway {g:7.2f} ms   added {g - d:+7.2f} ms   "
-                     f"ratio {g / d:5.2f}  (p50)")
+        lines.append(compare("first token", direct.pct(0.5, first=True), gateway.pct(0.5, first=True), "  (p50)"))
     lines.append(f"  throughput   direct {direct.rps:7.0f} rps  gateway {gateway.rps:7.0f} rps  "
                  f"ratio {gateway.rps / direct.rps:5.2f}")
     lines.append(f"  CPU ms/request  direct: {direct.cpu_text()}   via gateway: {gateway.cpu_text()}")
@@ -287,7 +287,8 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
                                             processes)
                 mode = "stream" if stream else "json"
                 results[(mode, concurrency)] = (direct, gateway_run)
-                report += row(f"{mode:6} concurrency {concurrency:2} ({requests} requests)", direct, gateway_run, stream)
+                title = f"{mode:6} concurrency {concurrency:2} ({requests} requests)"
+                report += row(title, direct, gateway_run, stream)
         streams = args.streams
         body = orjson.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
         gateway_kib = await held_memory(session, gateway_url + "/v1/chat/completions", body,

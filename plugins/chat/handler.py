@@ -20,9 +20,9 @@ import orjson
 from aiohttp import web
 
 from grok2api.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
-from grok2api.pool import LeasedStream
 from grok2api.errors import ApiError, invalid
 from grok2api.logging import logger
+from grok2api.pool import LeasedStream
 from grok2api.registry import ModelRequest, ModelSpec
 from grok2api.upstream import (
     ChatRequest,

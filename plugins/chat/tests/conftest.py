@@ -48,7 +48,8 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
         for token in super_:
             fake_grok.add_account(token, tier="super")
         app = create_app(settings, [load_plugin("storage_local"), load_plugin("chat")], load_entrypoints=False)
-        settings.chat = ChatSettings.model_validate({**settings.chat.model_dump(), **(chat or {})})  # type: ignore[attr-defined]
+        current = settings.chat.model_dump()  # type: ignore[attr-defined]
+        settings.chat = ChatSettings.model_validate({**current, **(chat or {})})
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()

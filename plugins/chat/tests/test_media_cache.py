@@ -13,7 +13,8 @@ from grok2api.media import MediaCache, cache_name
 
 @pytest.fixture
 def cache(tmp_path: Path) -> MediaCache:
-    return MediaCache(Settings(data_dir=tmp_path, cache=CacheSettings(limit_mb=1)), client=None)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path, cache=CacheSettings(limit_mb=1))
+    return MediaCache(settings, client=None)  # type: ignore[arg-type]
 
 
 def put(cache: MediaCache, kind: str, name: str, size: int, mtime: float) -> Path:
