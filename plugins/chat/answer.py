@@ -74,8 +74,7 @@ class AnswerBuilder:
             if event.tag in HIDDEN_TAGS:
                 return Delta()
             if is_reasoning(event):
-                text = f"\n\n{event.text}\n\n" if event.tag == "header" else event.text
-                return self._reason(text)
+                return self._reason(self._heading(event.text) if event.tag == "header" else event.text)
             self.raw_content += event.text
             return self._say(event.text)
         if isinstance(event, ResponseMeta):
@@ -92,6 +91,10 @@ class AnswerBuilder:
         elif isinstance(event, ModelResponse):
             return self._final(event)
         return Delta()
+
+    def _heading(self, text: str) -> str:
+        """A section heading of the reasoning, set off by blank lines (none before the first)."""
+        return f"\n\n{text}\n\n" if self.reasoning else f"{text}\n\n"
 
     def _final(self, event: ModelResponse) -> Delta:
         """Cards and images of the final record, and any answer text the stream left out."""

@@ -54,7 +54,7 @@ def test_reasoning_is_kept_apart_and_citations_become_links() -> None:
     b = builder()
     out = run(b, THINKING_STREAM)
     assert out.content == "The latest release is on python.org [[1]](https://www.python.org/downloads/)."
-    assert out.reasoning == ("\n\nThinking about your request\n\nI should search.\n"
+    assert out.reasoning == ("Thinking about your request\n\nI should search.\n"
                              "- [Download Python](https://www.python.org/downloads/)\n")
     assert "tool_usage_card" not in out.reasoning + out.content
     assert (b.model_hash, b.content, b.reasoning) == ("hash-1", out.content, out.reasoning)
@@ -69,7 +69,7 @@ def test_reasoning_hidden_when_thinking_is_off() -> None:
 def test_think_tags_wrap_reasoning_inside_content() -> None:
     out = run(builder(think_tags=True), THINKING_STREAM)
     assert out.reasoning == ""
-    assert out.content.startswith("<think>\n\n\nThinking about your request")
+    assert out.content.startswith("<think>\nThinking about your request\n\n")
     assert "- [Download Python](https://www.python.org/downloads/)\n\n</think>\n\nThe latest release" in out.content
     only_thoughts = run(builder(think_tags=True), [TextDelta("hmm", thinking=True)])
     assert only_thoughts.content == "<think>\nhmm\n</think>\n"
