@@ -80,3 +80,23 @@ async def raw_get(url: str, target: str) -> int:
     status = int((await reader.readline()).split()[1])
     writer.close()
     return status
+
+
+async def test_the_cache_trims_its_oldest_files(start_gateway: StartGateway) -> None:
+    live = await start_gateway()
+    media = live.app[MEDIA]
+    client = live.aclient()
+    await client.chat.completions.create(model="grok-3", messages=ASK)
+    first = sorted(media.directory("image").iterdir())
+    size = sum(p.stat().st_size for p in first)
+    media.settings.cache = media.settings.cache.model_copy(
+        update={"limit_mb": size * 1.5 / 1024 / 1024})
+    await asyncio.sleep(0.05)  # distinct modification times
+    await client.chat.completions.create(model="grok-3", messages=ASK)
+    for _ in range(100):
+        if not any(p.exists() for p in first):
+            break
+        await asyncio.sleep(0.01)
+    remaining = list(media.directory("image").iterdir())
+    assert not any(p.exists() for p in first) and len(remaining) == 2
+    assert sum(p.stat().st_size for p in remaining) <= size * 1.5 * 0.8
