@@ -89,7 +89,7 @@ def _validate_plugin_sections(settings: Settings, registries: Registries) -> Non
             setattr(settings, name, model.model_validate(raw.get(name, {})))
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration: {describe_error(exc, name)}") from exc
-    for name in sorted(set(raw) - set(registries.config.sections) - {"register"}):
+    for name in sorted(set(raw) - set(registries.config.sections)):
         logger.warning("config section [{}] is not used by any installed plugin", name)
 
 

@@ -16,11 +16,13 @@ import orjson
 from aiohttp import web
 
 from grok2api.app import create_app
-from grok2api.appkeys import PLUGIN_MANAGER, POOL
+from grok2api import keys_cli
+from grok2api.appkeys import KEYS, PLUGIN_MANAGER, POOL, STORAGE
 from grok2api.config import ConfigError, Settings, load_settings, masked
 from grok2api.logging import logger, setup_logging
 from grok2api.plugins import plugin_infos
 from grok2api.pool import cli as pool_cli
+from grok2api.storage import transfer
 
 
 @contextlib.asynccontextmanager
@@ -92,13 +94,6 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_fake_upstream(args: argparse.Namespace) -> int:
-    """Needs no settings, storage or plugins: it is the other side of the wire."""
-    from grok2api.testing.fake_grok.__main__ import main as fake_main
-
-    return fake_main(args.fake_args)
-
-
 def run_async(fn: Callable[[argparse.Namespace, web.Application], Coroutine[Any, Any, int]]) -> Callable[..., int]:
     """Adapt an async command that needs the started app (storage, pool, keys)."""
 
@@ -129,19 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=["show", "check"])
     config.set_defaults(func=cmd_config)
 
+    keys_cli.add_parser(sub).set_defaults(func=run_async(lambda args, app: keys_cli.run(args, app[KEYS])))
     pool_cli.add_parser(sub).set_defaults(func=run_async(lambda args, app: pool_cli.run(args, app[POOL])))
+    transfer.add_parser(sub).set_defaults(func=run_async(lambda args, app: transfer.run(args, app[STORAGE])))
 
-    fake = sub.add_parser("fake-upstream", add_help=False, help="run a fake Grok upstream on loopback (see --help)")
-    fake.add_argument("fake_args", nargs=argparse.REMAINDER)
-    fake.set_defaults(standalone=cmd_fake_upstream)
+    # listed for --help only: main() hands its arguments to the fake's own parser
+    sub.add_parser("fake-upstream", add_help=False, help="run a fake Grok upstream on loopback (see its --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if hasattr(args, "standalone"):
-        return int(args.standalone(args))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fake-upstream"]:  # needs no settings, storage or plugins: it is the other side of the wire
+        from grok2api.testing.fake_grok.__main__ import main as fake_main
+
+        return fake_main(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         setup_logging(settings.log_level, log_dir=Path("logs") if args.command == "serve" else None)

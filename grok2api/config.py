@@ -269,6 +269,7 @@ def load_file_config(data_dir: Path) -> dict[str, Any]:
             config = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    _drop_out_of_scope(config)
     legacy = data_dir / "setting.toml"
     if legacy.is_file():
         try:
@@ -276,6 +277,27 @@ def load_file_config(data_dir: Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{legacy}: not valid TOML: {exc}") from exc
     return config
+
+
+#: keys of the original's account-registration subsystem, which grok2api never builds
+_OUT_OF_SCOPE = {"register": None, "token": ("nsfw_refresh_concurrency", "nsfw_refresh_retries")}
+
+
+def _drop_out_of_scope(config: dict[str, Any]) -> None:
+    """An original config.toml carries these; they are ignored, not an error."""
+    from grok2api.logging import logger
+
+    for section, keys in _OUT_OF_SCOPE.items():
+        table = config.get(section)
+        if not isinstance(table, dict):
+            continue
+        dropped = list(table) if keys is None else [k for k in keys if k in table]
+        for key in dropped:
+            table.pop(key)
+        if keys is None:
+            config.pop(section)
+        if dropped:
+            logger.warning("config: ignoring out-of-scope keys {}", ", ".join(f"{section}.{k}" for k in dropped))
 
 
 def _legacy_mapping(old: dict[str, Any]) -> dict[tuple[str, str], Any]:

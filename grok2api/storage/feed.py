@@ -8,6 +8,7 @@ workers' writes) and in how often they poll when nothing does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -36,7 +37,8 @@ class FeedWaiter:
             remaining = deadline - time.monotonic()
             if changes or remaining <= 0:
                 return changes
-            try:
-                await asyncio.wait_for(event.wait(), min(remaining, poll))
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation,
+            # which would keep the kernel's feed watcher (and so shutdown) from ending
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, poll)):
+                    await event.wait()

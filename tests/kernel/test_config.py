@@ -142,3 +142,13 @@ def test_masked_hides_secrets(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "sk-very-secret-key-123456" not in str(dump)
     assert "clearance-value-abcdefgh" not in str(dump)
     assert dump["app"]["app_key"] == "***"
+
+
+def test_out_of_scope_keys_of_the_original_are_ignored(data_dir: Path) -> None:
+    (data_dir / "config.toml").write_text(
+        "[token]\nnsfw_refresh_concurrency = 10\nnsfw_refresh_retries = 3\nfail_threshold = 4\n"
+        '[register]\nsolver_url = "http://127.0.0.1:5072"\n'
+    )
+    settings = load_settings()
+    assert settings.token.fail_threshold == 4
+    assert "register" not in settings.extra_sections
