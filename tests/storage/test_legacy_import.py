@@ -123,7 +123,7 @@ async def test_everything_is_imported_once_and_the_files_stay(make_storage, data
 
     marker = await storage.get(NS_META, MARKER)
     assert marker is not None and marker["counts"] == counts
-    assert marker["config_ignored"] == ["token.nsfw_refresh_concurrency", "register"]
+    assert marker["config_ignored"] == []  # the config loader already dropped token.nsfw_* and [register]
     assert {name: (data_dir / name).read_bytes() for name in original} == original
 
     assert await import_legacy(storage, data_dir) is None  # once per storage
@@ -156,8 +156,7 @@ async def test_nothing_to_import_leaves_no_marker(make_storage, data_dir: Path) 
 
 
 async def test_the_gateway_imports_on_first_start(gateway, data_dir: Path) -> None:
-    # settings refuse the original's token.nsfw_* keys (out of scope here), so this config leaves them out
-    write_original(data_dir, CONFIG.replace("nsfw_refresh_concurrency = 10", ""))
+    write_original(data_dir, CONFIG)  # out-of-scope keys (token.nsfw_*, [register]) are ignored
     client = await gateway("storage_local")
     keys = client.app[KEYS]
     assert (await keys.authenticate("sk-legacy-active-key-0001")) is not None
