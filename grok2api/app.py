@@ -8,7 +8,6 @@ change-feed watcher that keeps workers in step, then each plugin's own context.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from types import ModuleType
@@ -30,7 +29,7 @@ from grok2api.pool import TokenPool
 from grok2api.registry import ConfigRegistry, Registries
 from grok2api.routes import kernel_routes
 from grok2api.runtime_config import load_stored, reload_section
-from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, StorageError
+from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
 from grok2api.upstream import GrokClient
 from pydantic import ValidationError
 
@@ -125,29 +124,39 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.close()
 
 
+async def _route_change(app: web.Application, change: Change, sections: dict[str, type]) -> None:
+    storage, settings = app[STORAGE], app[SETTINGS]
+    if change.op == "reset":  # fell behind the trimmed feed: reload everything
+        await app[POOL].apply_change(change)
+        app[KEYS].apply_change(change)
+        await load_stored(storage, settings, sections)
+    elif change.ns == NS_ACCOUNTS:
+        await app[POOL].apply_change(change)
+    elif change.ns == NS_API_KEYS:
+        app[KEYS].apply_change(change)
+    elif change.ns == NS_CONFIG:
+        await reload_section(storage, settings, change.key, sections)
+
+
 async def _change_feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Route other workers' writes to the part of this process that caches them."""
+    """Route other workers' writes to the part of this process that caches them.
+
+    Shutdown never waits on the engine's client honouring a cancellation (some swallow
+    one): the loop also checks a flag, and the task is cancelled until it ends.
+    """
     storage, settings = app[STORAGE], app[SETTINGS]
     sections = config_sections(app[REGISTRIES])
-    start = await storage.last_change()
+    stopping = asyncio.Event()
+    seq = await storage.last_change()
 
     async def follow() -> None:
-        seq = start
-        while True:
+        nonlocal seq
+        while not stopping.is_set():
             try:
                 poll = max(0.05, min(settings.token.reload_interval_sec or 30, 30))
-                async for change in storage.watch(seq, poll):
+                for change in await storage.wait_for_changes(seq, poll):
                     seq = change.seq
-                    if change.op == "reset":  # fell behind the trimmed feed: reload everything
-                        await app[POOL].apply_change(change)
-                        app[KEYS].apply_change(change)
-                        await load_stored(storage, settings, sections)
-                    elif change.ns == NS_ACCOUNTS:
-                        await app[POOL].apply_change(change)
-                    elif change.ns == NS_API_KEYS:
-                        app[KEYS].apply_change(change)
-                    elif change.ns == NS_CONFIG:
-                        await reload_section(storage, settings, change.key, sections)
+                    await _route_change(app, change, sections)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -158,6 +167,7 @@ async def _change_feed_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stopping.set()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
