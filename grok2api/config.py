@@ -97,6 +97,8 @@ class TokenSettings(Section):
     soft_cooldown_sec: float = Field(5, ge=0, description="pause after a 5xx or network error")
     max_inflight_per_account: int = Field(4, ge=1)
     sync_after_use: bool = Field(True, description="ask Grok for the account's quota after each successful request")
+    sync_min_interval_sec: float = Field(
+        10, ge=0, description="least time between two such syncs of one account; the local estimate carries between")
 
 
 class CacheSettings(Section):

@@ -20,8 +20,10 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +149,7 @@ class Refresher:
         self._kick = asyncio.Event()
         self._one_run = asyncio.Lock()  # runs of this process, one after another
         self._pending: set[tuple[str, Bucket]] = set()
+        self._synced_at: dict[tuple[str, Bucket], float] = {}  # monotonic start of the last sync after use
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -312,10 +315,14 @@ class Refresher:
 
     # one sync --------------------------------------------------------------------
     def sync_soon(self, account: Account, bucket: Bucket, model_name: str) -> None:
-        """After a success: sync the bucket it used, unless a sync of it is already on its way."""
-        key = (account.token, bucket)
+        """After a success: sync the bucket it used, unless a sync of it is on its way or began
+        less than ``token.sync_min_interval_sec`` ago (the local estimate carries meanwhile)."""
+        key, now = (account.token, bucket), time.monotonic()
         if key in self._pending or self._stopped:
             return
+        if now - self._synced_at.get(key, -math.inf) < self._settings.token.sync_min_interval_sec:
+            return
+        self._synced_at[key] = now
         self._pending.add(key)
         task = self._spawn(self.sync(account, bucket, model_name))
         task.add_done_callback(lambda _t: self._pending.discard(key))

@@ -69,16 +69,32 @@ class Clock:
     def data_arrived(self) -> None:
         self._receiving = True
 
-    async def wait(self, awaitable: Awaitable[T], what: str) -> T:
-        now = asyncio.get_running_loop().time()
+    def _limit(self) -> tuple[float, Failure, float]:
+        """The next deadline (loop time), the class it fails with, and its length."""
         if self._receiving:
+            now = asyncio.get_running_loop().time()
             limit_at, failure, seconds = now + self._timeouts.idle, Failure.TIMEOUT_IDLE, self._timeouts.idle
         else:
             limit_at, failure, seconds = self._first_at, Failure.TIMEOUT_FIRST_BYTE, self._timeouts.first_byte
         if self._total_at <= limit_at:
             limit_at, failure, seconds = self._total_at, Failure.TIMEOUT_TOTAL, self._timeouts.total
+        return limit_at, failure, seconds
+
+    async def wait(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await in a task of its own (``wait_for``): for WebSocket frames and set-up steps."""
+        limit_at, failure, seconds = self._limit()
         try:
-            return await asyncio.wait_for(awaitable, max(0.0, limit_at - now))
+            return await asyncio.wait_for(awaitable, max(0.0, limit_at - asyncio.get_running_loop().time()))
+        except TimeoutError:
+            raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
+
+    async def next_chunk(self, body: AsyncIterator[bytes], what: str) -> bytes | None:
+        """The next body chunk, awaited in place: a stream reads dozens per answer, and a
+        task per chunk (as ``wait_for`` makes) was the gateway's largest CPU cost."""
+        limit_at, failure, seconds = self._limit()
+        try:
+            async with asyncio.timeout_at(limit_at):
+                return await anext(body, None)
         except TimeoutError:
             raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
 
@@ -118,7 +134,7 @@ class UpstreamResponse:
         body: AsyncIterator[bytes] = self._raw.aiter_content()  # type: ignore[no-untyped-call]
         while True:
             try:
-                chunk = await self._clock.wait(anext(body, None), self._what)
+                chunk = await self._clock.next_chunk(body, self._what)
             except CurlError as exc:
                 raise from_curl(exc, self._what, responded=True) from exc
             if chunk is None:

@@ -42,6 +42,21 @@ async def test_a_success_syncs_the_quota_of_the_bucket_it_used(pool: TokenPool, 
     assert fake_grok.requests_to("rate_limits")[0].json["modelName"] == "grok-3"
 
 
+async def test_syncs_after_use_are_spaced_by_the_minimum_interval(pool: TokenPool, client: GrokClient,
+                                                                   fake_grok: FakeGrok, settings: Settings) -> None:
+    set_token(settings, sync_after_use=True, sync_min_interval_sec=3600)
+    fake_grok.add_account("acct-a", limits={"grok-3": 50})
+    await pool.add(["acct-a"])
+    for _ in range(3):
+        await pool.call(GROK3, chat(client))
+        await until(lambda: not pool._refresher._pending)  # noqa: SLF001 - let a started sync land
+    assert len(fake_grok.requests_to("rate_limits")) == 1  # the local estimate carried the other two
+    assert pool.get("acct-a").quota == 47
+    set_token(settings, sync_min_interval_sec=0)
+    await pool.call(GROK3, chat(client))
+    await until(lambda: len(fake_grok.requests_to("rate_limits")) == 2)
+
+
 async def test_an_operator_refresh_reports_done_failed_and_remaining(pool: TokenPool, fake_grok: FakeGrok) -> None:
     for token in ("acct-a", "acct-b", "acct-c"):
         fake_grok.add_account(token, tier="super" if token == "acct-c" else "basic")
