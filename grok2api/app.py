@@ -14,7 +14,19 @@ from types import ModuleType
 
 from aiohttp import web
 
-from grok2api.appkeys import FILTERS, KEYS, MEDIA, PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
+from grok2api.appkeys import (
+    FILTERS,
+    KEYS,
+    MEDIA,
+    PLUGIN_MANAGER,
+    POOL,
+    REGISTRIES,
+    REQUEST_LOG,
+    SESSIONS,
+    SETTINGS,
+    STORAGE,
+    UPSTREAM,
+)
 from grok2api.auth import AdminSessions, auth_middleware
 from grok2api.config import SECTIONS, ConfigError, Settings, describe_error
 from grok2api.errors import error_middleware
@@ -27,6 +39,7 @@ from grok2api.middleware import request_id_middleware, stamp_request_id
 from grok2api.plugins import Hooks, build_plugin_manager
 from grok2api.pool import TokenPool
 from grok2api.registry import ConfigRegistry, Registries
+from grok2api.request_log import RequestLog
 from grok2api.routes import kernel_routes
 from grok2api.runtime_config import load_stored, reload_section
 from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
@@ -115,10 +128,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[UPSTREAM] = client = GrokClient(settings)
     app[MEDIA] = media = MediaCache(settings, client)
     app[POOL] = pool = TokenPool(storage, client, settings)
+    app[REQUEST_LOG] = request_log = RequestLog(storage)
     await pool.start()
+    request_log.start()
     try:
         yield
     finally:
+        await request_log.stop()
         await pool.stop()
         await media.close()
         await client.close()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from grok2api.keys import KeyService
     from grok2api.media import MediaCache
     from grok2api.pool import TokenPool
+    from grok2api.request_log import RequestLog
     from grok2api.storage import Storage
     from grok2api.upstream import GrokClient
 
@@ -29,3 +30,4 @@ SESSIONS: web.AppKey[AdminSessions] = web.AppKey("sessions")
 UPSTREAM: web.AppKey[GrokClient] = web.AppKey("upstream")
 POOL: web.AppKey[TokenPool] = web.AppKey("pool")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
+REQUEST_LOG: web.AppKey[RequestLog] = web.AppKey("request_log")

@@ -16,6 +16,7 @@ from grok2api.errors import ApiError, invalid
 from grok2api.media import media_routes
 from grok2api.plugins import plugin_infos
 from grok2api.registry import Capability, ModelRequest
+from grok2api.request_log import MODEL_ID
 
 _STARTED = int(time.time())
 
@@ -74,6 +75,7 @@ def dispatcher(capability: Capability, multipart: bool = False) -> Any:
         model_id = body.get("model")
         if not isinstance(model_id, str) or not model_id.strip():
             raise invalid("'model' is required and must be a string", param="model", code="missing_model")
+        request[MODEL_ID] = model_id
         registered = request.app[REGISTRIES].models.models.get(model_id)
         if registered is None:
             raise ApiError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")

@@ -1,0 +1,97 @@
+"""The request log and hourly request stats, kept in storage so every worker adds to one total.
+
+Requests never wait on storage: :meth:`RequestLog.record` appends to a buffer, and a
+background task writes it every ``interval`` seconds (and once more at shutdown): each
+entry to the bounded log stream ``requests``, and the counts as atomic increments of
+the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all`` and the model id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict, deque
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from grok2api.logging import logger
+from grok2api.storage import JSON, Storage
+
+#: the model a ``/v1`` request named, set by the kernel's dispatcher for the log
+MODEL_ID = web.RequestKey("model_id", str)
+STREAM = "requests"
+STATS_NS = "stats:"
+ALL = "_all"
+
+
+def stats_namespace(at: float) -> str:
+    return STATS_NS + datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H")
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "client_error" if status < 500 else "server_error"
+
+
+class RequestLog:
+    def __init__(self, storage: Storage, *, interval: float = 2.0, max_len: int = 10_000) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.max_len = max_len
+        self._entries: deque[JSON] = deque()
+        self._counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, *, method: str, path: str, status: int, duration_ms: float, model: str | None,
+               key_name: str | None) -> None:
+        """Note one finished request (the path only: query strings may carry secrets)."""
+        at = time.time()
+        self._entries.append({"at": at, "method": method, "path": path, "status": status,
+                              "duration_ms": round(duration_ms, 1), "model": model, "key": key_name})
+        ns = stats_namespace(at)
+        for key in {ALL, model or ALL}:
+            fields = self._counts[(ns, key)]
+            fields["requests"] += 1
+            fields[_outcome(status)] += 1
+            fields["duration_ms"] += int(duration_ms)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="request-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task})
+        await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception as exc:  # storage trouble must not end the loop; what is unwritten waits
+                logger.warning("request log: write failed, will retry: {}", exc)
+
+    async def flush(self) -> None:
+        """Write what is buffered; each piece leaves the buffer only once it is stored."""
+        while self._counts:
+            target = next(iter(self._counts))
+            fields = self._counts.pop(target)  # requests recorded meanwhile start a fresh count
+            try:
+                await self.storage.incr(*target, dict(fields))
+            except BaseException:
+                for name, value in fields.items():
+                    self._counts[target][name] += value
+                raise
+        while self._entries:
+            await self.storage.append_log(STREAM, self._entries[0], max_len=self.max_len)
+            self._entries.popleft()
+
+    async def stats(self, hours: int = 24) -> dict[str, dict[str, dict[str, int]]]:
+        """The last ``hours`` hourly buckets that hold anything, by namespace and key."""
+        names = await self.storage.counter_namespaces(STATS_NS)
+        return {ns: await self.storage.counters_many(ns) for ns in names[-hours:]}
