@@ -452,3 +452,17 @@ async def _child(factory: str, settings_json: str, action: str, args: dict[str, 
 if __name__ == "__main__":
     result = asyncio.run(_child(sys.argv[1], sys.argv[2], sys.argv[3], orjson.loads(sys.argv[4])))
     print(orjson.dumps(result).decode(), flush=True)
+
+
+async def assert_notified_promptly(waiting: Storage, writing: Storage, within: float = 1.0) -> None:
+    """A write by one worker wakes another's ``wait_for_changes`` within ``within`` seconds,
+    long before any poll would: for engines that notify (Redis pub/sub, PostgreSQL LISTEN)."""
+    seq = await waiting.last_change()
+    await waiting.wait_for_changes(seq, 0.01)  # lets the engine finish subscribing
+    task = asyncio.create_task(waiting.wait_for_changes(seq, 10))
+    await asyncio.sleep(0.3)
+    began = time.monotonic()
+    await writing.put("config", "app", {"x": 1})
+    changes = await task
+    assert [c.key for c in changes] == ["app"]
+    assert time.monotonic() - began < within

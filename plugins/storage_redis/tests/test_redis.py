@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 from grok2api.config import ServerSettings, Settings
+from grok2api.testing.storage_conformance import assert_notified_promptly
 from grok2api_plugins.storage_redis.engine import RedisStorage
 
 
@@ -23,14 +22,7 @@ async def test_pubsub_wakes_another_worker_before_any_poll(redis_url: str) -> No
     await waiting.open()
     await writing.open()
     try:
-        seq = await waiting.last_change()
-        task = asyncio.create_task(waiting.wait_for_changes(seq, 10))
-        await asyncio.sleep(0.3)
-        began = time.monotonic()
-        await writing.put("config", "app", {"x": 1})
-        changes = await task
-        assert [c.key for c in changes] == ["app"]
-        assert time.monotonic() - began < 1.0
+        await assert_notified_promptly(waiting, writing)
     finally:
         await waiting.close()
         await writing.close()
