@@ -283,8 +283,8 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
         for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
             direct = await measure("direct", target.direct, requests, concurrency, processes)
             for stream in (False, True):
-                gateway_run = await measure("gateway", lambda: target.gateway(stream), requests, concurrency,
-                                            processes)
+                gateway_run = await measure("gateway", lambda stream=stream: target.gateway(stream), requests,
+                                            concurrency, processes)
                 mode = "stream" if stream else "json"
                 results[(mode, concurrency)] = (direct, gateway_run)
                 title = f"{mode:6} concurrency {concurrency:2} ({requests} requests)"

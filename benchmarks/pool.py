@@ -154,7 +154,6 @@ async def bench(size: int, ops: int) -> dict[str, float]:
             baseline.release(account)  # type: ignore[arg-type]
 
         naive_ops, naive_lat = await run_window(max(200, min(ops, 2_000_000 // size)), naive_acquire, naive_release)
-        del baseline
         await pool.stop()
 
         gc.collect()

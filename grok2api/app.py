@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from types import ModuleType
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from grok2api.appkeys import (
     FILTERS,
@@ -44,7 +45,6 @@ from grok2api.routes import kernel_routes
 from grok2api.runtime_config import load_stored, reload_section
 from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
 from grok2api.upstream import GrokClient
-from pydantic import ValidationError
 
 
 def create_app(

@@ -94,8 +94,11 @@ async def authenticate_api(request: web.Request, api_key: str, keys: KeyService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
 def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyService],
-                    sessions: Callable[[], AdminSessions]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+                    sessions: Callable[[], AdminSessions]) -> Middleware:
     """Guard ``/v1`` with API keys and ``/api/v1/admin`` with admin sessions."""
 
     @web.middleware

@@ -8,15 +8,15 @@ import contextlib
 import multiprocessing
 import signal
 import sys
-from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from grok2api.app import create_app
 from grok2api import keys_cli
+from grok2api.app import create_app
 from grok2api.appkeys import KEYS, PLUGIN_MANAGER, POOL, STORAGE
 from grok2api.config import ConfigError, Settings, load_settings, masked
 from grok2api.logging import logger, setup_logging

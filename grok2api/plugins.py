@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
+
 import pluggy
 from aiohttp import web
 

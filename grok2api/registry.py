@@ -92,6 +92,9 @@ class _Registry:
     def __init__(self) -> None:
         self.current_plugin = "?"
 
+    def error(self, message: str) -> RegistrationError:
+        return RegistrationError(f"plugin {self.current_plugin!r}: {message}")
+
 
 class ConfigRegistry(_Registry):
     def __init__(self, reserved: set[str]) -> None:
@@ -103,7 +106,7 @@ class ConfigRegistry(_Registry):
     def add_section(self, name: str, model: type[BaseModel]) -> None:
         if name in self._reserved or name in self.sections:
             owner = self.owners.get(name, "the kernel")
-            raise RegistrationError(f"plugin {self.current_plugin!r}: config section {name!r} is already declared by {owner}")
+            raise self.error(f"config section {name!r} is already declared by {owner}")
         self.sections[name] = model
         self.owners[name] = f"plugin {self.current_plugin!r}"
 
@@ -117,13 +120,13 @@ class ModelRegistry(_Registry):
             image_edit: Handler | None = None) -> None:
         if spec.id in self.models:
             other = self.models[spec.id].plugin
-            raise RegistrationError(f"plugin {self.current_plugin!r}: model {spec.id!r} is already registered by plugin {other!r}")
+            raise self.error(f"model {spec.id!r} is already registered by plugin {other!r}")
         handlers = {k: v for k, v in (("chat", chat), ("image", image), ("image_edit", image_edit)) if v is not None}
         if not handlers:
-            raise RegistrationError(f"plugin {self.current_plugin!r}: model {spec.id!r} has no handler")
+            raise self.error(f"model {spec.id!r} has no handler")
         for cap, handler in handlers.items():
             if not callable(handler):
-                raise RegistrationError(f"plugin {self.current_plugin!r}: {cap} handler of {spec.id!r} is not callable")
+                raise self.error(f"{cap} handler of {spec.id!r} is not callable")
         self.models[spec.id] = RegisteredModel(spec, handlers, self.current_plugin)  # type: ignore[arg-type]
 
 
@@ -138,8 +141,7 @@ class StorageRegistry(_Registry):
 
     def add(self, name: str, factory: StorageFactory) -> None:
         if name in self.factories:
-            raise RegistrationError(
-                f"plugin {self.current_plugin!r}: storage {name!r} is already registered by plugin {self.owners[name]!r}")
+            raise self.error(f"storage {name!r} is already registered by plugin {self.owners[name]!r}")
         self.factories[name] = factory
         self.owners[name] = self.current_plugin
 
@@ -151,9 +153,9 @@ class FilterRegistry(_Registry):
 
     def add(self, response_filter: ResponseFilter) -> None:
         if not callable(getattr(response_filter, "open", None)):
-            raise RegistrationError(f"plugin {self.current_plugin!r}: filter {response_filter!r} has no open() method")
+            raise self.error(f"filter {response_filter!r} has no open() method")
         if any(f.name == response_filter.name for f in self.filters):
-            raise RegistrationError(f"plugin {self.current_plugin!r}: filter {response_filter.name!r} is already registered")
+            raise self.error(f"filter {response_filter.name!r} is already registered")
         self.filters.append(response_filter)
 
 
@@ -164,7 +166,7 @@ class ImageMethodRegistry(_Registry):
 
     def add(self, name: str, method: Any) -> None:
         if name in self.methods:
-            raise RegistrationError(f"plugin {self.current_plugin!r}: image method {name!r} is already registered")
+            raise self.error(f"image method {name!r} is already registered")
         self.methods[name] = method
 
 

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient
 
 from grok2api.config import Settings, load_settings
 from grok2api.plugins import GROUP
-from grok2api.testing.fake_grok.fixtures import fake_grok, fake_grok_blackhole_url, fake_grok_refused_url  # noqa: F401
 from grok2api.testing.engines import make_storage, mysql_url, pgsql_url, redis_url  # noqa: F401
+from grok2api.testing.fake_grok.fixtures import fake_grok, fake_grok_blackhole_url, fake_grok_refused_url  # noqa: F401
 
 
 class GatewayFactory(Protocol):

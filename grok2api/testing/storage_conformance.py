@@ -246,7 +246,7 @@ class StorageConformance:
     async def test_two_processes_lose_no_update_and_respect_limits(self, settings: Settings, storage: Storage) -> None:
         children = [await self.child(settings, "incr", times=40, limit=60) for _ in range(2)]
         outputs = [await c.communicate() for c in children]
-        for child, (out, err) in zip(children, outputs, strict=True):
+        for child, (_out, err) in zip(children, outputs, strict=True):
             assert child.returncode == 0, err.decode()
         granted = [orjson.loads(out)["granted"] for out, _ in outputs]
         assert sum(granted) == 60 and all(g > 0 for g in granted), granted

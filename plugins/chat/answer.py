@@ -22,7 +22,6 @@ from grok2api.upstream import (
     TextDelta,
     WebSearchResults,
 )
-
 from grok2api_plugins.chat.citations import Citations
 
 HIDDEN_TAGS = frozenset({"tool_usage_card", "raw_function_result"})

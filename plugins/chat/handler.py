@@ -34,7 +34,6 @@ from grok2api.upstream import (
     UpstreamError,
     http_status,
 )
-
 from grok2api_plugins.chat.answer import AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import quota_buckets
 from grok2api_plugins.chat.fetch import Blob

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grok2api.errors import invalid
-
 from grok2api_plugins.chat.request import Attachment, Message
 
 

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from grok2api.appkeys import FILTERS, SETTINGS
 from grok2api.config import Settings
-
 from grok2api_plugins.chat.fetch import AttachmentLoader
 from grok2api_plugins.chat.tags import TagFilter
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from grok2api.config import Settings
 from grok2api.registry import ModelSpec
-
 from grok2api_plugins.chat.markup import ElementRewriter
 
 

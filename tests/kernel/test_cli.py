@@ -23,7 +23,7 @@ def test_plugins_lists_builtins_and_the_installed_example(data_dir: Path) -> Non
         assert builtin in names, out.stdout
     assert "enabled" in names["hello"] and "grok2api_register_models" in names["hello"]
     disabled = run(data_dir, "plugins", GROK2API_DISABLE_PLUGINS="hello")
-    line = next(l for l in disabled.stdout.splitlines() if l.startswith("hello"))
+    line = next(text for text in disabled.stdout.splitlines() if text.startswith("hello"))
     assert "disabled" in line
 
 

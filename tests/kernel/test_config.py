@@ -101,7 +101,8 @@ def test_legacy_setting_toml_fills_missing_and_default_keys(data_dir: Path) -> N
     assert s.app.image_format == "base64"
     assert s.grok.base_proxy_url == "socks5://127.0.0.1:1080"
     assert s.grok.asset_proxy_url == "http://127.0.0.1:3128"
-    assert (s.grok.cf_clearance, s.grok.temporary, s.grok.dynamic_statsig, s.grok.thinking) == ("clear", False, False, False)
+    grok = s.grok
+    assert (grok.cf_clearance, grok.temporary, grok.dynamic_statsig, grok.thinking) == ("clear", False, False, False)
     assert s.grok.filter_tags == ["a", "b", "c"]
     assert s.grok.timeout == 45
     assert s.grok.retry_status_codes == [429]

@@ -144,8 +144,9 @@ async def test_unknown_fields_and_corrupt_records_do_not_break_listing(keys: Key
     row, key = await keys.create(name="good")
     await keys.storage.patch(NS_API_KEYS, row["id"], {"from_a_newer_version": {"x": 1}})
     await keys.storage.put(NS_API_KEYS, "f" * 64, {"name": "broken"})
-    from grok2api.storage.sql import records
     from sqlalchemy import update
+
+    from grok2api.storage.sql import records
 
     async with keys.storage.engine.begin() as conn:  # type: ignore[attr-defined]
         await conn.execute(update(records).where(records.c.key == "f" * 64).values(data="{oops"))

@@ -8,8 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from grok2api.pool import Status, TokenPool
-from grok2api.pool import cli
+from grok2api.pool import Status, TokenPool, cli
 from grok2api.testing.fake_grok import FakeGrok
 
 

@@ -68,7 +68,8 @@ async def test_sigterm_flushes_the_pool_before_the_process_ends(pool: TokenPool,
     await pool.add(["acct-a", "acct-b"])
     await pool.flush()
     overrides = {"grok": grok_settings(fake_grok), "token": {"save_delay_ms": 60_000}}
-    worker = await asyncio.create_subprocess_exec(sys.executable, str(WORKER), "serve", orjson.dumps(overrides).decode(),
+    worker = await asyncio.create_subprocess_exec(sys.executable, str(WORKER), "serve",
+                                                  orjson.dumps(overrides).decode(),
                                                   "5", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     line = await asyncio.wait_for(worker.stdout.readline(), 30)
     assert line.startswith(b"ready"), (line, await worker.stderr.read())

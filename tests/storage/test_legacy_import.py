@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import orjson
+
 from grok2api.appkeys import KEYS, STORAGE
 from grok2api.keys import USAGE_NS
 from grok2api.legacy_import import MARKER, import_legacy

@@ -2,7 +2,6 @@
 
 from grok2api import hookimpl
 from grok2api.registry import FilterRegistry, ModelRegistry
-
 from hello_plugin.model import HELLO, answer
 from hello_plugin.polite import PoliteFilter
 

@@ -4,6 +4,7 @@ import time
 import uuid
 
 from aiohttp import web
+
 from grok2api.appkeys import FILTERS
 from grok2api.errors import invalid
 from grok2api.registry import ModelRequest, ModelSpec

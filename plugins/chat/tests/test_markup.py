@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grok2api.config import Settings
 from grok2api_plugins.chat.catalog import CHAT_MODELS
@@ -31,7 +32,7 @@ def tag_stream(tags=("xaiartifact", "xai:tool_usage_card", "grok:render")):
 
 def splits(text: str) -> st.SearchStrategy[list[str]]:
     cuts = st.lists(st.integers(0, len(text)), max_size=8).map(sorted)
-    return cuts.map(lambda c: [text[a:b] for a, b in zip([0, *c], [*c, len(text)])])
+    return cuts.map(lambda c: [text[a:b] for a, b in zip([0, *c], [*c, len(text)], strict=True)])
 
 
 TEXT = f"Before {CARD}middle <b>bold</b> a < b, x<y {RENDER}. <XAIARTIFACT id='1'>code</xaiArtifact>after <grok"
