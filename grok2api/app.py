@@ -69,6 +69,13 @@ def create_app(
             f"(available: {offered}); is the plugin installed and enabled?"
         )
 
+    methods = registries.image_methods.methods
+    if methods and settings.grok.image_generation_method not in methods:
+        raise ConfigError(
+            f"grok.image_generation_method: no installed plugin provides {settings.grok.image_generation_method!r} "
+            f"(available: {', '.join(sorted(methods))})"
+        )
+
     app = web.Application(
         middlewares=[
             request_id_middleware,

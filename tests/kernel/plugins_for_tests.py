@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from grok2api import hookimpl
-from grok2api.registry import ConfigRegistry, ModelRegistry, ModelRequest, ModelSpec
+from grok2api.registry import ConfigRegistry, ImageMethodRegistry, ModelRegistry, ModelRequest, ModelSpec
 
 ECHO = ModelSpec(id="echo-1", display_name="Echo", upstream_model="", upstream_mode="", rate_limit_model="")
 
@@ -55,3 +55,13 @@ class ConfiguredPlugin:
     @hookimpl
     def grok2api_add_config(self, config: ConfigRegistry) -> None:
         config.add_section("greeter", GreetingConfig)
+
+
+class ImageMethodPlugin:
+    """Offers only the experimental image method."""
+
+    plugin_name = "imagine"
+
+    @hookimpl
+    def grok2api_register_image_methods(self, methods: ImageMethodRegistry) -> None:
+        methods.add("imagine_ws_experimental", object())

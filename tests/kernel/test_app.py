@@ -10,7 +10,7 @@ import pytest
 from grok2api.config import ConfigError, Settings
 from grok2api.registry import RegistrationError
 
-from .plugins_for_tests import ConfiguredPlugin, CrashPlugin, EchoPlugin, TwinPlugin
+from .plugins_for_tests import ConfiguredPlugin, CrashPlugin, EchoPlugin, ImageMethodPlugin, TwinPlugin
 
 STORE = "storage_local"
 
@@ -137,3 +137,9 @@ async def test_disabling_an_unknown_plugin_is_an_error(gateway, make_settings) -
 async def test_disabled_plugin_registers_nothing(gateway, make_settings) -> None:
     client = await gateway(STORE, EchoPlugin(), settings=make_settings(plugins={"disabled": ["echo"]}))
     assert (await (await client.get("/v1/models")).json())["data"] == []
+
+
+async def test_configured_image_method_must_be_offered(gateway, make_settings) -> None:
+    with pytest.raises(ConfigError, match=r"'legacy'.*available: imagine_ws_experimental"):
+        await gateway(STORE, ImageMethodPlugin())
+    await gateway(STORE, ImageMethodPlugin(), settings=make_settings(grok={"image_generation_method": "imagine_ws"}))
