@@ -36,7 +36,7 @@ from grok2api.keys import KeyService
 from grok2api.legacy_import import import_legacy
 from grok2api.logging import logger
 from grok2api.media import MediaCache
-from grok2api.middleware import request_id_middleware, stamp_request_id
+from grok2api.middleware import cors_preflight_middleware, request_id_middleware, stamp_headers
 from grok2api.plugins import Hooks, build_plugin_manager
 from grok2api.pool import TokenPool
 from grok2api.registry import ConfigRegistry, Registries
@@ -80,6 +80,7 @@ def create_app(
         middlewares=[
             request_id_middleware,
             error_middleware,
+            cors_preflight_middleware,
             auth_middleware(lambda: settings.app.api_key, lambda: app[KEYS], lambda: app[SESSIONS]),
         ],
         client_max_size=int(settings.app.max_request_mb * 1024 * 1024),
@@ -88,7 +89,7 @@ def create_app(
     app[PLUGIN_MANAGER] = pm
     app[REGISTRIES] = registries
     app[FILTERS] = FilterChain(registries.filters.filters)
-    app.on_response_prepare.append(stamp_request_id)
+    app.on_response_prepare.append(stamp_headers)
     app.cleanup_ctx.extend([_storage_ctx, _services_ctx, _change_feed_ctx])
     app.cleanup_ctx.extend(Hooks(pm).cleanup_contexts(app))
     app.router.add_routes(kernel_routes())

@@ -38,7 +38,31 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         return response
 
 
-async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every response, streamed or not, carries the id."""
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/v1/")
+
+
+@web.middleware
+async def cors_preflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer browsers' CORS preflights for ``/v1`` before auth (a preflight carries no key).
+
+    ``/v1`` authenticates by a bearer header, never by cookies, so any origin may call
+    it; admin routes get no CORS headers and stay same-origin.
+    """
+    if request.method == "OPTIONS" and _is_api(request) and "Access-Control-Request-Method" in request.headers:
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+            "Access-Control-Max-Age": "600",
+        })
+    return await handler(request)
+
+
+async def stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every response, streamed or not, carries the request id;
+    ``/v1`` responses are readable from any origin."""
     if REQUEST_ID in request:
         response.headers["X-Request-Id"] = request[REQUEST_ID]
+    if _is_api(request):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"

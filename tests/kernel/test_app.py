@@ -143,3 +143,18 @@ async def test_configured_image_method_must_be_offered(gateway, make_settings) -
     with pytest.raises(ConfigError, match=r"'legacy'.*available: imagine_ws_experimental"):
         await gateway(STORE, ImageMethodPlugin())
     await gateway(STORE, ImageMethodPlugin(), settings=make_settings(grok={"image_generation_method": "imagine_ws"}))
+
+
+async def test_v1_is_callable_from_browsers_and_admin_is_not(gateway, make_settings) -> None:
+    client = await gateway(STORE, EchoPlugin(), settings=make_settings(app={"api_key": "sk-cors-test-key-000"}))
+    preflight = await client.options("/v1/chat/completions", headers={
+        "Origin": "https://chat.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    denied = await client.get("/v1/models", headers={"Origin": "https://chat.example"})
+    assert denied.status == 401 and denied.headers["Access-Control-Allow-Origin"] == "*"  # errors readable too
+    admin = await client.options("/api/v1/admin/plugins", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "Access-Control-Allow-Origin" not in admin.headers
