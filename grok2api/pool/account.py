@@ -23,6 +23,12 @@ POOL_SUPER = "ssoSuper"
 #: pools whose accounts serve requests; other pool names load and list but are never picked
 SELECTABLE_POOLS = (POOL_BASIC, POOL_SUPER)
 
+#: the counter namespace of the shared per-account counts, keyed by token
+NS_COUNTS = "account_counts"
+#: the counter field of successes; failures count as ``fail:<class>``
+USE_COUNT = "use_count"
+FAIL_PREFIX = "fail:"
+
 #: quota value meaning "not known" (never synced, or a cooldown ended since)
 UNKNOWN = -1
 
@@ -96,7 +102,13 @@ def _quota(value: Any) -> int:
 
 @dataclass(slots=True, eq=False)
 class Account:
-    """An account as the pool holds it. The last four fields live only in this process."""
+    """An account as the pool holds it. The fields after ``extra`` live only in this process.
+
+    ``use_count`` and ``failures`` are totals shared by every worker: the record holds a
+    base (what the original product counted), the counter namespace :data:`NS_COUNTS`
+    holds every worker's increments since. In memory each is base + ``counted`` (the
+    stored counters as last read, plus this process's ``unsaved`` increments).
+    """
 
     token: str
     pool: str = POOL_BASIC
@@ -123,6 +135,8 @@ class Account:
     stamp: int = 0  # changes on every re-index; older selection entries are stale
     indexed: tuple[str, bool] | None = None  # (pool, unusable) as last counted by the selector
     next_check: int | None = None  # when the refresher last planned to sync it
+    counted: dict[str, int] | None = None  # counters above the record's base: stored + unsaved
+    unsaved: dict[str, int] | None = None  # increments of this process not yet stored
 
     @classmethod
     def from_record(cls, key: str, record: Mapping[str, Any]) -> Account:
@@ -156,6 +170,7 @@ class Account:
         for name, value in values.items():
             if name not in keep:
                 setattr(self, name, value)
+        self._shift(self.counted, 1)
         extra = {k: v for k, v in record.items() if k not in _KNOWN_KEYS}
         self.extra = extra or None
 
@@ -172,6 +187,46 @@ class Account:
                 value = dict(value)
             record[name] = value
         return record
+
+    # shared counters ---------------------------------------------------------
+    def count(self, field: str) -> None:
+        """One more of a shared counter (``use_count`` or ``fail:<class>``), stored by the writer later."""
+        for counts in ("counted", "unsaved"):
+            current = getattr(self, counts) or {}
+            current[field] = current.get(field, 0) + 1
+            setattr(self, counts, current)
+        self._shift({field: 1}, 1)
+
+    def take_unsaved(self) -> dict[str, int]:
+        """The increments to store now; :meth:`restore_unsaved` gives them back if that fails."""
+        unsaved, self.unsaved = self.unsaved or {}, None
+        return unsaved
+
+    def restore_unsaved(self, unsaved: dict[str, int]) -> None:
+        merged = dict(self.unsaved or {})
+        for field, n in unsaved.items():
+            merged[field] = merged.get(field, 0) + n
+        self.unsaved = merged or None
+
+    def set_stored_counts(self, stored: dict[str, int]) -> None:
+        """The counters storage holds now (every worker's increments, ours included)."""
+        self._shift(self.counted, -1)
+        counted = {k: v for k, v in stored.items() if v}
+        for field, n in (self.unsaved or {}).items():
+            counted[field] = counted.get(field, 0) + n
+        self.counted = counted or None
+        self._shift(self.counted, 1)
+
+    def _shift(self, counts: dict[str, int] | None, sign: int) -> None:
+        """Add (or take away) counter values to the totals ``use_count`` and ``failures``."""
+        for field, n in (counts or {}).items():
+            if field == USE_COUNT:
+                self.use_count += sign * n
+            elif field.startswith(FAIL_PREFIX):
+                failures = dict(self.failures or {})
+                name = field[len(FAIL_PREFIX):]
+                failures[name] = failures.get(name, 0) + sign * n
+                self.failures = {k: v for k, v in failures.items() if v} or None
 
     # quota -------------------------------------------------------------------
     def remaining(self, bucket: Bucket) -> int:
@@ -214,7 +269,7 @@ def _failures(value: Any) -> dict[str, int] | None:
     return counts or None
 
 
-_RUNTIME_FIELDS = {"token", "extra", "inflight", "stamp", "indexed", "next_check"}
+_RUNTIME_FIELDS = {"token", "extra", "inflight", "stamp", "indexed", "next_check", "counted", "unsaved"}
 #: the record keys this code reads and writes (``token`` is the storage key)
 STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Account) if f.name not in _RUNTIME_FIELDS)
 _KNOWN_KEYS = frozenset({*STORED_FIELDS, "token"})

@@ -1,7 +1,9 @@
 """The account state machine: what each outcome of the Grok client does to an account.
 
 Every function changes the account in place and returns the names of the stored
-fields it changed, so the caller persists exactly those.
+fields it changed, so the caller persists exactly those. ``use_count`` and the failure
+counts are shared counters instead (:meth:`Account.count`): the writer stores them as
+increments, so workers never overwrite each other's.
 
 ===========================  ================================================================
 outcome                      effect on the account
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 from grok2api.config import GrokSettings, TokenSettings
 from grok2api.logging import mask_text
-from grok2api.pool.account import UNKNOWN, Account, Bucket, Status
+from grok2api.pool.account import FAIL_PREFIX, UNKNOWN, USE_COUNT, Account, Bucket, Status
 from grok2api.upstream.errors import Failure, UpstreamError
 
 Fields = set[str]
@@ -78,8 +80,8 @@ def retryable(error: UpstreamError, cfg: GrokSettings) -> bool:
 
 
 def on_success(account: Account, now: int) -> Fields:
-    account.use_count += 1
-    changed = {"use_count"}
+    account.count(USE_COUNT)
+    changed: Fields = set()
     if account.fail_count:
         account.fail_count = 0
         changed.add("fail_count")
@@ -91,12 +93,10 @@ def on_success(account: Account, now: int) -> Fields:
 
 def on_failure(account: Account, bucket: Bucket, error: UpstreamError, now: int, cfg: TokenSettings) -> Fields:
     failure = error.failure
-    counts = account.failures or {}
-    counts[failure.value] = counts.get(failure.value, 0) + 1
-    account.failures = counts
+    account.count(FAIL_PREFIX + failure.value)
     account.last_fail_at = now
     account.last_fail_reason = f"{failure.value}: {mask_text(error.message)[:200]}"
-    changed = {"failures", "last_fail_at", "last_fail_reason"}
+    changed = {"last_fail_at", "last_fail_reason"}
     if failure is Failure.INVALID_CREDENTIALS:
         account.fail_count += 1
         changed.add("fail_count")

@@ -6,7 +6,10 @@ account costs one write per delay, and a write names only that account and the f
 this worker changed: other accounts, and other fields of the same one, are left as other
 workers and operators wrote them. :meth:`AccountWriter.flush` writes everything still pending
 (the pool calls it on shutdown). Global event counts (anti-bot, rotations, …) go the
-same way, as atomic counter increments.
+same way, as atomic counter increments, and so do each account's shared counts
+(``use_count``, failures by class): one ``incr`` per account and round, in
+:data:`NS_COUNTS`; a round that fails keeps them for the next, so nothing is counted
+twice or lost.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TypeVar
 
 from grok2api.config import Settings
 from grok2api.logging import logger
-from grok2api.pool.account import Account
+from grok2api.pool.account import NS_COUNTS, Account
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Storage
 
 #: counters of pool events shared by every worker: ``counters(NS_META, EVENTS_KEY)``
@@ -92,6 +95,18 @@ class AccountWriter:
                 logger.error("pool: {} account(s) could not be saved", len(self._dirty))
                 return
 
+    async def _store_counts(self, account: Account) -> None:
+        unsaved = account.take_unsaved()
+        if not unsaved:
+            return
+        try:
+            stored = await self._storage.incr(NS_COUNTS, account.token, unsaved)
+        except BaseException:
+            account.restore_unsaved(unsaved)
+            raise
+        if stored is not None:
+            account.set_stored_counts(stored)
+
     def _schedule(self) -> None:
         if self._timer is None and self._task is None:
             delay = self._settings.token.save_delay_ms / 1000
@@ -111,7 +126,10 @@ class AccountWriter:
                 account = self._lookup(token)
                 if account is not None:
                     # None means another worker deleted it; its change will remove it here
-                    await self._storage.patch(NS_ACCOUNTS, token, account.to_record(batch[token]))
+                    if batch[token]:
+                        await self._storage.patch(NS_ACCOUNTS, token, account.to_record(batch[token]))
+                        batch[token] = set()
+                    await self._store_counts(account)
                 del batch[token]
             if events:
                 await self._storage.incr(NS_META, EVENTS_KEY, dict(events))

@@ -17,7 +17,7 @@ from grok2api.config import Settings
 from grok2api.errors import ApiError, invalid
 from grok2api.logging import logger, mask_secret
 from grok2api.pool import machine
-from grok2api.pool.account import QUOTA_FIELDS, UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
+from grok2api.pool.account import NS_COUNTS, QUOTA_FIELDS, UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
 from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
 from grok2api.pool.persistence import EVENTS_KEY, AccountWriter, chunked, read_records
 from grok2api.pool.refresh import PROGRESS_KEY, Refresher, RefreshProgress
@@ -56,10 +56,11 @@ class TokenPool:
 
     async def _reload(self) -> None:
         records = await self._storage.list(NS_ACCOUNTS)
+        counts = await self._storage.counters_many(NS_COUNTS)
         for token in [t for t in self._selector.accounts if t not in records]:
             self._merge(token, None)
         for token, record in records.items():
-            self._merge(token, record)
+            self._merge(token, record, counts.get(token, {}))
 
     async def apply_change(self, change: Change) -> None:
         """Another worker (or this one) wrote an account: take the stored state of that one.
@@ -69,9 +70,12 @@ class TokenPool:
         if change.op == "reset":
             await self._reload()
         elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete"):
-            self._merge(change.key, await self._storage.get(NS_ACCOUNTS, change.key))
+            record = await self._storage.get(NS_ACCOUNTS, change.key)
+            counts = await self._storage.counters(NS_COUNTS, change.key) if record is not None else None
+            self._merge(change.key, record, counts)
 
-    def _merge(self, token: str, record: JSON | None) -> None:
+    def _merge(self, token: str, record: JSON | None, counts: dict[str, int] | None = None) -> None:
+        """Take the stored record (None: deleted) and, when given, the stored shared counters."""
         account = self._selector.get(token)
         if record is None:
             if account is not None:
@@ -85,13 +89,15 @@ class TokenPool:
             if record.get("status") == Status.DISABLED:
                 keep.discard("status")  # an operator's word: no outcome seen here overrides it
             account.assign(record, keep=keep)
+        if counts is not None:
+            account.set_stored_counts(counts)
         self._selector.put(account, now_ms())
         self._refresher.schedule(account)
 
     def _apply(self, account: Account, changed: set[str]) -> None:
         if self._selector.get(account.token) is not account:
             return  # removed while a request or a sync held it
-        if changed:
+        if changed or account.unsaved:
             self._writer.mark(account.token, changed)
         self._selector.put(account, now_ms())
         self._refresher.schedule(account)
@@ -249,7 +255,15 @@ class TokenPool:
             removed += await self._storage.delete_many(NS_ACCOUNTS, chunk)
         for token in keys:
             self._merge(token, None)
+            await self._zero_counts(token)
         return removed
+
+    async def _zero_counts(self, token: str) -> None:
+        """Take a removed account's shared counts back to 0 (storage deletes no single counter
+        key): added again, it starts from its record alone."""
+        stored = {field: -n for field, n in (await self._storage.counters(NS_COUNTS, token)).items() if n}
+        if stored:
+            await self._storage.incr(NS_COUNTS, token, stored)
 
     async def update(self, token: str, **fields: Any) -> Account:
         """An operator's edit: ``status`` (``active`` or ``disabled``), ``note``, ``tags``,

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from grok2api.config import Settings
 from grok2api.pool import Status, TokenPool
+from grok2api.pool.account import NS_COUNTS
 from grok2api.storage import NS_ACCOUNTS, Change, Storage
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import Failure, GrokClient, UpstreamError
@@ -132,7 +133,8 @@ async def test_writes_name_their_fields_only(pool: TokenPool, storage: Storage, 
     await lease.release()
     await pool.flush()
     stored = await storage.get(NS_ACCOUNTS, "acct-a")
-    assert stored["note"] == "written elsewhere" and stored["future_field"] == 7 and stored["use_count"] == 1
+    assert stored["note"] == "written elsewhere" and stored["future_field"] == 7 and stored["use_count"] == 0
+    assert await storage.counters(NS_COUNTS, "acct-a") == {"use_count": 1}  # a shared counter, not the base
 
 
 async def test_an_operators_disable_wins_over_a_status_not_yet_written(

@@ -2,6 +2,7 @@
 
     python worker.py refresh '<settings json>'   refresh in the background until every account was synced
     python worker.py serve '<settings json>' N   serve N requests, print "ready", stop cleanly on SIGTERM
+    python worker.py count '<settings json>' N   serve N requests one after another, then stop
 
 Settings come from the environment (``DATA_DIR``) plus the JSON overrides, so the
 worker shares the test's SQLite file and fake Grok.
@@ -34,13 +35,17 @@ async def refresh_until_synced(pool: TokenPool, storage: LocalStorage) -> None:
         await asyncio.sleep(0.1)
 
 
-async def serve_until_terminated(pool: TokenPool, client: GrokClient, requests: int) -> None:
+async def serve(pool: TokenPool, client: GrokClient, requests: int) -> None:
     async def talk(lease: Any) -> None:
         async for _event in client.chat(lease.token, ChatRequest("grok-3", "MODEL_MODE_GROK_3", "hi")):
             pass
 
     for _ in range(requests):
         await pool.call(GROK3, talk)
+
+
+async def serve_until_terminated(pool: TokenPool, client: GrokClient, requests: int) -> None:
+    await serve(pool, client, requests)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", orjson.dumps({a.token: a.use_count for a in pool.list()}).decode(), flush=True)
@@ -57,6 +62,8 @@ async def main(mode: str, overrides: dict[str, Any], requests: int) -> None:
     try:
         if mode == "refresh":
             await refresh_until_synced(pool, storage)
+        elif mode == "count":
+            await serve(pool, client, requests)
         else:
             await serve_until_terminated(pool, client, requests)
     finally:
