@@ -40,26 +40,30 @@ async def started(settings: Settings) -> AsyncIterator[web.Application]:
         await runner.cleanup()
 
 
-def _serve_one(settings: Settings, reuse_port: bool) -> None:
-    setup_logging(settings.log_level)
-    app = create_app(settings)
+def _run(app: web.Application, settings: Settings, reuse_port: bool) -> None:
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None,
                 reuse_port=reuse_port, print=None, handle_signals=True)
+
+
+def _serve_worker(settings: Settings) -> None:
+    """One of several worker processes (spawned: it sets up logging and builds its own app)."""
+    setup_logging(settings.log_level)
+    _run(create_app(settings), settings, reuse_port=True)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     for name in ("host", "port", "workers"):
         if getattr(args, name) is not None:
             setattr(settings.server, name, getattr(args, name))
-    create_app(settings)  # validate plugins and config before forking anything
+    app = create_app(settings)  # validates plugins and config before anything is forked
     workers = settings.server.workers
     logger.info("grok2api listening on http://{}:{} with {} worker(s), storage {}", settings.server.host,
                 settings.server.port, workers, settings.server.storage_type)
     if workers == 1:
-        _serve_one(settings, reuse_port=False)
+        _run(app, settings, reuse_port=False)
         return 0
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_serve_one, args=(settings, True), name=f"worker-{i}") for i in range(workers)]
+    children = [ctx.Process(target=_serve_worker, args=(settings,), name=f"worker-{i}") for i in range(workers)]
     for child in children:
         child.start()
 
@@ -72,7 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.join()
-    return max((abs(c.exitcode or 0) for c in children), default=0) and 1
+    return 1 if any(child.exitcode for child in children) else 0
 
 
 def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:

@@ -166,7 +166,7 @@ async def test_two_processes_share_accounts_keys_config_and_counters(deploy, kin
 async def test_workers_sharing_one_port_share_one_sqlite_pool(deploy) -> None:
     d = await deploy("local", processes=1, workers=2)
     (url,) = d.urls
-    d.cli("tokens", "add", "acct-1")
+    d.cli("tokens", "add", *(f"acct-{i}" for i in range(10)))  # enough room: every 429 below is the key's limit
     created = d.cli("keys", "create", "--chat", "20")
     key = re.search(r"key: (\S+)", created).group(1)  # type: ignore[union-attr]
     # whichever worker answers, the key and the account are known within the reload interval
