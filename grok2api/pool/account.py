@@ -72,6 +72,8 @@ class Bucket(StrEnum):
 
 #: the stored field of each bucket's remaining units
 QUOTA_FIELDS = {Bucket.NORMAL: "quota", Bucket.HEAVY: "heavy_quota"}
+#: the stored field of each bucket's claim epoch (``claims.py``)
+EPOCH_FIELDS = {Bucket.NORMAL: "quota_epoch", Bucket.HEAVY: "heavy_quota_epoch"}
 
 
 def normalize_token(raw: str) -> str:
@@ -129,6 +131,8 @@ class Account:
     tags: tuple[str, ...] = ()
     note: str = ""
     last_asset_clear_at: int | None = None
+    quota_epoch: list[int] | None = None  # [epoch, quota] of the normal bucket's claims (claims.py)
+    heavy_quota_epoch: list[int] | None = None
     extra: dict[str, Any] | None = None  # stored fields this code does not know
     # runtime only ------------------------------------------------------------
     inflight: int = 0
@@ -166,6 +170,8 @@ class Account:
             "tags": tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
             "note": str(record.get("note") or ""),
             "last_asset_clear_at": _int(record.get("last_asset_clear_at"), None),
+            "quota_epoch": _epoch(record.get("quota_epoch")),
+            "heavy_quota_epoch": _epoch(record.get("heavy_quota_epoch")),
         }
         for name, value in values.items():
             if name not in keep:
@@ -183,8 +189,8 @@ class Account:
                 value = value.value
             elif name == "tags":
                 value = list(value)
-            elif name == "failures" and value is not None:
-                value = dict(value)
+            elif name in ("failures", "quota_epoch", "heavy_quota_epoch") and value is not None:
+                value = type(value)(value)
             record[name] = value
         return record
 
@@ -238,6 +244,15 @@ class Account:
         setattr(self, name, value)
         return name
 
+    def epoch(self, bucket: Bucket) -> list[int] | None:
+        """``[epoch, quota]`` of the claims on this bucket's quota, None when not known from a sync."""
+        return self.heavy_quota_epoch if bucket is Bucket.HEAVY else self.quota_epoch
+
+    def set_epoch(self, bucket: Bucket, value: list[int] | None) -> str:
+        name = EPOCH_FIELDS[bucket]
+        setattr(self, name, value)
+        return name
+
     def take(self, bucket: Bucket, cost: int) -> int:
         """Charge a request's cost to a known quota (never below 0); returns what was charged."""
         remaining = self.remaining(bucket)
@@ -260,6 +275,12 @@ class Account:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _epoch(value: Any) -> list[int] | None:
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return list(value)
+    return None
 
 
 def _failures(value: Any) -> dict[str, int] | None:

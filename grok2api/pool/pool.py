@@ -18,6 +18,7 @@ from grok2api.errors import ApiError, invalid
 from grok2api.logging import logger, mask_secret
 from grok2api.pool import machine
 from grok2api.pool.account import NS_COUNTS, QUOTA_FIELDS, UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
+from grok2api.pool.claims import QuotaClaims
 from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
 from grok2api.pool.persistence import EVENTS_KEY, AccountWriter, chunked, read_records
 from grok2api.pool.refresh import PROGRESS_KEY, Refresher, RefreshProgress
@@ -30,6 +31,7 @@ from grok2api.upstream.errors import Failure, UpstreamError
 T = TypeVar("T")
 _OPERATOR_STATUSES = ("active", "disabled")
 _END = object()
+_BUCKET_OF_FIELD = {name: bucket for bucket, name in QUOTA_FIELDS.items()}
 
 
 class TokenPool:
@@ -38,8 +40,10 @@ class TokenPool:
         self._settings = settings
         self._selector = Selector(settings)
         self._writer = AccountWriter(storage, settings, self._selector.get)
+        self._claims = QuotaClaims(storage)
         self._refresher = Refresher(storage, client, settings, lookup=self._selector.get,
-                                    apply=self._apply, merge=self._merge, flush=self._writer.flush)
+                                    apply=self._apply, merge=self._merge, flush=self._writer.flush,
+                                    claims=self._claims)
 
     # lifecycle ---------------------------------------------------------------
     async def start(self, *, background: bool = True) -> None:
@@ -81,6 +85,7 @@ class TokenPool:
             if account is not None:
                 self._selector.remove(token)
                 self._writer.forget(token)
+                self._claims.forget(token)
             return
         if account is None:
             account = Account.from_record(token, record)
@@ -187,6 +192,9 @@ class TokenPool:
                 if last is None:
                     raise
                 raise last from None  # no other account: the client learns what the last one said
+            if not await self._claim(lease):
+                tried.append(lease.token)
+                continue
             try:
                 return await attempt(lease)
             except UpstreamError as error:
@@ -197,6 +205,23 @@ class TokenPool:
                 self._writer.count("rotation")
                 logger.info("pool: {} on account {}; trying another account", error.failure.value,
                             mask_secret(lease.token))
+
+    async def _claim(self, lease: Lease) -> bool:
+        """Claim the lease's units across workers. Refused, the bucket is empty for this process:
+        its estimate drops to 0 here (no penalty, nothing stored; a sync opens the next epoch)
+        and the request moves on. Storage failing, Grok's own 429 is the guard, as before."""
+        try:
+            if await self._claims.claim(lease.account, lease.bucket, lease.charged):
+                return True
+        except Exception as exc:
+            logger.warning("pool: claiming quota failed ({}); serving unguarded", exc)
+            return True
+        except BaseException:  # cancelled: the request is gone, the account must not stay held
+            await lease.abandon()
+            raise
+        lease.account.set_remaining(lease.bucket, 0)
+        await lease.abandon()  # re-indexes the account with its empty estimate
+        return False
 
     # operators ---------------------------------------------------------------
     def get(self, token: str) -> Account | None:
@@ -280,6 +305,8 @@ class TokenPool:
             else:
                 setattr(account, name, value)
                 changed.add(name)
+                if name in _BUCKET_OF_FIELD:  # not known from a sync: no claims on it
+                    changed.add(account.set_epoch(_BUCKET_OF_FIELD[name], None))
         self._apply(account, changed)
         await self._writer.flush()
         return account

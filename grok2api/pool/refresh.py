@@ -33,6 +33,7 @@ from grok2api.config import Settings
 from grok2api.logging import logger, mask_secret
 from grok2api.pool import machine
 from grok2api.pool.account import SELECTABLE_POOLS, UNKNOWN, Account, Bucket, Status, now_ms
+from grok2api.pool.claims import QuotaClaims
 from grok2api.pool.persistence import read_records
 from grok2api.storage import JSON, NS_META, Storage
 from grok2api.upstream import GrokClient, UpstreamError
@@ -134,8 +135,9 @@ class Refresher:
                  lookup: Callable[[str], Account | None],
                  apply: Callable[[Account, set[str]], None],
                  merge: Callable[[str, JSON | None], None],
-                 flush: Callable[[], Awaitable[None]]) -> None:
+                 flush: Callable[[], Awaitable[None]], claims: QuotaClaims) -> None:
         self._storage = storage
+        self._claims = claims
         self._client = client
         self._settings = settings
         self._lookup = lookup
@@ -341,6 +343,8 @@ class Refresher:
         changed = machine.on_quota(account, bucket, limits.remaining, limits.wait_seconds, now_ms(),
                                    self._settings.token)
         self._apply(account, changed)
+        if limits.remaining is not None and limits.remaining > 0:  # a new epoch of claims on it
+            self._apply(account, await self._claims.start(account, bucket, limits.remaining))
         return None
 
     def _spawn(self, work: Any) -> asyncio.Task[Any]:

@@ -3,6 +3,7 @@
     python worker.py refresh '<settings json>'   refresh in the background until every account was synced
     python worker.py serve '<settings json>' N   serve N requests, print "ready", stop cleanly on SIGTERM
     python worker.py count '<settings json>' N   serve N requests one after another, then stop
+    python worker.py race '<settings json>' N    serve with N loops until no account is left, print how many
 
 Settings come from the environment (``DATA_DIR``) plus the JSON overrides, so the
 worker shares the test's SQLite file and fake Grok.
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 
 from grok2api.config import Settings
+from grok2api.errors import ApiError
 from grok2api.pool import TokenPool
 from grok2api.registry import ModelSpec
 from grok2api.storage import NS_ACCOUNTS
@@ -44,6 +46,22 @@ async def serve(pool: TokenPool, client: GrokClient, requests: int) -> None:
         await pool.call(GROK3, talk)
 
 
+async def serve_until_refused(pool: TokenPool, client: GrokClient, loops: int) -> None:
+    served = 0
+
+    async def loop() -> None:
+        nonlocal served
+        while True:
+            try:
+                await serve(pool, client, 1)
+            except ApiError:
+                return
+            served += 1
+
+    await asyncio.gather(*(loop() for _ in range(loops)))
+    print(served, flush=True)
+
+
 async def serve_until_terminated(pool: TokenPool, client: GrokClient, requests: int) -> None:
     await serve(pool, client, requests)
     stop = asyncio.Event()
@@ -64,6 +82,8 @@ async def main(mode: str, overrides: dict[str, Any], requests: int) -> None:
             await refresh_until_synced(pool, storage)
         elif mode == "count":
             await serve(pool, client, requests)
+        elif mode == "race":
+            await serve_until_refused(pool, client, requests)
         else:
             await serve_until_terminated(pool, client, requests)
     finally:
