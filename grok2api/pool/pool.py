@@ -280,15 +280,17 @@ class TokenPool:
             removed += await self._storage.delete_many(NS_ACCOUNTS, chunk)
         for token in keys:
             self._merge(token, None)
-            await self._zero_counts(token)
+        await self._zero_counts(keys)
         return removed
 
-    async def _zero_counts(self, token: str) -> None:
-        """Take a removed account's shared counts back to 0 (storage deletes no single counter
-        key): added again, it starts from its record alone."""
-        stored = {field: -n for field, n in (await self._storage.counters(NS_COUNTS, token)).items() if n}
-        if stored:
-            await self._storage.incr(NS_COUNTS, token, stored)
+    async def _zero_counts(self, tokens: list[str]) -> None:
+        """Take removed accounts' shared counts back to 0 (storage deletes no single counter
+        key): added again, an account starts from its record alone."""
+        stored = await self._storage.counters_many(NS_COUNTS) if tokens else {}
+        for token in tokens:
+            counts = {field: -n for field, n in stored.get(token, {}).items() if n}
+            if counts:
+                await self._storage.incr(NS_COUNTS, token, counts)
 
     async def update(self, token: str, **fields: Any) -> Account:
         """An operator's edit: ``status`` (``active`` or ``disabled``), ``note``, ``tags``,
