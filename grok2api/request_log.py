@@ -87,9 +87,11 @@ class RequestLog:
                 for name, value in fields.items():
                     self._counts[target][name] += value
                 raise
-        while self._entries:
-            await self.storage.append_log(STREAM, self._entries[0], max_len=self.max_len)
-            self._entries.popleft()
+        batch = list(self._entries)  # entries recorded meanwhile are appended after these
+        if batch:
+            await self.storage.append_logs(STREAM, batch, max_len=self.max_len)
+            for _ in batch:
+                self._entries.popleft()
 
     async def stats(self, hours: int = 24) -> dict[str, dict[str, dict[str, int]]]:
         """The last ``hours`` hourly buckets that hold anything, by namespace and key."""

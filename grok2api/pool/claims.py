@@ -15,6 +15,8 @@ newer epoch before it concludes that the bucket is empty for it.
 
 from __future__ import annotations
 
+import asyncio
+
 from grok2api.pool.account import UNKNOWN, Account, Bucket
 from grok2api.storage import Storage
 
@@ -37,6 +39,7 @@ class QuotaClaims:
         self._storage = storage
         #: (token, bucket) -> [epoch, units claimed and not yet used]
         self._blocks: dict[tuple[str, Bucket], list[int]] = {}
+        self._locks: dict[tuple[str, Bucket], asyncio.Lock] = {}
 
     async def start(self, account: Account, bucket: Bucket, quota: int) -> set[str]:
         """A sync said ``quota`` units are left: open a new epoch with nothing claimed.
@@ -61,11 +64,27 @@ class QuotaClaims:
         if units <= 0 or known is None or account.remaining(bucket) == UNKNOWN:
             return True
         key = (account.token, bucket)
+        if self._take_local(key, known[0], units):
+            return True
+        # one claim in flight per account and bucket: concurrent requests wait for its block
+        # instead of each sending a claim of its own
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            known = account.epoch(bucket) or known  # the claim we waited for may have moved it on
+            if self._take_local(key, known[0], units):
+                return True
+            return await self._claim_block(account, bucket, known, units)
+
+    def _take_local(self, key: tuple[str, Bucket], epoch: int, units: int) -> bool:
+        block = self._blocks.get(key)
+        if block is None or block[0] != epoch or block[1] < units:
+            return False
+        block[1] -= units
+        return True
+
+    async def _claim_block(self, account: Account, bucket: Bucket, known: list[int], units: int) -> bool:
+        key = (account.token, bucket)
         block = self._blocks.get(key)
         left = block[1] if block is not None and block[0] == known[0] else 0
-        if left >= units:
-            self._blocks[key] = [known[0], left - units]
-            return True
         need = units - left
         size = max(need, min(MAX_BLOCK, account.remaining(bucket) // BLOCK_SHARE))
         for attempt in dict.fromkeys((size, need)):
@@ -75,13 +94,14 @@ class QuotaClaims:
         newer = await self._newer_epoch(account, bucket, known[0])
         if newer is not None:  # our record was behind: claim from the epoch that counts
             account.set_epoch(bucket, newer)
-            return await self.claim(account, bucket, units)
+            return await self._claim_block(account, bucket, newer, units)
         self._blocks.pop(key, None)
         return False
 
     def forget(self, token: str) -> None:
         for bucket in Bucket:
             self._blocks.pop((token, bucket), None)
+            self._locks.pop((token, bucket), None)
 
     async def _take(self, account: Account, bucket: Bucket, known: list[int], units: int) -> bool:
         epoch_f, _quota_f, used_f = _fields(bucket)

@@ -68,6 +68,14 @@ class AccountWriter:
         """Fields of this account changed here and not yet stored: a re-read must not undo them."""
         return self._dirty.get(token, set()) | self._writing.get(token, set())
 
+    def unmark(self, token: str, names: Iterable[str]) -> None:
+        """Drop fields from the next write: a value meant for this process only."""
+        dirty = self._dirty.get(token)
+        if dirty is not None:
+            dirty.difference_update(names)
+            if not dirty:
+                del self._dirty[token]
+
     def forget(self, token: str) -> None:
         self._dirty.pop(token, None)
 

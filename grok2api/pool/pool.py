@@ -219,7 +219,8 @@ class TokenPool:
         except BaseException:  # cancelled: the request is gone, the account must not stay held
             await lease.abandon()
             raise
-        lease.account.set_remaining(lease.bucket, 0)
+        # the charge acquire() marked for writing must not store this process's zero either
+        self._writer.unmark(lease.token, {lease.account.set_remaining(lease.bucket, 0)})
         await lease.abandon()  # re-indexes the account with its empty estimate
         return False
 

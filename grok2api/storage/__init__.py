@@ -171,8 +171,12 @@ class Storage(abc.ABC):
 
     # log -------------------------------------------------------------------
     @abc.abstractmethod
+    async def append_logs(self, stream: str, entries: Sequence[JSON], *, max_len: int = 10_000) -> None:
+        """Append entries, in order and in one round trip, to a bounded log, trimming the
+        oldest entries beyond ``max_len``."""
+
     async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
-        """Append to a bounded log, trimming the oldest entries beyond ``max_len``."""
+        await self.append_logs(stream, [data], max_len=max_len)
 
     @abc.abstractmethod
     async def log_streams(self) -> list[str]:

@@ -482,12 +482,14 @@ class SqlStorage(Storage):
         return await self._write(work)
 
     # log ---------------------------------------------------------------------
-    async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
+    async def append_logs(self, stream: str, entries: Sequence[JSON], *, max_len: int = 10_000) -> None:
         check_ns(stream)
-        raw = encode(data).decode()
+        rows = [{"stream": stream, "at_ms": now_ms(), "data": encode(data).decode()} for data in entries]
+        if not rows:
+            return
 
         async def work(conn: AsyncConnection) -> None:
-            await conn.execute(insert(logs).values(stream=stream, at_ms=now_ms(), data=raw))
+            await conn.execute(insert(logs), rows)
             cut = (await conn.execute(select(logs.c.seq).where(logs.c.stream == stream)
                                       .order_by(logs.c.seq.desc()).offset(max_len).limit(1))).scalar()
             if cut is not None:

@@ -275,6 +275,11 @@ class StorageConformance:
         assert await storage.release_lock("short", "w1") is False  # it expired and is someone else's
 
     # log -------------------------------------------------------------------
+    async def test_a_batch_of_log_entries_keeps_its_order_and_the_bound(self, storage: Storage) -> None:
+        await storage.append_logs("batch", [{"i": i} for i in range(8)], max_len=5)
+        await storage.append_logs("batch", [], max_len=5)
+        assert [e.data["i"] for e in await storage.read_log("batch", limit=100)] == [7, 6, 5, 4, 3]
+
     async def test_log_is_bounded_and_newest_first(self, storage: Storage) -> None:
         for i in range(25):
             await storage.append_log("requests", {"i": i}, max_len=10)

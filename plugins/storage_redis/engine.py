@@ -418,9 +418,13 @@ class RedisStorage(Storage):
         return bool(await self._scripts["release"](keys=[key], args=[owner]))
 
     # log ---------------------------------------------------------------------
-    async def append_log(self, stream: str, data: JSON, *, max_len: int = 10_000) -> None:
+    async def append_logs(self, stream: str, entries: Sequence[JSON], *, max_len: int = 10_000) -> None:
         key = f"g2a:log:{{{check_ns(stream)}}}"
-        await self._scripts["log"](keys=[key], args=[now_ms(), encode(data), max_len, stream])
+        raws = [encode(data) for data in entries]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for raw in raws:
+                await self._scripts["log"](keys=[key], args=[now_ms(), raw, max_len, stream], client=pipe)
+            await pipe.execute()
 
     async def log_streams(self) -> list[str]:
         return sorted(m.decode() for m in await self.client.smembers("g2a:logs"))
