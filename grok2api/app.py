@@ -59,8 +59,9 @@ def create_app(
     Raises :class:`~grok2api.config.ConfigError` for anything an operator must fix.
     """
     pm = build_plugin_manager(plugins, load_entrypoints=load_entrypoints, disabled=settings.plugins.disabled)
+    hooks = Hooks(pm)
     registries = Registries(config=ConfigRegistry(reserved=set(SECTIONS)))
-    Hooks(pm).fill(registries)
+    hooks.fill(registries)
     _validate_plugin_sections(settings, registries)
     if settings.server.storage_type not in registries.storage.factories:
         offered = ", ".join(sorted(registries.storage.factories)) or "none"
@@ -91,9 +92,9 @@ def create_app(
     app[FILTERS] = FilterChain(registries.filters.filters)
     app.on_response_prepare.append(stamp_headers)
     app.cleanup_ctx.extend([_storage_ctx, _services_ctx, _change_feed_ctx])
-    app.cleanup_ctx.extend(Hooks(pm).cleanup_contexts(app))
+    app.cleanup_ctx.extend(hooks.cleanup_contexts(app))
     app.router.add_routes(kernel_routes())
-    app.router.add_routes(Hooks(pm).routes(app))
+    app.router.add_routes(hooks.routes(app))
     return app
 
 

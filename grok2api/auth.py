@@ -15,11 +15,11 @@ import hmac
 import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-import orjson
 from aiohttp import web
 
-from grok2api.errors import ApiError
+from grok2api.errors import ApiError, Handler
 from grok2api.keys import Identity, KeyService
 from grok2api.logging import logger
 from grok2api.storage import NS_SESSIONS, Storage
@@ -71,9 +71,6 @@ class AdminSessions:
     async def valid(self, token: str) -> bool:
         return await self.storage.get(NS_SESSIONS, self._key(token)) is not None
 
-    async def revoke(self, token: str) -> None:
-        await self.storage.delete(NS_SESSIONS, self._key(token))
-
 
 async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
     presented = bearer(request)
@@ -91,10 +88,12 @@ async def authenticate_api(request: web.Request, api_key: str, keys: KeyService)
     return identity
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+def needs_api_key(path: str) -> bool:
+    """``/v1`` calls, but the media files (their names are unguessable)."""
+    return path.startswith("/v1/") and not path.startswith("/v1/files/")
 
 
 def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyService],
@@ -104,7 +103,7 @@ def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyServic
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith("/v1/") and not path.startswith("/v1/files/"):
+        if needs_api_key(path):
             request[IDENTITY] = await authenticate_api(request, get_api_key(), keys())
         elif path.startswith("/api/v1/admin/") and path != ADMIN_LOGIN_PATH:
             token = bearer(request)
@@ -116,18 +115,13 @@ def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyServic
     return middleware
 
 
-async def admin_login(request: web.Request, username: str, password: str, sessions: AdminSessions) -> web.Response:
-    """Trade the admin credentials for a session token.
+async def admin_login(request: web.Request, body: dict[str, Any], username: str, password: str,
+                      sessions: AdminSessions) -> web.Response:
+    """Trade the admin credentials in ``body`` for a session token.
 
     The default password ``admin`` is accepted only from loopback, so a fresh install
     is never open to the network.
     """
-    try:
-        body = orjson.loads(await request.read() or b"{}")
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "Invalid JSON in request body", param="body") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object", param="body")
     user = str(body.get("username") or "").strip()
     given = str(body.get("password") or "").strip()
     if not user or not given:

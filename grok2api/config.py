@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from grok2api.logging import logger, mask_secret
+
 IMAGE_METHODS = ("legacy", "imagine_ws_experimental")
 _IMAGE_METHOD_ALIASES = {
     "imagine_ws": "imagine_ws_experimental",
@@ -287,8 +289,6 @@ _OUT_OF_SCOPE = {"register": None, "token": ("nsfw_refresh_concurrency", "nsfw_r
 
 def _drop_out_of_scope(config: dict[str, Any]) -> None:
     """An original config.toml carries these; they are ignored, not an error."""
-    from grok2api.logging import logger
-
     for section, keys in _OUT_OF_SCOPE.items():
         table = config.get(section)
         if not isinstance(table, dict):
@@ -388,8 +388,6 @@ def apply_update(settings: Settings, update: dict[str, dict[str, Any]], sections
 
 def masked(settings: Settings) -> dict[str, Any]:
     """Every setting as a plain dict with secrets replaced by ``***``."""
-    from grok2api.logging import mask_secret
-
     data = settings.model_dump(mode="json")
     for dotted in SECRET_KEYS:
         section, key = dotted.split(".")

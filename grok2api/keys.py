@@ -76,6 +76,18 @@ def limits_from(data: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def key_record(key: str, *, name: str, created_at: int, is_active: bool, limits: Mapping[str, Any]) -> JSON:
+    """The stored form of a key: never its text, only a display form; unset limits unlimited."""
+    return {
+        "name": name,
+        "display_key": display_key(key),
+        "created_at": created_at,
+        "is_active": is_active,
+        **{f"{b}_limit": -1 for b in BUCKETS},
+        **limits_from(limits),
+    }
+
+
 def usage_day(now: float | None = None) -> str:
     """The current quota day: UTC shifted by ``CACHE_RESET_TZ_OFFSET_MINUTES`` (default UTC+8)."""
     try:
@@ -170,14 +182,9 @@ class KeyService:
         ident = key_id(key)
         if await self.storage.get(NS_API_KEYS, ident) is not None:
             raise KeyExists("Key already exists")
-        record: JSON = {
-            "name": (name or "").strip() or "key-" + secrets.token_urlsafe(6),
-            "display_key": display_key(key),
-            "created_at": created_at if created_at is not None else int(time.time()),
-            "is_active": bool(is_active),
-            **{f"{b}_limit": -1 for b in BUCKETS},
-            **limits_from(limits or {}),
-        }
+        record = key_record(key, name=(name or "").strip() or "key-" + secrets.token_urlsafe(6),
+                            created_at=created_at if created_at is not None else int(time.time()),
+                            is_active=bool(is_active), limits=limits or {})
         await self.storage.put(NS_API_KEYS, ident, record)
         self._stale.add(ident)
         return await self._row(ident, record), key

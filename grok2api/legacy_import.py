@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from grok2api.config import SECTIONS, load_file_config
-from grok2api.keys import BUCKETS, USAGE_NS, display_key, key_id, limits_from
+from grok2api.keys import BUCKETS, USAGE_NS, key_id, key_record
 from grok2api.logging import logger
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, NS_META, Storage
 from grok2api.upstream import normalize_sso
@@ -67,12 +67,8 @@ def key_records(rows: Any) -> dict[str, JSON]:
         extra = {k: v for k, v in row.items() if k != "key" and not k.endswith(("_limit", "_per_day"))}
         records[key_id(key)] = {
             **extra,
-            "name": str(row.get("name") or ""),
-            "display_key": display_key(key),
-            "created_at": int(row.get("created_at") or time.time()),
-            "is_active": row.get("is_active") is not False,
-            **{f"{b}_limit": -1 for b in BUCKETS},
-            **limits_from(row),
+            **key_record(key, name=str(row.get("name") or ""), created_at=int(row.get("created_at") or time.time()),
+                         is_active=row.get("is_active") is not False, limits=row),
         }
     return records
 

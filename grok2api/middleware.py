@@ -5,19 +5,17 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from grok2api.appkeys import REQUEST_LOG
-from grok2api.auth import IDENTITY
+from grok2api.auth import IDENTITY, needs_api_key
+from grok2api.errors import Handler
 from grok2api.logging import logger
 from grok2api.request_log import MODEL_ID
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -31,7 +29,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.info("{} {} {} {:.1f}ms", request.method, request.path, response.status, elapsed_ms)
         log = request.app.get(REQUEST_LOG)
-        if log is not None and request.path.startswith("/v1/") and not request.path.startswith("/v1/files/"):
+        if log is not None and needs_api_key(request.path):
             identity = request.get(IDENTITY)
             log.record(method=request.method, path=request.path, status=response.status, duration_ms=elapsed_ms,
                        model=request.get(MODEL_ID), key_name=identity.name if identity else None)

@@ -109,7 +109,7 @@ async def get_model(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     app = request.app[SETTINGS].app
-    return await admin_login(request, app.admin_username, app.app_key, request.app[SESSIONS])
+    return await admin_login(request, await read_json(request), app.admin_username, app.app_key, request.app[SESSIONS])
 
 
 async def list_plugins(request: web.Request) -> web.Response:
