@@ -51,7 +51,7 @@ class Change:
     key: str
     #: ``reset`` means the reader fell behind the trimmed feed (or the feed restarted):
     #: reload everything, then continue from ``seq``
-    op: Literal["put", "delete", "counter", "reset"]
+    op: Literal["put", "delete", "reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +74,10 @@ class Storage(abc.ABC):
 
     Locks: named, with an owner and an expiry, so a crashed holder cannot block forever.
 
-    Change feed: every ``put``/``patch``/``delete``/``incr`` appends a :class:`Change`
-    (``put_many``/``delete_many`` one per record). Sequence numbers follow commit order.
+    Change feed: every ``put``/``patch``/``delete`` appends a :class:`Change`
+    (``put_many``/``delete_many`` one per record). Counters stay out of it: they change
+    on every request, and their readers read them when needed (a change per ``incr``
+    cost each worker a feed read per request). Sequence numbers follow commit order.
     ``changes_since(seq)`` returns later changes in order; ``wait_for_changes`` returns
     early when the engine can notify (Redis pub/sub, PostgreSQL LISTEN) and otherwise
     polls. The feed keeps the last :attr:`feed_max` changes; a reader behind that gets a

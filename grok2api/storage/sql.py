@@ -404,7 +404,6 @@ class SqlStorage(Storage):
                 await conn.execute(update(counters).where(where, counters.c.field == name)
                                    .values(value=counters.c.value + deltas[name]))
                 current[name] += deltas[name]
-            await self._append_changes(conn, ns, [key], "counter")
             return current
 
         async def create(conn: AsyncConnection) -> None:

@@ -117,19 +117,18 @@ feed(ns, gone, 'delete', fmax)
 return #gone
 """
 
-# ARGV: ns, key, feed_max, then (field, delta, limit) triples; nil when a limit refuses
-_INCR = _FEED + """
-local ns, k, fmax = ARGV[1], ARGV[2], tonumber(ARGV[3])
+# ARGV: ns, key, then (field, delta, limit) triples; nil when a limit refuses
+_INCR = """
+local ns, k = ARGV[1], ARGV[2]
 local ck = 'g2a:c:{' .. ns .. '}:' .. k
-for j = 4, #ARGV, 3 do
+for j = 3, #ARGV, 3 do
   local limit = tonumber(ARGV[j + 2])
   local value = tonumber(redis.call('HGET', ck, ARGV[j]) or '0') + tonumber(ARGV[j + 1])
   if limit >= 0 and value > limit then return nil end
 end
-for j = 4, #ARGV, 3 do redis.call('HINCRBY', ck, ARGV[j], ARGV[j + 1]) end
+for j = 3, #ARGV, 3 do redis.call('HINCRBY', ck, ARGV[j], ARGV[j + 1]) end
 redis.call('SADD', 'g2a:ci:{' .. ns .. '}', k)
 redis.call('SADD', 'g2a:cns', ns)
-feed(ns, {k}, 'counter', fmax)
 return redis.call('HGETALL', ck)
 """
 
@@ -376,7 +375,7 @@ class RedisStorage(Storage):
     ) -> dict[str, int] | None:
         check_ns(ns)
         check_name(key)
-        args: list[Any] = [ns, key, self.feed_max]
+        args: list[Any] = [ns, key]
         for field in sorted(deltas):
             check_name(field, "counter field", MAX_FIELD_LEN)
             args += [field, int(deltas[field]), int((limits or {}).get(field, -1))]
