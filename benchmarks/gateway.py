@@ -68,6 +68,7 @@ def serve_gateway(port: int, fake_url: str) -> None:
     from grok2api import hookimpl
     from grok2api.app import create_app
     from grok2api.appkeys import POOL
+    from grok2api.cli import run_server
     from grok2api.config import load_settings
     from grok2api.logging import setup_logging
 
@@ -87,8 +88,9 @@ def serve_gateway(port: int, fake_url: str) -> None:
     settings = load_settings()
     settings.grok = settings.grok.model_validate({**settings.grok.model_dump(), "base_url": fake_url,
                                                   "assets_url": fake_url + "/assets"})
+    settings.server.host, settings.server.port = "127.0.0.1", port
     setup_logging(settings.log_level)
-    web.run_app(create_app(settings, [Seed()]), host="127.0.0.1", port=port, access_log=None, print=None)
+    run_server(create_app(settings, [Seed()]), settings)
 
 
 # -- measuring -------------------------------------------------------------------------------

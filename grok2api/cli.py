@@ -40,15 +40,25 @@ async def started(settings: Settings) -> AsyncIterator[web.Application]:
         await runner.cleanup()
 
 
-def _run(app: web.Application, settings: Settings, reuse_port: bool) -> None:
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (all but Windows): the gateway spends less CPU per request on it."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_server(app: web.Application, settings: Settings, reuse_port: bool = False) -> None:
+    """Serve ``app`` on ``server.host``/``server.port`` until SIGINT or SIGTERM."""
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None,
-                reuse_port=reuse_port, print=None, handle_signals=True)
+                reuse_port=reuse_port, print=None, handle_signals=True, loop=new_event_loop())
 
 
 def _serve_worker(settings: Settings) -> None:
     """One of several worker processes (spawned: it sets up logging and builds its own app)."""
     setup_logging(settings.log_level)
-    _run(create_app(settings), settings, reuse_port=True)
+    run_server(create_app(settings), settings, reuse_port=True)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +70,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logger.info("grok2api listening on http://{}:{} with {} worker(s), storage {}", settings.server.host,
                 settings.server.port, workers, settings.server.storage_type)
     if workers == 1:
-        _run(app, settings, reuse_port=False)
+        run_server(app, settings)
         return 0
     ctx = multiprocessing.get_context("spawn")
     children = [ctx.Process(target=_serve_worker, args=(settings,), name=f"worker-{i}") for i in range(workers)]

@@ -1,7 +1,8 @@
 """HTTP and WebSocket transport to Grok over curl_cffi.
 
-One long-lived ``AsyncSession`` per proxy setting keeps connections (and TLS sessions)
-alive between calls. Every call runs under four limits read from ``grok.*`` when it
+HTTP requests run on pooled curl handles (:mod:`grok2api.upstream.curl_http`) whose one
+multi handle keeps connections (and TLS sessions) alive between calls; WebSockets use a
+long-lived ``AsyncSession`` per proxy setting. Every call runs under four limits read from ``grok.*`` when it
 starts: connect (enforced by curl), first byte, idle gap between body chunks, and total.
 Every failure leaves as one logged :class:`UpstreamError`.
 """
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 from curl_cffi.const import CurlECode, CurlOpt, CurlWsFlag
@@ -23,6 +25,7 @@ from curl_cffi.requests.websockets import WebSocketClosed
 from grok2api.config import GrokSettings, Settings
 from grok2api.logging import logger
 from grok2api.upstream.classify import from_curl, from_status
+from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer
 from grok2api.upstream.errors import Failure, UpstreamError
 
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
@@ -42,10 +45,6 @@ class Timeouts:
     @classmethod
     def of(cls, grok: GrokSettings) -> Timeouts:
         return cls(grok.connect_timeout, grok.first_byte_timeout, grok.idle_timeout, grok.timeout)
-
-    def for_curl(self) -> tuple[float, float]:
-        """curl enforces the connect limit; its read limit is only a backstop behind ours."""
-        return self.connect, max(self.first_byte, self.idle)
 
 
 _TIMEOUT_TEXT = {
@@ -81,60 +80,47 @@ class Clock:
         return limit_at, failure, seconds
 
     async def wait(self, awaitable: Awaitable[T], what: str) -> T:
-        """Await in a task of its own (``wait_for``): for WebSocket frames and set-up steps."""
+        """Await under the current deadline, in place: no task per wait (an answer reads
+        dozens of body chunks, and a task each was the gateway's largest CPU cost)."""
+        limit_at, failure, seconds = self._limit()
+        try:
+            async with asyncio.timeout_at(limit_at):
+                return await awaitable
+        except TimeoutError:
+            raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
+
+    async def wait_in_task(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await in a task of its own (``wait_for``), for curl_cffi's WebSocket calls: its
+        ``recv`` tells a dropped connection from a closed one only once its reader task
+        ran, which the extra task lets happen first."""
         limit_at, failure, seconds = self._limit()
         try:
             return await asyncio.wait_for(awaitable, max(0.0, limit_at - asyncio.get_running_loop().time()))
         except TimeoutError:
             raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
 
-    async def next_chunk(self, body: AsyncIterator[bytes], what: str) -> bytes | None:
-        """The next body chunk, awaited in place: a stream reads dozens per answer, and a
-        task per chunk (as ``wait_for`` makes) was the gateway's largest CPU cost."""
-        limit_at, failure, seconds = self._limit()
-        try:
-            async with asyncio.timeout_at(limit_at):
-                return await anext(body, None)
-        except TimeoutError:
-            raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
-
-
-def _abort(raw: Response) -> None:
-    """Stop a streamed transfer now (a no-op once it finished); curl drops the connection."""
-    if raw.quit_now is not None:
-        raw.quit_now.set()
-    task = raw.astream_task
-    if isinstance(task, asyncio.Future) and not task.done():
-        task.cancel()
-
-
-def _abort_late(pending: asyncio.Future[Response]) -> None:
-    """A response whose caller gave up while waiting for it is aborted as it arrives."""
-    if not pending.cancelled() and pending.exception() is None:
-        _abort(pending.result())
-
 
 class UpstreamResponse:
     """A 2xx response whose body is read under the call's deadlines."""
 
-    def __init__(self, raw: Response, clock: Clock, what: str) -> None:
-        self._raw = raw
+    def __init__(self, transfer: Transfer, clock: Clock, what: str) -> None:
+        self._transfer = transfer
         self._clock = clock
         self._what = what
 
     @property
     def status(self) -> int:
-        return self._raw.status_code
+        return self._transfer.status
 
     @property
-    def headers(self) -> Mapping[str, str | None]:
-        return self._raw.headers
+    def headers(self) -> Mapping[str, str]:
+        """Response headers by lower-case name."""
+        return self._transfer.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        body: AsyncIterator[bytes] = self._raw.aiter_content()  # type: ignore[no-untyped-call]
         while True:
             try:
-                chunk = await self._clock.next_chunk(body, self._what)
+                chunk = await self._clock.wait(self._transfer.chunk(), self._what)
             except CurlError as exc:
                 raise from_curl(exc, self._what, responded=True) from exc
             if chunk is None:
@@ -162,9 +148,6 @@ class UpstreamResponse:
             pass
         return bytes(data[:limit])
 
-    def abort(self) -> None:
-        _abort(self._raw)
-
 
 class UpstreamSocket:
     """An open WebSocket whose frames are read under the call's deadlines."""
@@ -184,7 +167,7 @@ class UpstreamSocket:
         """JSON object frames until the server closes; anything else is skipped."""
         while True:
             try:
-                data, flags = await self._clock.wait(self._ws.recv(), self._what)
+                data, flags = await self._clock.wait_in_task(self._ws.recv(), self._what)
             except WebSocketClosed:
                 return
             except CurlError as exc:
@@ -224,6 +207,7 @@ class Transport:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._http = CurlHttp()
         self._sessions: dict[tuple[str, int], AsyncSession[Response]] = {}
 
     def _session(self, proxy: str) -> AsyncSession[Response]:
@@ -239,6 +223,7 @@ class Transport:
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             await session.close()
+        await self._http.close()
 
     @asynccontextmanager
     async def request(
@@ -250,33 +235,25 @@ class Transport:
         grok = self._settings.grok
         timeouts = Timeouts.of(grok)
         clock = Clock(timeouts)
-        response: UpstreamResponse | None = None
-        # curl keeps a transfer going when the task awaiting its headers is cancelled, so
-        # that wait is shielded and a late response is aborted the moment it shows up
-        pending = asyncio.ensure_future(self._session(proxy).request(
-            method, url, headers=headers, params=params,  # type: ignore[arg-type]
-            content=orjson.dumps(body) if body is not None else None, stream=True,
-            timeout=timeouts.for_curl(), impersonate=grok.impersonate,  # type: ignore[arg-type]
-            accept_encoding=ACCEPT_ENCODING))
+        request = HttpRequest(method, f"{url}?{urlencode(params)}" if params else url, headers,
+                              orjson.dumps(body) if body is not None else None, proxy, grok.impersonate,
+                              timeouts.connect, ACCEPT_ENCODING)
         try:
             try:
-                raw = await clock.wait(asyncio.shield(pending), what)
+                transfer = await clock.wait(self._http.send(request, grok.max_connections), what)
             except CurlError as exc:
                 raise from_curl(exc, what, responded=False) from exc
-            except BaseException:
-                pending.add_done_callback(_abort_late)
-                raise
-            response = UpstreamResponse(raw, clock, what)
-            if not 200 <= raw.status_code < 300:
-                excerpt = await response.read_excerpt(ERROR_BODY_LIMIT)
-                raise from_status(raw.status_code, raw.headers, excerpt, what)
-            yield response
+            try:
+                response = UpstreamResponse(transfer, clock, what)
+                if not 200 <= transfer.status < 300:
+                    excerpt = await response.read_excerpt(ERROR_BODY_LIMIT)
+                    raise from_status(transfer.status, transfer.headers, excerpt, what)
+                yield response
+            finally:
+                transfer.abort()
         except UpstreamError as error:
             _log(error)
             raise
-        finally:
-            if response is not None:
-                response.abort()
 
     @asynccontextmanager
     async def websocket(self, url: str, *, headers: dict[str, str], proxy: str,
@@ -299,7 +276,7 @@ class Transport:
 
         try:
             try:
-                ws = await clock.wait(connect(), what)
+                ws = await clock.wait_in_task(connect(), what)
             except CurlError as exc:
                 status, answer_headers = _handshake_answer(answer)
                 if exc.code == CurlECode.HTTP_RETURNED_ERROR and status:

@@ -1,0 +1,217 @@
+"""HTTP requests on pooled curl handles, driven by curl_cffi's ``AsyncCurl``.
+
+curl_cffi's ``AsyncSession`` re-derives some two dozen options in Python for every
+request, wraps every response in objects and runs a task per streamed body; at the
+gateway's request rates that was its largest CPU cost. The Grok client sends a handful
+of request shapes, so this sets only what a request needs on a reset handle (the same
+browser fingerprint, through ``impersonate``) and hands body bytes straight to the one
+reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from curl_cffi.aio import AsyncCurl
+from curl_cffi.const import CurlOpt
+from curl_cffi.curl import Curl, CurlError
+from curl_cffi.requests.impersonate import resolve_latest_browser_type
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    proxy: str
+    impersonate: str
+    connect_timeout: float
+    accept_encoding: str
+
+
+class Transfer:
+    """One request in flight: its status and headers once they arrived, then body chunks."""
+
+    def __init__(self, http: CurlHttp, curl: Curl) -> None:
+        self._http = http
+        self._curl = curl
+        self._loop = asyncio.get_running_loop()
+        self._head: asyncio.Future[None] = self._loop.create_future()
+        self._lines: list[bytes] = []
+        self._body: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[None] | None = None
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    # curl's callbacks (run inside ``socket_action``, on the loop) -------------------
+    def on_header(self, line: bytes) -> int:
+        if line in (b"\r\n", b"\n"):
+            self._end_of_head()
+        else:
+            self._lines.append(line)
+        return len(line)
+
+    def _end_of_head(self) -> None:
+        lines, self._lines = self._lines, []
+        if not lines or not lines[0].startswith(b"HTTP/"):
+            return
+        parts = lines[0].split(None, 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        if 100 <= status < 200:  # an interim answer: the real head follows
+            return
+        self.status = status
+        for raw in lines[1:]:
+            name, sep, value = raw.decode("latin-1").partition(":")
+            if sep:
+                self.headers[name.strip().lower()] = value.strip()
+        if not self._head.done():
+            self._head.set_result(None)
+
+    def on_body(self, data: bytes) -> int:
+        self._body.append(data)
+        self._wake()
+        return len(data)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    @staticmethod
+    def _error_of(done: asyncio.Future[None]) -> BaseException | None:
+        return CurlError("transfer aborted") if done.cancelled() else done.exception()
+
+    def _finished(self, done: asyncio.Future[None]) -> None:
+        """The transfer ended (completed, failed or aborted): give the handle back."""
+        if not self._head.done():
+            self._head.set_exception(self._error_of(done) or CurlError("transfer ended without a response"))
+            self._head.exception()  # retrieved: nobody may wait for it any more
+        self._wake()
+        self._http.release(self._curl)
+
+    # the reader's side --------------------------------------------------------------
+    def start(self, multi: AsyncCurl) -> None:
+        self._done = multi.add_handle(self._curl)
+        self._done.add_done_callback(self._finished)
+
+    async def head(self) -> None:
+        """Wait until the status and headers arrived; raises the transfer's CurlError."""
+        await self._head
+
+    async def chunk(self) -> bytes | None:
+        """Body bytes received so far (waiting for some), or None at the end."""
+        while not self._body:
+            if self._done is None or self._done.done():
+                error = self._done and self._error_of(self._done)
+                if error is not None:
+                    raise error
+                return None
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        return data
+
+    def abort(self) -> None:
+        """Stop the transfer now (a no-op once it ended); curl drops its connection."""
+        if self._done is not None and not self._done.done():
+            self._http.multi.remove_handle(self._curl)
+
+
+class CurlHttp:
+    """Reusable easy handles, at most ``limit`` transfers at once, on one multi handle."""
+
+    def __init__(self) -> None:
+        self._multi: AsyncCurl | None = None
+        self._idle: list[Curl] = []
+        self._active = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._targets: dict[str, str] = {}
+
+    @property
+    def multi(self) -> AsyncCurl:
+        if self._multi is None:
+            self._multi = AsyncCurl()
+        return self._multi
+
+    async def close(self) -> None:
+        multi, self._multi = self._multi, None
+        if multi is not None:
+            await multi.close()
+        for curl in self._idle:
+            curl.close()
+        self._idle.clear()
+
+    async def _slot(self, limit: int) -> None:
+        """Take one of ``limit`` transfer slots; waiters are served in order."""
+        if self._active < max(1, limit) and not self._queue:
+            self._active += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.append(waiter)
+        try:
+            await waiter  # woken with the slot of a finished transfer handed over
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._free_slot()  # handed over, but cancelled at the same time
+            raise
+
+    def _free_slot(self) -> None:
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._active -= 1
+
+    def release(self, curl: Curl) -> None:
+        curl.clean_handles_and_buffers()
+        self._idle.append(curl)
+        self._free_slot()
+
+    async def send(self, request: HttpRequest, limit: int) -> Transfer:
+        """Start ``request`` and wait for its status and headers; on any failure or
+        cancellation before that, the transfer is aborted."""
+        await self._slot(limit)
+        curl = self._idle.pop() if self._idle else Curl()
+        transfer = Transfer(self, curl)
+        try:
+            self._configure(curl, request, transfer)
+            transfer.start(self.multi)
+        except BaseException:
+            self.release(curl)
+            raise
+        try:
+            await transfer.head()
+        except BaseException:
+            transfer.abort()
+            raise
+        return transfer
+
+    def _configure(self, curl: Curl, request: HttpRequest, transfer: Transfer) -> None:
+        curl.reset()
+        target = self._targets.get(request.impersonate)
+        if target is None:
+            target = self._targets[request.impersonate] = resolve_latest_browser_type(request.impersonate)
+        if curl.impersonate(target, default_headers=False) != 0:
+            raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+        curl.setopt(CurlOpt.URL, request.url.encode())
+        curl.setopt(CurlOpt.HTTPHEADER, [f"{name}: {value}".encode() for name, value in request.headers.items()])
+        body = request.body if request.body is not None or request.method != "POST" else b""
+        if body is not None:
+            curl.setopt(CurlOpt.POSTFIELDS, body)
+            curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
+        if request.method != ("POST" if body is not None else "GET"):
+            curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
+        # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
+        curl.setopt(CurlOpt.PROXY, request.proxy.encode())
+        curl.setopt(CurlOpt.NOPROXY, b"")
+        if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
+            curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
+        curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
+        curl.setopt(CurlOpt.HEADERFUNCTION, transfer.on_header)
+        curl.setopt(CurlOpt.WRITEFUNCTION, transfer.on_body)
