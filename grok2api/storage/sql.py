@@ -225,7 +225,9 @@ class SqlStorage(Storage):
             raise StorageError(f"{self.name} storage is not open")
         return self._reader.connect()
 
-    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]], *, feed: bool = False) -> T:
+        """Run ``work`` in a write transaction (again on a race); ``feed``: it appends
+        changes, so this worker's feed readers are woken after the commit."""
         for attempt in range(self.write_attempts):
             try:
                 async with self.engine.begin() as conn:
@@ -236,8 +238,8 @@ class SqlStorage(Storage):
                 if not race or attempt == self.write_attempts - 1:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
-        assert self._waiter is not None
-        self._waiter.notify()
+        if feed and self._waiter is not None:
+            self._waiter.notify()
         return result
 
     async def _insert_ignore(self, conn: AsyncConnection, table: Table, rows: list[JSON]) -> None:
@@ -338,7 +340,7 @@ class SqlStorage(Storage):
                 await self._upsert_records(conn, rows[start:start + _CHUNK])
             await self._append_changes(conn, ns, [r["key"] for r in rows], "put")
 
-        await self._write(work)
+        await self._write(work, feed=True)
 
     async def patch(self, ns: str, key: str, fields: JSON) -> JSON | None:
         check_ns(ns)
@@ -358,7 +360,7 @@ class SqlStorage(Storage):
             await self._append_changes(conn, ns, [key], "put")
             return merged
 
-        return await self._write(work)
+        return await self._write(work, feed=True)
 
     async def delete(self, ns: str, key: str) -> bool:
         return await self.delete_many(ns, [key]) == 1
@@ -379,7 +381,7 @@ class SqlStorage(Storage):
             await self._append_changes(conn, ns, sorted(gone), "delete")
             return len(gone)
 
-        return await self._write(work) if wanted else 0
+        return await self._write(work, feed=True) if wanted else 0
 
     # counters ----------------------------------------------------------------
     async def incr(

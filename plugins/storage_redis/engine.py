@@ -46,6 +46,8 @@ from grok2api.storage import (
 from grok2api.storage.feed import FeedWaiter
 
 CHANNEL = "g2a:changes"
+#: the scripts that append to the change feed (the others leave it alone)
+_FEED_SCRIPTS = frozenset({"put", "patch", "delete"})
 _SCHEMES = ("redis", "rediss", "unix")
 _EXAMPLE = "redis://:password@host:6379/0"
 _LISTEN_POLL, _FALLBACK_POLL = 5.0, 1.0
@@ -290,7 +292,8 @@ class RedisStorage(Storage):
 
     async def _run(self, script: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
         result = await self._scripts[script](keys=list(keys), args=list(args))
-        self._notify()
+        if script in _FEED_SCRIPTS:
+            self._notify()
         return result
 
     # records -----------------------------------------------------------------
