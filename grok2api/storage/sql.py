@@ -9,6 +9,7 @@ last, so sequence numbers follow commit order on every database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -145,12 +146,16 @@ class SqlStorage(Storage):
     poll_interval: float = 1.0
     #: write transactions retried on deadlocks, lock timeouts and unique-key races
     write_attempts: int = 8
+    #: the database takes one writer at a time (SQLite): this process queues its own
+    #: writers on a lock instead of in the database's sleeping busy handler
+    one_writer: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._waiter: FeedWaiter | None = None
+        self._gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
 
     # subclass points -------------------------------------------------------
     def url(self) -> URL:
@@ -193,6 +198,8 @@ class SqlStorage(Storage):
         self._engine = engine
         self._reader = engine.execution_options(g2a_readonly=True)
         self._waiter = FeedWaiter()
+        if self.one_writer:
+            self._gate = asyncio.Lock()
         logger.info("storage: {} at {} (schema v{})", self.name, where, self.schema_version)
 
     async def _create_schema(self, engine: AsyncEngine) -> None:
@@ -230,7 +237,7 @@ class SqlStorage(Storage):
         changes, so this worker's feed readers are woken after the commit."""
         for attempt in range(self.write_attempts):
             try:
-                async with self.engine.begin() as conn:
+                async with self._gate, self.engine.begin() as conn:
                     result = await work(conn)
                 break
             except DBAPIError as exc:

@@ -24,6 +24,7 @@ class LocalStorage(SqlStorage):
 
     name = "local"
     poll_interval = 0.5
+    one_writer = True
 
     def url(self) -> URL:
         raw = self.settings.server.storage_url.strip()
