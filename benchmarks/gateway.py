@@ -5,8 +5,9 @@
     .venv/bin/python benchmarks/gateway.py --quick    # a smoke run
 
 Three processes on loopback: the fake Grok upstream (no frame delay, statsig check off,
-accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds it, all
-installed plugins, SQLite storage in a temporary directory, log level WARNING) and this
+accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds it, with
+the plugins grok2api ships (others installed, such as the example plugin, are disabled),
+SQLite storage in a temporary directory, log level WARNING) and this
 load generator (aiohttp). The direct run posts the very body the gateway's Grok client
 sends to ``conversations/new`` and reads the NDJSON answer; the gateway run posts an
 OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
@@ -32,6 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,8 @@ def serve_gateway(port: int, fake_url: str) -> None:
             return seed
 
     settings = load_settings()
+    shipped = {ep.name for ep in entry_points(group="grok2api") if ep.dist is not None and ep.dist.name == "grok2api"}
+    settings.plugins.disabled += [ep.name for ep in entry_points(group="grok2api") if ep.name not in shipped]
     settings.grok = settings.grok.model_validate({**settings.grok.model_dump(), "base_url": fake_url,
                                                   "assets_url": fake_url + "/assets"})
     settings.server.host, settings.server.port = "127.0.0.1", port

@@ -72,8 +72,8 @@ class GrokSettings(Section):
     assets_url: str = "https://assets.grok.com"
     impersonate: str = "chrome136"
     max_connections: int = Field(
-        64, ge=1, description="concurrent upstream requests and WebSockets per proxy session; "
-        "a change applies to sessions opened afterwards")
+        64, ge=1, description="upstream HTTP requests in flight at once (a change applies at once), "
+        "and WebSockets per proxy session (a change applies to sessions opened afterwards)")
 
     @field_validator("image_generation_method", mode="before")
     @classmethod
