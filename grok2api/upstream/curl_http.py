@@ -40,7 +40,8 @@ class Transfer:
         self._curl = curl
         self._loop = asyncio.get_running_loop()
         self._head: asyncio.Future[None] = self._loop.create_future()
-        self._lines: list[bytes] = []
+        self._lines: list[bytes] = []  # the head being received
+        self._final: list[bytes] = []  # the last complete head
         self._body: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._done: asyncio.Future[None] | None = None
@@ -49,29 +50,28 @@ class Transfer:
 
     # curl's callbacks (run inside ``socket_action``, on the loop) -------------------
     def on_header(self, line: bytes) -> int:
-        if line in (b"\r\n", b"\n"):
-            self._end_of_head()
-        else:
+        if line not in (b"\r\n", b"\n"):
             self._lines.append(line)
+        elif self._lines and self._lines[0].startswith(b"HTTP/"):
+            # keep the last complete head: a proxy's answer to CONNECT and interim 1xx
+            # answers come first; the response's own is the one before the body
+            self._final, self._lines = self._lines, []
+        else:
+            self._lines = []
         return len(line)
 
-    def _end_of_head(self) -> None:
-        lines, self._lines = self._lines, []
-        if not lines or not lines[0].startswith(b"HTTP/"):
-            return
-        parts = lines[0].split(None, 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if 100 <= status < 200:  # an interim answer: the real head follows
-            return
-        self.status = status
-        for raw in lines[1:]:
+    def _head_arrived(self) -> None:
+        parts = self._final[0].split(None, 2) if self._final else []
+        self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        for raw in self._final[1:]:
             name, sep, value = raw.decode("latin-1").partition(":")
             if sep:
                 self.headers[name.strip().lower()] = value.strip()
-        if not self._head.done():
-            self._head.set_result(None)
+        self._head.set_result(None)
 
     def on_body(self, data: bytes) -> int:
+        if not self._head.done():
+            self._head_arrived()
         self._body.append(data)
         self._wake()
         return len(data)
@@ -87,8 +87,12 @@ class Transfer:
     def _finished(self, done: asyncio.Future[None]) -> None:
         """The transfer ended (completed, failed or aborted): give the handle back."""
         if not self._head.done():
-            self._head.set_exception(self._error_of(done) or CurlError("transfer ended without a response"))
-            self._head.exception()  # retrieved: nobody may wait for it any more
+            error = self._error_of(done)
+            if error is None and self._final:  # a complete answer without a body
+                self._head_arrived()
+            else:
+                self._head.set_exception(error or CurlError("transfer ended without a response"))
+                self._head.exception()  # retrieved: nobody may wait for it any more
         self._wake()
         self._http.release(self._curl)
 
@@ -98,7 +102,8 @@ class Transfer:
         self._done.add_done_callback(self._finished)
 
     async def head(self) -> None:
-        """Wait until the status and headers arrived; raises the transfer's CurlError."""
+        """Wait until the status and headers arrived (known at the first body byte, or
+        at the end of a transfer without a body); raises the transfer's CurlError."""
         await self._head
 
     async def chunk(self) -> bytes | None:

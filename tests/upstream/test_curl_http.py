@@ -1,0 +1,89 @@
+"""The pooled-handle HTTP layer against scripted servers on loopback: heads that come in
+several blocks, and transfer slots freed by aborts and handed over in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer
+
+
+class Scripted:
+    """A TCP server that reads one request head and writes ``answer`` (None: never answers)."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer = answer
+        self.server: asyncio.Server | None = None
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/x"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        if self.answer is None:
+            await reader.read()  # hold the request until the client gives up
+        else:
+            writer.write(self.answer)
+            await writer.drain()
+        writer.close()
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[CurlHttp]:
+    pool = CurlHttp()
+    yield pool
+    await pool.close()
+
+
+async def serve(answer: bytes | None) -> Scripted:
+    scripted = Scripted(answer)
+    scripted.server = await asyncio.start_server(scripted._handle, "127.0.0.1", 0)
+    return scripted
+
+
+def get(url: str) -> HttpRequest:
+    return HttpRequest("GET", url, {"Accept": "*/*"}, None, "", "chrome136", 5.0, "gzip")
+
+
+async def body(transfer: Transfer) -> bytes:
+    data = b""
+    while (chunk := await transfer.chunk()) is not None:
+        data += chunk
+    return data
+
+
+async def test_the_last_head_before_the_body_is_the_answer(http: CurlHttp) -> None:
+    server = await serve(b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello")
+    transfer = await http.send(get(server.url), limit=4)
+    assert transfer.status == 200
+    assert transfer.headers["content-type"] == "text/plain" and "x-interim" not in transfer.headers
+    assert await body(transfer) == b"hello"
+
+
+async def test_an_answer_without_a_body(http: CurlHttp) -> None:
+    server = await serve(b"HTTP/1.1 403 Forbidden\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n")
+    transfer = await http.send(get(server.url), limit=4)
+    assert (transfer.status, transfer.headers["retry-after"]) == (403, "7")
+    assert await body(transfer) == b""
+
+
+async def test_a_cancelled_wait_frees_its_slot_for_the_next_in_line(http: CurlHttp) -> None:
+    silent = await serve(None)
+    answering = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    held = asyncio.create_task(http.send(get(silent.url), limit=1))
+    while silent.requests == 0:
+        await asyncio.sleep(0.01)
+    queued = asyncio.create_task(http.send(get(answering.url), limit=1))
+    await asyncio.sleep(0.05)
+    assert not queued.done()  # the only slot is taken
+    held.cancel()
+    transfer = await asyncio.wait_for(queued, 5)
+    assert await body(transfer) == b"ok"
