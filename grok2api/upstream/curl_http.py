@@ -33,9 +33,10 @@ class HttpRequest:
 
 
 class Transfer:
-    """One request in flight: its status and headers once they arrived, then body chunks."""
+    """One request in flight: its status and headers once they arrived, then body chunks.
+    Made with its handle configured and added to the multi handle."""
 
-    def __init__(self, http: CurlHttp, curl: Curl) -> None:
+    def __init__(self, http: CurlHttp, curl: Curl, request: HttpRequest) -> None:
         self._http = http
         self._curl = curl
         self._loop = asyncio.get_running_loop()
@@ -44,9 +45,11 @@ class Transfer:
         self._final: list[bytes] = []  # the last complete head
         self._body: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._done: asyncio.Future[None] | None = None
         self.status = 0
         self.headers: dict[str, str] = {}
+        _configure(curl, request, self)
+        self._done = http.multi.add_handle(curl)
+        self._done.add_done_callback(self._finished)
 
     # curl's callbacks (run inside ``socket_action``, on the loop) -------------------
     def on_header(self, line: bytes) -> int:
@@ -97,10 +100,6 @@ class Transfer:
         self._http.release(self._curl)
 
     # the reader's side --------------------------------------------------------------
-    def start(self, multi: AsyncCurl) -> None:
-        self._done = multi.add_handle(self._curl)
-        self._done.add_done_callback(self._finished)
-
     async def head(self) -> None:
         """Wait until the status and headers arrived (known at the first body byte, or
         at the end of a transfer without a body); raises the transfer's CurlError."""
@@ -109,8 +108,8 @@ class Transfer:
     async def chunk(self) -> bytes | None:
         """Body bytes received so far (waiting for some), or None at the end."""
         while not self._body:
-            if self._done is None or self._done.done():
-                error = self._done and self._error_of(self._done)
+            if self._done.done():
+                error = self._error_of(self._done)
                 if error is not None:
                     raise error
                 return None
@@ -122,7 +121,7 @@ class Transfer:
 
     def abort(self) -> None:
         """Stop the transfer now (a no-op once it ended); curl drops its connection."""
-        if self._done is not None and not self._done.done():
+        if not self._done.done():
             self._http.multi.remove_handle(self._curl)
 
 
@@ -134,7 +133,6 @@ class CurlHttp:
         self._idle: list[Curl] = []
         self._active = 0
         self._queue: deque[asyncio.Future[None]] = deque()
-        self._targets: dict[str, str] = {}
 
     @property
     def multi(self) -> AsyncCurl:
@@ -152,7 +150,7 @@ class CurlHttp:
 
     async def _slot(self, limit: int) -> None:
         """Take one of ``limit`` transfer slots; waiters are served in order."""
-        if self._active < max(1, limit) and not self._queue:
+        if self._active < limit and not self._queue:
             self._active += 1
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -182,10 +180,8 @@ class CurlHttp:
         cancellation before that, the transfer is aborted."""
         await self._slot(limit)
         curl = self._idle.pop() if self._idle else Curl()
-        transfer = Transfer(self, curl)
         try:
-            self._configure(curl, request, transfer)
-            transfer.start(self.multi)
+            transfer = Transfer(self, curl, request)
         except BaseException:
             self.release(curl)
             raise
@@ -196,27 +192,26 @@ class CurlHttp:
             raise
         return transfer
 
-    def _configure(self, curl: Curl, request: HttpRequest, transfer: Transfer) -> None:
-        curl.reset()
-        target = self._targets.get(request.impersonate)
-        if target is None:
-            target = self._targets[request.impersonate] = resolve_latest_browser_type(request.impersonate)
-        if curl.impersonate(target, default_headers=False) != 0:
-            raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
-        curl.setopt(CurlOpt.URL, request.url.encode())
-        curl.setopt(CurlOpt.HTTPHEADER, [f"{name}: {value}".encode() for name, value in request.headers.items()])
-        body = request.body if request.body is not None or request.method != "POST" else b""
-        if body is not None:
-            curl.setopt(CurlOpt.POSTFIELDS, body)
-            curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
-        if request.method != ("POST" if body is not None else "GET"):
-            curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
-        # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
-        curl.setopt(CurlOpt.PROXY, request.proxy.encode())
-        curl.setopt(CurlOpt.NOPROXY, b"")
-        if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
-            curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
-        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
-        curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
-        curl.setopt(CurlOpt.HEADERFUNCTION, transfer.on_header)
-        curl.setopt(CurlOpt.WRITEFUNCTION, transfer.on_body)
+
+def _configure(curl: Curl, request: HttpRequest, transfer: Transfer) -> None:
+    """A reset handle set up for ``request``, its head and body going to ``transfer``."""
+    curl.reset()
+    if curl.impersonate(resolve_latest_browser_type(request.impersonate), default_headers=False) != 0:
+        raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+    curl.setopt(CurlOpt.URL, request.url.encode())
+    curl.setopt(CurlOpt.HTTPHEADER, [f"{name}: {value}".encode() for name, value in request.headers.items()])
+    body = request.body if request.body is not None or request.method != "POST" else b""
+    if body is not None:
+        curl.setopt(CurlOpt.POSTFIELDS, body)
+        curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
+    if request.method != ("POST" if body is not None else "GET"):
+        curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
+    # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
+    curl.setopt(CurlOpt.PROXY, request.proxy.encode())
+    curl.setopt(CurlOpt.NOPROXY, b"")
+    if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
+        curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+    curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
+    curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
+    curl.setopt(CurlOpt.HEADERFUNCTION, transfer.on_header)
+    curl.setopt(CurlOpt.WRITEFUNCTION, transfer.on_body)

@@ -2,8 +2,9 @@
 
 HTTP requests run on pooled curl handles (:mod:`grok2api.upstream.curl_http`) whose one
 multi handle keeps connections (and TLS sessions) alive between calls; WebSockets use a
-long-lived ``AsyncSession`` per proxy setting. Every call runs under four limits read from ``grok.*`` when it
-starts: connect (enforced by curl), first byte, idle gap between body chunks, and total.
+long-lived ``AsyncSession`` per proxy setting. Every call runs under four limits read
+from ``grok.*`` when it starts: connect (enforced by curl), first byte, idle gap between
+body chunks, and total.
 Every failure leaves as one logged :class:`UpstreamError`.
 """
 
