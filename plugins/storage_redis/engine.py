@@ -46,8 +46,6 @@ from grok2api.storage import (
 from grok2api.storage.feed import FeedWaiter
 
 CHANNEL = "g2a:changes"
-#: the scripts that append to the change feed (the others leave it alone)
-_FEED_SCRIPTS = frozenset({"put", "patch", "delete"})
 _SCHEMES = ("redis", "rediss", "unix")
 _EXAMPLE = "redis://:password@host:6379/0"
 _LISTEN_POLL, _FALLBACK_POLL = 5.0, 1.0
@@ -290,10 +288,10 @@ class RedisStorage(Storage):
         if self._waiter is not None:
             self._waiter.notify()
 
-    async def _run(self, script: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
-        result = await self._scripts[script](keys=list(keys), args=list(args))
-        if script in _FEED_SCRIPTS:
-            self._notify()
+    async def _run_feeding(self, script: str, args: Sequence[Any]) -> Any:
+        """Run a script that appends to the change feed, then wake this worker's readers."""
+        result = await self._scripts[script](args=list(args))
+        self._notify()
         return result
 
     # records -----------------------------------------------------------------
@@ -348,17 +346,17 @@ class RedisStorage(Storage):
             fields = _flat(items[key])
             batch += [check_name(key), len(fields) // 2, *fields]
             if len(batch) > 20_000:  # keep scripts' argument lists moderate
-                await self._run("put", head + batch)
+                await self._run_feeding("put", head + batch)
                 batch = []
         if batch:
-            await self._run("put", head + batch)
+            await self._run_feeding("put", head + batch)
 
     async def patch(self, ns: str, key: str, fields: JSON) -> JSON | None:
         check_ns(ns)
         check_name(key)
         updates = _flat({k: v for k, v in fields.items() if v is not None})
         removed = [f".{k}" for k, v in fields.items() if v is None]
-        reply = await self._run("patch", [ns, key, self.feed_max, len(updates) // 2, *updates, *removed])
+        reply = await self._run_feeding("patch", [ns, key, self.feed_max, len(updates) // 2, *updates, *removed])
         return None if reply is None else _decode_hash(reply, f"{ns}/{key}")
 
     async def delete(self, ns: str, key: str) -> bool:
@@ -369,7 +367,7 @@ class RedisStorage(Storage):
         wanted = sorted({check_name(k) for k in keys})
         gone = 0
         for start in range(0, len(wanted), _CHUNK):
-            gone += int(await self._run("delete", [ns, self.feed_max, *wanted[start:start + _CHUNK]]))
+            gone += int(await self._run_feeding("delete", [ns, self.feed_max, *wanted[start:start + _CHUNK]]))
         return gone
 
     # counters ----------------------------------------------------------------
@@ -382,7 +380,7 @@ class RedisStorage(Storage):
         for field in sorted(deltas):
             check_name(field, "counter field", MAX_FIELD_LEN)
             args += [field, int(deltas[field]), int((limits or {}).get(field, -1))]
-        reply = await self._run("incr", args)
+        reply = await self._scripts["incr"](args=args)
         if reply is None:
             return None
         return {name.decode(): int(value) for name, value in zip(reply[::2], reply[1::2], strict=True)}
