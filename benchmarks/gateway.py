@@ -88,8 +88,8 @@ def serve_gateway(port: int, fake_url: str) -> None:
             return seed
 
     settings = load_settings()
-    shipped = {ep.name for ep in entry_points(group="grok2api") if ep.dist is not None and ep.dist.name == "grok2api"}
-    settings.plugins.disabled += [ep.name for ep in entry_points(group="grok2api") if ep.name not in shipped]
+    settings.plugins.disabled += [ep.name for ep in entry_points(group="grok2api")
+                                  if ep.dist is None or ep.dist.name != "grok2api"]
     settings.grok = settings.grok.model_validate({**settings.grok.model_dump(), "base_url": fake_url,
                                                   "assets_url": fake_url + "/assets"})
     settings.server.host, settings.server.port = "127.0.0.1", port
