@@ -73,6 +73,15 @@ async def fails(operation: Awaitable[Any]) -> UpstreamError:
     return caught.value
 
 
+async def failed_chat(client: GrokClient, prompt: str) -> tuple[list[Any], UpstreamError]:
+    """The events a failing chat yielded, and the error it raised after them."""
+    events: list[Any] = []
+    with pytest.raises(UpstreamError) as caught:
+        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", prompt)):
+            events.append(event)
+    return events, caught.value
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("kind", ANSWER_FAULTS)
 async def test_refusals_are_classified_on_every_operation(client: GrokClient, fake_grok: FakeGrok, out: Path,
@@ -108,41 +117,29 @@ async def test_faults_scoped_to_another_account_or_endpoint_do_not_hit(client: G
 
 async def test_rate_limit_in_stream_is_yielded_then_raised(client: GrokClient, fake_grok: FakeGrok) -> None:
     fake_grok.inject("rate_limited_in_stream")
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", "hi")):
-            events.append(event)
+    events, error = await failed_chat(client, "hi")
     assert events == [InStreamError(8, "Too many requests")]
-    assert caught.value.failure is Failure.RATE_LIMITED and caught.value.status is None
+    assert error.failure is Failure.RATE_LIMITED and error.status is None
 
 
 async def test_usage_limit_mid_stream(client: GrokClient, fake_grok: FakeGrok) -> None:
     fake_grok.inject("usage_limit", after_lines=5)
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", "one two three")):
-            events.append(event)
+    events, error = await failed_chat(client, "one two three")
     assert any(isinstance(e, TextDelta) for e in events) and isinstance(events[-1], InStreamError)
-    assert caught.value.failure is Failure.RATE_LIMITED
+    assert error.failure is Failure.RATE_LIMITED
 
 
 async def test_stream_errors_in_the_model_response(client: GrokClient, fake_grok: FakeGrok) -> None:
     fake_grok.inject("stream_error", message="model exploded")
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", "hi")):
-            events.append(event)
+    events, error = await failed_chat(client, "hi")
     assert isinstance(events[-1], ModelResponse) and events[-1].stream_errors == ["model exploded"]
-    assert caught.value.failure is Failure.UPSTREAM_5XX and "model exploded" in caught.value.message
+    assert error.failure is Failure.UPSTREAM_5XX and "model exploded" in error.message
 
 
 async def test_connection_dropped_mid_stream(client: GrokClient, fake_grok: FakeGrok) -> None:
     fake_grok.inject("drop", after_lines=4)
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", "a b c d e")):
-            events.append(event)
-    assert caught.value.failure is Failure.NETWORK_AFTER_SEND and events
+    events, error = await failed_chat(client, "a b c d e")
+    assert error.failure is Failure.NETWORK_AFTER_SEND and events
 
 
 async def test_exhausted_quota_answers_429(client: GrokClient, fake_grok: FakeGrok, out: Path) -> None:
@@ -247,11 +244,8 @@ async def test_slow_first_byte_within_the_limit_is_fine(client: GrokClient, fake
 async def test_idle_timeout_between_frames(client: GrokClient, fake_grok: FakeGrok, settings: Settings) -> None:
     set_grok(settings, idle_timeout=0.3)
     fake_grok.inject("idle_gap", after_lines=4, delay=1.0)
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for event in client.chat("tok", ChatRequest("grok-3", "MODEL_MODE_FAST", "hi")):
-            events.append(event)
-    assert caught.value.failure is Failure.TIMEOUT_IDLE and len(events) >= 3
+    events, error = await failed_chat(client, "hi")
+    assert error.failure is Failure.TIMEOUT_IDLE and len(events) >= 3
 
 
 async def test_idle_timeout_on_the_imagine_socket(client: GrokClient, fake_grok: FakeGrok, settings: Settings,
