@@ -31,14 +31,29 @@ class HttpRequest:
     connect_timeout: float
     accept_encoding: str
 
+    @property
+    def has_body(self) -> bool:
+        return self.body is not None or self.method == "POST"
+
+    @property
+    def shape(self) -> Shape:
+        """The options a handle keeps between requests: the next request of the same
+        shape sets only its URL, headers, body and callbacks."""
+        return (self.method, self.has_body, self.proxy, self.url.startswith("https:"), self.impersonate,
+                self.connect_timeout, self.accept_encoding)
+
+
+Shape = tuple[str, bool, str, bool, str, float, str]
+
 
 class Transfer:
     """One request in flight: its status and headers once they arrived, then body chunks.
     Made with its handle configured and added to the multi handle."""
 
-    def __init__(self, http: CurlHttp, curl: Curl, request: HttpRequest) -> None:
+    def __init__(self, http: CurlHttp, curl: Curl, configured: Shape | None, request: HttpRequest) -> None:
         self._http = http
         self._curl = curl
+        self._shape = request.shape
         self._loop = asyncio.get_running_loop()
         self._head: asyncio.Future[None] = self._loop.create_future()
         self._lines: list[bytes] = []  # the head being received
@@ -47,7 +62,7 @@ class Transfer:
         self._waiter: asyncio.Future[None] | None = None
         self.status = 0
         self.headers: dict[str, str] = {}
-        _configure(curl, request, self)
+        _configure(curl, request, self, keep=configured == self._shape)
         self._done = http.multi.add_handle(curl)
         self._done.add_done_callback(self._finished)
 
@@ -97,7 +112,7 @@ class Transfer:
                 self._head.set_exception(error or CurlError("transfer ended without a response"))
                 self._head.exception()  # retrieved: nobody may wait for it any more
         self._wake()
-        self._http.release(self._curl)
+        self._http.release(self._curl, self._shape)
 
     # the reader's side --------------------------------------------------------------
     async def head(self) -> None:
@@ -130,7 +145,7 @@ class CurlHttp:
 
     def __init__(self) -> None:
         self._multi: AsyncCurl | None = None
-        self._idle: list[Curl] = []
+        self._idle: list[tuple[Curl, Shape | None]] = []  # each with the shape it is set up for
         self._active = 0
         self._queue: deque[asyncio.Future[None]] = deque()
 
@@ -144,7 +159,7 @@ class CurlHttp:
         multi, self._multi = self._multi, None
         if multi is not None:
             await multi.close()
-        for curl in self._idle:
+        for curl, _shape in self._idle:
             curl.close()
         self._idle.clear()
 
@@ -170,20 +185,20 @@ class CurlHttp:
                 return
         self._active -= 1
 
-    def release(self, curl: Curl) -> None:
+    def release(self, curl: Curl, shape: Shape | None) -> None:
         curl.clean_handles_and_buffers()
-        self._idle.append(curl)
+        self._idle.append((curl, shape))
         self._free_slot()
 
     async def send(self, request: HttpRequest, limit: int) -> Transfer:
         """Start ``request`` and wait for its status and headers; on any failure or
         cancellation before that, the transfer is aborted."""
         await self._slot(limit)
-        curl = self._idle.pop() if self._idle else Curl()
+        curl, configured = self._idle.pop() if self._idle else (Curl(), None)
         try:
-            transfer = Transfer(self, curl, request)
+            transfer = Transfer(self, curl, configured, request)
         except BaseException:
-            self.release(curl)
+            self.release(curl, None)
             raise
         try:
             await transfer.head()
@@ -193,25 +208,27 @@ class CurlHttp:
         return transfer
 
 
-def _configure(curl: Curl, request: HttpRequest, transfer: Transfer) -> None:
-    """A reset handle set up for ``request``, its head and body going to ``transfer``."""
-    curl.reset()
-    if curl.impersonate(resolve_latest_browser_type(request.impersonate), default_headers=False) != 0:
-        raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+def _configure(curl: Curl, request: HttpRequest, transfer: Transfer, *, keep: bool) -> None:
+    """Set up the handle for ``request``, its head and body going to ``transfer``; with
+    ``keep``, the handle's options from a request of the same shape stand."""
+    if not keep:
+        curl.reset()
+        if curl.impersonate(resolve_latest_browser_type(request.impersonate), default_headers=False) != 0:
+            raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+        if request.method != ("POST" if request.has_body else "GET"):
+            curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
+        # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
+        curl.setopt(CurlOpt.PROXY, request.proxy.encode())
+        curl.setopt(CurlOpt.NOPROXY, b"")
+        if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
+            curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
+        curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
     curl.setopt(CurlOpt.URL, request.url.encode())
     curl.setopt(CurlOpt.HTTPHEADER, [f"{name}: {value}".encode() for name, value in request.headers.items()])
-    body = request.body if request.body is not None or request.method != "POST" else b""
-    if body is not None:
+    if request.has_body:
+        body = request.body or b""
         curl.setopt(CurlOpt.POSTFIELDS, body)
         curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
-    if request.method != ("POST" if body is not None else "GET"):
-        curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
-    # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
-    curl.setopt(CurlOpt.PROXY, request.proxy.encode())
-    curl.setopt(CurlOpt.NOPROXY, b"")
-    if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
-        curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
-    curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
-    curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
     curl.setopt(CurlOpt.HEADERFUNCTION, transfer.on_header)
     curl.setopt(CurlOpt.WRITEFUNCTION, transfer.on_body)

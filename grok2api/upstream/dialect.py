@@ -122,64 +122,64 @@ class FrameReader:
             return [InStreamError(_first(error, "code"), _str(error.get("message")))]
         result = _dict(frame.get("result"))
         events: list[Event] = []
-        conversation_id = _str(_dict(result.get("conversation")).get("conversationId"))
-        if conversation_id:
-            events.append(ConversationStarted(conversation_id))
+        if "conversation" in result:
+            conversation_id = _str(_dict(result["conversation"]).get("conversationId"))
+            if conversation_id:
+                events.append(ConversationStarted(conversation_id))
         response = result.get("response")
         if isinstance(response, dict):
-            events += self._response(response)
+            self._response(response, events)
         return events
 
-    def _response(self, data: dict[str, Any]) -> list[Event]:
-        events: list[Event] = []
-        error = data.get("error")
-        if isinstance(error, dict):
+    def _response(self, data: dict[str, Any], events: list[Event]) -> None:
+        """Append the events of one ``response`` object. Most frames carry one token and
+        nothing else, so each rarer part is looked at only when its key is there."""
+        if "error" in data and isinstance(data["error"], dict):
+            error = data["error"]
             events.append(InStreamError(_first(error, "code"), _str(error.get("message"))))
-        meta = self._meta_event(data)
-        if meta:
-            events.append(meta)
+        self._meta_event(data, events)
         token = data.get("token")
-        if isinstance(token, str) and token:
+        if token and isinstance(token, str):
             events.append(TextDelta(token, thinking=data.get("isThinking") is True,
                                     tag=_str(data.get("messageTag")),
                                     step_id=_int(data.get("messageStepId"))))
-        searched = _dict(data.get("webSearchResults")).get("results")
-        if isinstance(searched, list):
-            events.append(WebSearchResults([
-                {key: _str(item.get(key)) for key in ("url", "title", "preview")}
-                for item in searched if isinstance(item, dict)
-            ]))
-        card = _card(_dict(data.get("cardAttachment")).get("jsonData"))
-        if card is not None:
-            events.append(CardAttachment(card))
-        image = data.get("streamingImageGenerationResponse")
-        if isinstance(image, dict):
-            events.append(self._image(image))
-        video = data.get("streamingVideoGenerationResponse")
-        if isinstance(video, dict):
+        if "webSearchResults" in data:
+            searched = _dict(data["webSearchResults"]).get("results")
+            if isinstance(searched, list):
+                events.append(WebSearchResults([
+                    {key: _str(item.get(key)) for key in ("url", "title", "preview")}
+                    for item in searched if isinstance(item, dict)
+                ]))
+        if "cardAttachment" in data:
+            card = _card(_dict(data["cardAttachment"]).get("jsonData"))
+            if card is not None:
+                events.append(CardAttachment(card))
+        if "streamingImageGenerationResponse" in data and isinstance(data["streamingImageGenerationResponse"], dict):
+            events.append(self._image(data["streamingImageGenerationResponse"]))
+        if "streamingVideoGenerationResponse" in data and isinstance(data["streamingVideoGenerationResponse"], dict):
+            video = data["streamingVideoGenerationResponse"]
             events.append(VideoProgress(
                 video_id=_str(video.get("videoId")), progress=_int(video.get("progress")) or 0,
                 post_id=_str(video.get("videoPostId")), url=_str(video.get("videoUrl")),
                 thumbnail_url=_str(video.get("thumbnailImageUrl")), moderated=video.get("moderated") is True,
             ))
-        final = data.get("modelResponse")
-        if isinstance(final, dict):
-            events.append(self._model_response(final))
+        if "modelResponse" in data and isinstance(data["modelResponse"], dict):
+            events.append(self._model_response(data["modelResponse"]))
         if not self._ended and (data.get("isSoftStop") is True or "finalMetadata" in data):
             self._ended = True
             events.append(StreamEnd())
-        return events
 
-    def _meta_event(self, data: dict[str, Any]) -> ResponseMeta | None:
-        """The assistant's id (frames echoing the user turn carry the user's id instead)."""
-        response_id = self._meta[0]
-        if "userResponse" not in data:
-            response_id = _str(data.get("responseId")) or response_id
-        model_hash = _str(_dict(data.get("llmInfo")).get("modelHash")) or self._meta[1]
-        if not response_id or (response_id, model_hash) == self._meta:
-            return None
-        self._meta = (response_id, model_hash)
-        return ResponseMeta(response_id, model_hash)
+    def _meta_event(self, data: dict[str, Any], events: list[Event]) -> None:
+        """The assistant's id (frames echoing the user turn carry the user's id instead)
+        and model hash, when they change."""
+        known_id, known_hash = self._meta
+        response_id = known_id if "userResponse" in data else _str(data.get("responseId")) or known_id
+        llm_info = data.get("llmInfo")
+        model_hash = _str(llm_info.get("modelHash")) if isinstance(llm_info, dict) else ""
+        model_hash = model_hash or known_hash
+        if response_id and (response_id != known_id or model_hash != known_hash):
+            self._meta = (response_id, model_hash)
+            events.append(ResponseMeta(response_id, model_hash))
 
     @staticmethod
     def _image(data: dict[str, Any]) -> ImageProgress:

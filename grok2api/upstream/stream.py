@@ -32,16 +32,17 @@ class LineDecoder:
         self.done = False
 
     def feed(self, chunk: bytes) -> list[Frame]:
+        end = chunk.rfind(b"\n") + 1
+        if end:
+            complete = chunk[:end]
+            if self._buffer:
+                complete = bytes(self._buffer + complete)
+                self._buffer.clear()
+            chunk = chunk[end:]
         self._buffer += chunk
-        end = self._buffer.rfind(b"\n")
-        frames: list[Frame] = []
-        if end >= 0:
-            complete = bytes(self._buffer[: end + 1])
-            del self._buffer[: end + 1]
-            frames = self._frames(complete.split(b"\n"))
         if len(self._buffer) > self._max_line:
             raise UpstreamError(Failure.PROTOCOL, f"stream line longer than {self._max_line} bytes")
-        return frames
+        return self._frames(complete.split(b"\n")) if end else []
 
     def flush(self) -> list[Frame]:
         """The last line when the body did not end with a newline (often a truncated one)."""
@@ -58,18 +59,17 @@ class LineDecoder:
         return frames
 
     def _parse(self, line: bytes) -> Frame | None:
-        line = line.strip()
-        if not line or self.done:
+        if self.done:
             return None
-        if line.startswith(b"data:"):
-            line = line[5:].strip()
-            if line == b"[DONE]":
-                self.done = True
+        if not line.startswith(b"{"):  # NDJSON's lines do; anything else is SSE or noise
+            line = line.strip()
+            if line.startswith(b"data:"):
+                line = line[5:].strip()
+                if line == b"[DONE]":
+                    self.done = True
+                    return None
+            if not line or line.startswith(_SSE_FIELDS):
                 return None
-            if not line:
-                return None
-        elif line.startswith(_SSE_FIELDS):
-            return None
         try:
             frame = orjson.loads(line)
         except orjson.JSONDecodeError:
