@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from grok2api.upstream.errors import Failure, UpstreamError
-from grok2api.upstream.events import Event
+from grok2api.upstream.events import Event, TextDelta
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
@@ -86,12 +86,25 @@ async def read_events(
     interpret: Callable[[Frame], list[Event]],
     decoder: LineDecoder | None = None,
 ) -> AsyncIterator[Event]:
-    """Decode ``chunks`` into frames and each frame into events with ``interpret``."""
+    """Decode ``chunks`` into frames and each frame into events with ``interpret``; text
+    received together is passed on joined (see :func:`joined`)."""
     decoder = decoder or LineDecoder()
     async for chunk in chunks:
-        for frame in decoder.feed(chunk):
-            for event in interpret(frame):
-                yield event
-    for frame in decoder.flush():
-        for event in interpret(frame):
+        for event in joined([event for frame in decoder.feed(chunk) for event in interpret(frame)]):
             yield event
+    for event in joined([event for frame in decoder.flush() for event in interpret(frame)]):
+        yield event
+
+
+def joined(events: list[Event]) -> list[Event]:
+    """Adjacent pieces of text of one kind (thinking, tag and step) as one: every event
+    costs each layer above a little, and a streaming client gets one chunk, not several."""
+    out: list[Event] = []
+    for event in events:
+        last = out[-1] if out else None
+        if (isinstance(event, TextDelta) and isinstance(last, TextDelta) and event.thinking == last.thinking
+                and event.tag == last.tag and event.step_id == last.step_id):
+            out[-1] = TextDelta(last.text + event.text, thinking=last.thinking, tag=last.tag, step_id=last.step_id)
+        else:
+            out.append(event)
+    return out
