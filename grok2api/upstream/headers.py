@@ -8,6 +8,7 @@ headers never contradict the TLS fingerprint curl_cffi presents.
 from __future__ import annotations
 
 import base64
+import functools
 import random
 import re
 import string
@@ -60,41 +61,42 @@ def statsig_id(grok: GrokSettings, prefix: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _browser(grok: GrokSettings) -> dict[str, str]:
-    match = _CHROME_TARGET.fullmatch(grok.impersonate.strip().lower())
+@functools.lru_cache(maxsize=16)
+def _browser(impersonate: str) -> tuple[tuple[str, str], ...]:
+    """The browser's own headers for the ``grok.impersonate`` target (made once per target)."""
+    match = _CHROME_TARGET.fullmatch(impersonate.strip().lower())
     major = int(match.group(1)) if match else DEFAULT_CHROME
-    return {
-        "Accept-Language": "zh-CN,zh;q=0.9",
-        "Cache-Control": "no-cache",
-        "Pragma": "no-cache",
-        "Sec-Ch-Ua": f'"Google Chrome";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"',
-        "Sec-Ch-Ua-Arch": '"arm"',
-        "Sec-Ch-Ua-Bitness": '"64"',
-        "Sec-Ch-Ua-Mobile": "?0",
-        "Sec-Ch-Ua-Model": '""',
-        "Sec-Ch-Ua-Platform": '"macOS"',
-        "User-Agent": ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-                       f"(KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"),
-    }
+    return (
+        ("Accept-Language", "zh-CN,zh;q=0.9"),
+        ("Cache-Control", "no-cache"),
+        ("Pragma", "no-cache"),
+        ("Sec-Ch-Ua", f'"Google Chrome";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"'),
+        ("Sec-Ch-Ua-Arch", '"arm"'),
+        ("Sec-Ch-Ua-Bitness", '"64"'),
+        ("Sec-Ch-Ua-Mobile", "?0"),
+        ("Sec-Ch-Ua-Model", '""'),
+        ("Sec-Ch-Ua-Platform", '"macOS"'),
+        ("User-Agent", ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+                        f"(KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36")),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _api_base(impersonate: str, base_url: str, referer: str) -> tuple[tuple[str, str], ...]:
+    """The headers of an API call that depend on the settings and the page only."""
+    return (("Accept", "*/*"), *_browser(impersonate), ("Origin", base_url), ("Referer", base_url + referer),
+            ("Priority", "u=1, i"), ("Sec-Fetch-Dest", "empty"), ("Sec-Fetch-Mode", "cors"),
+            ("Sec-Fetch-Site", "same-origin"))
 
 
 def api_headers(grok: GrokSettings, token: str, *, referer: str, statsig: str,
                 json_body: bool) -> dict[str, str]:
     """Headers of a REST call or WebSocket upgrade on the base origin; ``referer`` is a
     path there (``/``, ``/imagine``, ``/files``)."""
-    headers = {
-        "Accept": "*/*",
-        **_browser(grok),
-        "Origin": grok.base_url,
-        "Referer": grok.base_url + referer,
-        "Priority": "u=1, i",
-        "Sec-Fetch-Dest": "empty",
-        "Sec-Fetch-Mode": "cors",
-        "Sec-Fetch-Site": "same-origin",
-        "x-statsig-id": statsig,
-        "x-xai-request-id": str(uuid4()),
-        "Cookie": cookie_header(token, grok.cf_clearance),
-    }
+    headers = dict(_api_base(grok.impersonate, grok.base_url, referer))
+    headers["x-statsig-id"] = statsig
+    headers["x-xai-request-id"] = str(uuid4())
+    headers["Cookie"] = cookie_header(token, grok.cf_clearance)
     if json_body:
         headers["Content-Type"] = "application/json"
     return headers
@@ -104,7 +106,7 @@ def asset_headers(grok: GrokSettings, token: str | None) -> dict[str, str]:
     """Navigation-style headers of an asset download; no cookie for public hosts."""
     headers = {
         "Accept": _NAVIGATION_ACCEPT,
-        **_browser(grok),
+        **dict(_browser(grok.impersonate)),
         "Referer": grok.base_url + "/",
         "Sec-Fetch-Dest": "document",
         "Sec-Fetch-Mode": "navigate",
