@@ -3,11 +3,13 @@
 
     .venv/bin/python benchmarks/gateway.py            # about a minute
     .venv/bin/python benchmarks/gateway.py --quick    # a smoke run
+    .venv/bin/python benchmarks/gateway.py --workers 2  # the gateway in two processes
 
 Three processes on loopback: the fake Grok upstream (no frame delay, statsig check off,
 accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds it, with
 the plugins grok2api ships (others installed, such as the example plugin, are disabled),
-SQLite storage in a temporary directory, log level WARNING) and this
+SQLite storage in a temporary directory, log level WARNING; ``--workers`` processes
+sharing its port, as ``server.workers`` runs them) and this
 load generator (aiohttp). The direct run posts the very body the gateway's Grok client
 sends to ``conversations/new`` and reads the NDJSON answer; the gateway run posts an
 OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
@@ -94,7 +96,7 @@ def serve_gateway(port: int, fake_url: str) -> None:
                                                   "assets_url": fake_url + "/assets"})
     settings.server.host, settings.server.port = "127.0.0.1", port
     setup_logging(settings.log_level)
-    run_server(create_app(settings, [Seed()]), settings)
+    run_server(create_app(settings, [Seed()]), settings, reuse_port=True)
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -168,22 +170,25 @@ class Target:
         return Sample(time.perf_counter() - started, first)
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU time of a process (this one when ``pid`` is None)."""
-    if pid is None:
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """User + system CPU time of these processes (of this one when there are none)."""
+    if not pids:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int,
-                  processes: dict[str, int | None]) -> Run:
+                  processes: dict[str, tuple[int, ...]]) -> Run:
     for _ in range(min(20, requests)):  # warm-up: connections, caches, the pool's first writes
         await once()
     samples: list[Sample] = []
     left = requests
-    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
 
     async def worker() -> None:
         nonlocal left
@@ -194,25 +199,27 @@ async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: i
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
-    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / requests for name, pid in processes.items()}
+    cpu = {name: (cpu_seconds(pids) - cpu_before[name]) * 1000 / requests for name, pids in processes.items()}
     return Run(label, samples, wall, cpu)
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def rss_kib(pids: tuple[int, ...]) -> int:
+    """Resident memory of these processes, summed."""
+    total = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        total += int(status.split("VmRSS:", 1)[1].split()[0])
+    return total
 
 
 async def held_memory(session: aiohttp.ClientSession, url: str, body: bytes, headers: Callable[[int], dict[str, str]],
-                      pid: int, streams: int, fake_url: str) -> float:
-    """KiB the serving process grows by per 1,000 streams held open at once."""
+                      pids: tuple[int, ...], streams: int, fake_url: str) -> float:
+    """KiB the serving processes grow by per 1,000 streams held open at once."""
     fault = {"kind": "idle_gap", "endpoint": "chat", "after_lines": 4, "delay": HOLD_SECONDS, "times": streams}
     async with session.post(fake_url + "/__fake__/faults", json=fault) as response:
         assert response.status == 200
     await asyncio.sleep(0.5)
-    before = rss_kib(pid)
+    before = rss_kib(pids)
     opened = 0
     all_open = asyncio.Event()
     peak = before
@@ -232,7 +239,7 @@ async def held_memory(session: aiohttp.ClientSession, url: str, body: bytes, hea
     tasks = [asyncio.create_task(hold(n)) for n in range(streams)]
     await asyncio.wait_for(all_open.wait(), HOLD_SECONDS + 20)
     for _ in range(5):
-        peak = max(peak, rss_kib(pid))
+        peak = max(peak, rss_kib(pids))
         await asyncio.sleep(0.05)
     await asyncio.gather(*tasks)
     return (peak - before) * 1000 / streams
@@ -278,14 +285,15 @@ def row(name: str, direct: Run, gateway: Run, stream: bool) -> list[str]:
     return lines
 
 
-async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway: subprocess.Popen[bytes],
+async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateways: list[subprocess.Popen[bytes]],
                 fake_url: str, gateway_url: str) -> list[str]:
     report = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         target = Target(session, fake_url, gateway_url)
         results: dict[tuple[str, int], tuple[Run, Run]] = {}
-        processes = {"gateway": gateway.pid, "fake": fake.pid, "load generator": None}
+        gateway_pids = tuple(g.pid for g in gateways)
+        processes = {"gateway": gateway_pids, "fake": (fake.pid,), "load generator": ()}
         for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
             direct = await measure("direct", target.direct, requests, concurrency, processes)
             for stream in (False, True):
@@ -300,11 +308,11 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
         gateway_kib = await held_memory(session, gateway_url + "/v1/chat/completions", body,
                                         lambda n: {"Authorization": f"Bearer {API_KEY}",
                                                    "Content-Type": "application/json"},
-                                        gateway.pid, streams, fake_url)
+                                        gateway_pids, streams, fake_url)
         direct_kib = await held_memory(session, target.direct_url, target.direct_body,
                                        lambda n: {"Cookie": f"sso={ACCOUNTS[n % len(ACCOUNTS)]}",
                                                   "Content-Type": "application/json"},
-                                       fake.pid, streams, fake_url)
+                                       (fake.pid,), streams, fake_url)
         report.append(f"memory: {streams} streams held open, per 1,000 streams: gateway {gateway_kib / 1024:6.1f} MiB"
                       f"   fake serving them directly {direct_kib / 1024:6.1f} MiB"
                       f"   ratio {gateway_kib / max(direct_kib, 1):5.2f}")
@@ -319,6 +327,7 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few requests: a smoke run")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes sharing its port (default 1)")
     parser.add_argument("--child", choices=["fake", "gateway"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
@@ -344,26 +353,28 @@ def main() -> int:
         with open(logs, "wb") as log:
             me = [sys.executable, str(Path(__file__).resolve())]
             fake = subprocess.Popen([*me, "--child", "fake", "--port", str(fake_port)], env=env, stderr=log)
-            gateway = subprocess.Popen([*me, "--child", "gateway", "--port", str(gateway_port), "--fake-url",
-                                        fake_url], env=env, stderr=log, cwd=tmp)
+            gateways = [subprocess.Popen([*me, "--child", "gateway", "--port", str(gateway_port), "--fake-url",
+                                          fake_url], env=env, stderr=log, cwd=tmp) for _ in range(args.workers)]
             try:
                 asyncio.run(wait_ready(fake_url + "/__fake__/requests", fake))
-                asyncio.run(wait_ready(gateway_url + "/health", gateway))
-                report = asyncio.run(bench(args, fake, gateway, fake_url, gateway_url))
+                for gateway in gateways:
+                    asyncio.run(wait_ready(gateway_url + "/health", gateway))
+                report = asyncio.run(bench(args, fake, gateways, fake_url, gateway_url))
             except BaseException:
                 sys.stderr.write(logs.read_text(errors="replace")[-4000:])
                 raise
             finally:
-                for process in (gateway, fake):
+                for process in (*gateways, fake):
                     process.terminate()
-                for process in (gateway, fake):
+                for process in (*gateways, fake):
                     try:
                         process.wait(10)
                     except subprocess.TimeoutExpired:
                         process.kill()
     print(f"grok2api gateway benchmark: {os.cpu_count()} CPU(s), model {MODEL}, loopback; gateway defaults but "
           f"{len(ACCOUNTS)} accounts, token.max_inflight_per_account={INFLIGHT_PER_ACCOUNT}, "
-          f"grok.max_connections={UPSTREAM_CONNECTIONS}, global API key, log level WARNING")
+          f"grok.max_connections={UPSTREAM_CONNECTIONS}, global API key, log level WARNING, "
+          f"{args.workers} worker process(es)")
     print("\n".join(report))
     return 0
 
