@@ -30,6 +30,7 @@ from grok2api.upstream.events import (
     ImagineSlotDone,
     InStreamError,
     ModelResponse,
+    StreamEnd,
     TextDelta,
 )
 from grok2api.upstream.headers import api_headers, asset_headers, statsig_id
@@ -93,29 +94,34 @@ class GrokClient:
         A refused request raises before the first event. An :class:`InStreamError`, or a
         :class:`ModelResponse` carrying stream errors, is yielded and then raised as a
         classified :class:`UpstreamError`. A stream that ends with neither a
-        ``ModelResponse`` nor answer text raises ``Failure.PROTOCOL``; one that ends
-        after answer text but before its ``ModelResponse`` just ends. Closing the
-        generator aborts the upstream request.
+        ``ModelResponse`` nor answer text raises ``Failure.PROTOCOL``, and so does one cut
+        off after answer text but before Grok said it was done (a ``StreamEnd`` or the
+        ``ModelResponse``): the answer is incomplete. Closing the generator aborts the
+        upstream request.
         """
         grok = self._settings.grok
         temporary = grok.temporary if request.temporary is None else request.temporary
         decoder = LineDecoder()
-        answered = False
+        answered = finished = False
         async with self._rest(token, self._dialect.chat_call(request, temporary=temporary), "chat") as response:
             async for event in read_events(response.chunks(), self._dialect.frame_reader(), decoder):
                 yield event
-                if isinstance(event, InStreamError):
-                    raise from_stream_error(event.code, event.message, "chat")
-                if isinstance(event, ModelResponse):
-                    answered = True
+                if isinstance(event, TextDelta):
+                    answered = answered or (not event.thinking and event.tag in ("", "final"))
+                elif isinstance(event, ModelResponse):
+                    answered = finished = True
                     if event.stream_errors:
                         raise from_stream_error(None, "; ".join(event.stream_errors), "chat")
-                elif isinstance(event, TextDelta) and not event.thinking and event.tag in ("", "final"):
-                    answered = True
+                elif isinstance(event, StreamEnd):
+                    finished = True
+                elif isinstance(event, InStreamError):
+                    raise from_stream_error(event.code, event.message, "chat")
             if decoder.skipped:
                 logger.info("chat stream: skipped {} unparseable line(s)", decoder.skipped)
             if not answered:
                 raise UpstreamError(Failure.PROTOCOL, "chat: stream ended without an answer")
+            if not finished:
+                raise UpstreamError(Failure.PROTOCOL, "chat: stream cut off before Grok finished its answer")
 
     async def upload_file(self, token: str, filename: str, mime: str, data: bytes) -> UploadedFile:
         call = self._dialect.upload_call(filename, mime, data)

@@ -168,11 +168,23 @@ async def test_split_and_merged_lines_together(client: GrokClient, fake_grok: Fa
     assert answer(await collect(client)).message == "Echo: What is the capital of Peru?"
 
 
-async def test_truncated_after_answer_text_just_ends(client: GrokClient, fake_grok: FakeGrok) -> None:
+async def test_truncated_after_grok_said_it_was_done_just_ends(client: GrokClient, fake_grok: FakeGrok) -> None:
     fake_grok.inject("truncate", after_lines=12, mid_line=True)  # half of the modelResponse line
     events = await collect(client)
     assert final_text(events) == "Echo: What is the capital of Peru?"
     assert not any(isinstance(e, ModelResponse) for e in events)
+
+
+@pytest.mark.parametrize("mid_line", [False, True])
+async def test_truncated_mid_answer_is_a_protocol_error(client: GrokClient, fake_grok: FakeGrok,
+                                                        mid_line: bool) -> None:
+    fake_grok.inject("truncate", after_lines=5, mid_line=mid_line)  # two tokens of the answer, then the end
+    events: list[Event] = []
+    with pytest.raises(UpstreamError) as caught:
+        async for event in client.chat("tok", PLAIN):
+            events.append(event)
+    assert caught.value.failure is Failure.PROTOCOL and "cut off" in caught.value.message
+    assert final_text(events).startswith("Echo:")
 
 
 @pytest.mark.parametrize("mid_line", [False, True])

@@ -29,6 +29,7 @@ BEFORE = [  # fault, its parameters, HTTP status, error code, whether the pool m
 DURING = [  # fault, its parameters, status and code in the error chunk
     ("usage_limit", {"after_lines": 5}, 429, "rate_limit_exceeded"),
     ("drop", {"after_lines": 5}, 502, "upstream_error"),
+    ("truncate", {"after_lines": 5}, 502, "upstream_error"),  # a clean end before Grok said it was done
     ("idle_gap", {"after_lines": 5, "delay": 1.0}, 504, "upstream_timeout"),
     ("stream_error", {}, 502, "upstream_error"),
 ]
