@@ -41,7 +41,7 @@ from grok2api_plugins.chat.prompt import Prompt, flatten
 from grok2api_plugins.chat.render import DONE, Completion, error_event, image_markdown
 from grok2api_plugins.chat.request import parse_chat
 from grok2api_plugins.chat.service import CHAT
-from grok2api_plugins.chat.usage import count_tokens, usage
+from grok2api_plugins.chat.usage import PromptTokens, usage
 
 T = TypeVar("T")
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
@@ -63,7 +63,7 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
     builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=chat.show_reasoning,
                             think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
     answer = Answer(req, builder, Completion(req.model.id, include_usage=chat.include_usage),
-                    count_tokens(prompt.text))
+                    PromptTokens.of(prompt.text, blobs))
     with service.disconnects.watching(req.request):
         try:
             upstream = await app[POOL].stream(
@@ -127,7 +127,8 @@ def api_error(exc: UpstreamError) -> ApiError:
 class Answer:
     """One response to one request, streamed or collected."""
 
-    def __init__(self, req: ModelRequest, builder: AnswerBuilder, completion: Completion, prompt_tokens: int) -> None:
+    def __init__(self, req: ModelRequest, builder: AnswerBuilder, completion: Completion,
+                 prompt_tokens: PromptTokens) -> None:
         self.req = req
         self.builder = builder
         self.completion = completion

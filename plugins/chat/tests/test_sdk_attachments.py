@@ -10,6 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from grok2api_plugins.chat.usage import IMAGE_BASE, count_tokens
+
 from .conftest import StartGateway
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
@@ -40,6 +42,10 @@ async def test_inline_attachments_are_uploaded_and_attached(start_gateway: Start
         {"type": "file", "file": {"filename": "notes.pdf", "file_data": f"data:application/pdf;base64,{b64(PDF)}"}},
     ]}])
     assert answer.choices[0].message.content == "Echo: What is in these?"
+    # the PNG's size cannot be read (base cost), the WAV has no data chunk (estimated by
+    # size: 1 token), the "PDF" is text
+    assert answer.usage.prompt_tokens == count_tokens("What is in these?") + IMAGE_BASE + 1 + count_tokens(PDF.decode())
+    assert answer.usage.prompt_tokens_details.audio_tokens == 1
     uploads = live.fake.requests_to("upload")
     got = [(u.json["fileName"], u.json["fileMimeType"], base64.b64decode(u.json["content"])) for u in uploads]
     assert sorted(got) == sorted([("image.png", "image/png", PNG), ("audio.wav", "audio/wav", WAV),
