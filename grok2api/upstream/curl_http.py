@@ -3,9 +3,10 @@
 curl_cffi's ``AsyncSession`` re-derives some two dozen options in Python for every
 request, wraps every response in objects and runs a task per streamed body; at the
 gateway's request rates that was its largest CPU cost. The Grok client sends a handful
-of request shapes, so this sets only what a request needs on a reset handle (the same
-browser fingerprint, through ``impersonate``) and hands body bytes straight to the one
-reader.
+of request shapes, so a handle keeps its options (the browser fingerprint through
+``impersonate``, proxy, timeouts) for the next request of the same shape, which sets
+only its URL, headers and body. Body bytes go straight to the one reader; when it falls
+``BUFFER_LIMIT`` bytes behind, curl stops reading the socket until it catches up.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from dataclasses import dataclass
 
 from curl_cffi.aio import AsyncCurl
 from curl_cffi.const import CurlOpt
-from curl_cffi.curl import Curl, CurlError
+from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, Curl, CurlError
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
+
+
+#: body bytes held for a reader that is behind; past this the transfer pauses
+BUFFER_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ class Transfer:
         self._final: list[bytes] = []  # the last complete head
         self._body: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self.buffered = 0  # body bytes received and not yet read
         self.status = 0
         self.headers: dict[str, str] = {}
         _configure(curl, request, self, keep=configured == self._shape)
@@ -90,7 +97,11 @@ class Transfer:
     def on_body(self, data: bytes) -> int:
         if not self._head.done():
             self._head_arrived()
+        if self.buffered >= BUFFER_LIMIT:
+            self._paused = True
+            return CURL_WRITEFUNC_PAUSE  # curl keeps ``data`` and hands it over again on resuming
         self._body.append(data)
+        self.buffered += len(data)
         self._wake()
         return len(data)
 
@@ -112,7 +123,8 @@ class Transfer:
                 self._head.set_exception(error or CurlError("transfer ended without a response"))
                 self._head.exception()  # retrieved: nobody may wait for it any more
         self._wake()
-        self._http.release(self._curl, self._shape)
+        # a handle that ended paused is set up afresh before its next request
+        self._http.release(self._curl, None if self._paused else self._shape)
 
     # the reader's side --------------------------------------------------------------
     async def head(self) -> None:
@@ -132,6 +144,10 @@ class Transfer:
             await self._waiter
         data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
+        self.buffered = 0
+        if self._paused and not self._done.done():
+            self._paused = False
+            self._curl.pause(CURLPAUSE_CONT)
         return data
 
     def abort(self) -> None:

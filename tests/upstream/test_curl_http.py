@@ -1,5 +1,6 @@
 """The pooled-handle HTTP layer against scripted servers on loopback: heads that come in
-several blocks, and transfer slots freed by aborts and handed over in order."""
+several blocks, transfer slots freed by aborts and handed over in order, and a body
+held back while its reader is behind."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer
+from grok2api.upstream.curl_http import BUFFER_LIMIT, CurlHttp, HttpRequest, Transfer
 
 
 class Scripted:
@@ -87,3 +88,13 @@ async def test_a_cancelled_wait_frees_its_slot_for_the_next_in_line(http: CurlHt
     held.cancel()
     transfer = await asyncio.wait_for(queued, 5)
     assert await body(transfer) == b"ok"
+
+
+async def test_a_reader_that_falls_behind_pauses_the_transfer(http: CurlHttp) -> None:
+    size = 8 * BUFFER_LIMIT
+    payload = bytes(range(256)) * (size // 256)
+    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + payload)
+    transfer = await http.send(get(server.url), limit=4)
+    await asyncio.sleep(0.3)  # the server could send it all by now; curl holds back
+    assert transfer.buffered < BUFFER_LIMIT + 64 * 1024
+    assert await body(transfer) == payload
