@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 
 from aiohttp import web
 
@@ -22,7 +22,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Reuse a sane incoming ``X-Request-Id`` or make one, and log the request when done."""
     incoming = request.headers.get("X-Request-Id", "")
-    request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else secrets.token_hex(16)
     started = time.perf_counter()
     with logger.contextualize(request_id=request[REQUEST_ID]):
         response = await handler(request)

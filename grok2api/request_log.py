@@ -9,6 +9,7 @@ the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all`` and the mode
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import defaultdict, deque
 from datetime import UTC, datetime
@@ -26,7 +27,12 @@ ALL = "_all"
 
 
 def stats_namespace(at: float) -> str:
-    return STATS_NS + datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H")
+    return _hour_namespace(int(at // 3600))
+
+
+@functools.lru_cache(maxsize=4)
+def _hour_namespace(hour: int) -> str:
+    return STATS_NS + datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H")
 
 
 def _outcome(status: int) -> str:

@@ -20,7 +20,6 @@ from curl_cffi.const import CurlOpt
 from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, Curl, CurlError
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 
-
 #: body bytes held for a reader that is behind; past this the transfer pauses
 BUFFER_LIMIT = 1024 * 1024
 

@@ -6,8 +6,8 @@ repeats, as OpenAI's stream does.
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -36,7 +36,7 @@ def image_markdown(links: list[tuple[str, str]], content_so_far: str) -> str:
 
 class Completion:
     def __init__(self, model: str, *, include_usage: bool = False) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = f"chatcmpl-{secrets.token_hex(16)}"
         self.created = int(time.time())
         self.model = model
         self.system_fingerprint = ""
