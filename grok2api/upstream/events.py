@@ -1,4 +1,9 @@
-"""Typed events read from Grok's response stream, so no plugin touches raw upstream JSON."""
+"""Typed events read from Grok's response stream, so no plugin touches raw upstream JSON.
+
+Events are values: nothing changes one after it is made. They are plain slotted
+dataclasses rather than frozen ones, as one is made for nearly every frame of a stream
+and a frozen dataclass costs several times as much to construct.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConversationStarted:
     conversation_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseMeta:
     """The assistant response id and model hash, when a frame first carries them."""
 
@@ -19,7 +24,7 @@ class ResponseMeta:
     model_hash: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     """A piece of text. ``thinking`` marks reasoning; ``tag`` is the upstream ``messageTag``
     (``final``, ``header``, ``analysis``, ``tool_usage_card``, ``raw_function_result``)."""
@@ -30,19 +35,19 @@ class TextDelta:
     step_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WebSearchResults:
     results: list[dict[str, str]]  # each {"url", "title", "preview"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CardAttachment:
     """A card referenced from text by ``<grok:render card_id=…>`` (citations, images)."""
 
     card: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImageProgress:
     image_id: str
     index: int
@@ -51,7 +56,7 @@ class ImageProgress:
     moderated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VideoProgress:
     video_id: str
     progress: int
@@ -61,7 +66,7 @@ class VideoProgress:
     moderated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelResponse:
     """The final assistant record: its ``message`` equals the concatenated final tokens."""
 
@@ -74,7 +79,7 @@ class ModelResponse:
     stream_errors: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InStreamError:
     """An ``error`` object inside the stream (usage limit, moderation, …); the client raises it."""
 
@@ -82,7 +87,7 @@ class InStreamError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamEnd:
     """The upstream said it is done (``isSoftStop`` or ``finalMetadata``)."""
 
@@ -93,7 +98,7 @@ Event = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImagineSlotStarted:
     """The imagine WebSocket began one picture slot (``order`` is its position)."""
 
@@ -103,7 +108,7 @@ class ImagineSlotStarted:
     height: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImagineImage:
     """A picture of a slot: previews first, then the ``final`` one (100 %)."""
 
@@ -118,7 +123,7 @@ class ImagineImage:
     height: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImagineSlotDone:
     """A slot is finished; a ``moderated`` slot has no usable final picture.
 
