@@ -131,6 +131,11 @@ class Transfer:
         at the end of a transfer without a body); raises the transfer's CurlError."""
         await self._head
 
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`chunk` would return without waiting."""
+        return bool(self._body) or self._done.done()
+
     async def chunk(self) -> bytes | None:
         """Body bytes received so far (waiting for some), or None at the end."""
         while not self._body:

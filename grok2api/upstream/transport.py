@@ -119,9 +119,13 @@ class UpstreamResponse:
         return self._transfer.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        transfer = self._transfer
         while True:
             try:
-                chunk = await self._clock.wait(self._transfer.chunk(), self._what)
+                if transfer.ready:  # bytes or the end are here already: no deadline to watch
+                    chunk = await transfer.chunk()
+                else:
+                    chunk = await self._clock.wait(transfer.chunk(), self._what)
             except CurlError as exc:
                 raise from_curl(exc, self._what, responded=True) from exc
             if chunk is None:
