@@ -22,6 +22,8 @@ from curl_cffi.requests.impersonate import resolve_latest_browser_type
 
 #: body bytes held for a reader that is behind; past this the transfer pauses
 BUFFER_LIMIT = 1024 * 1024
+#: what a handle is set up for: method, body or not, proxy, https, target, connect timeout, encodings
+Shape = tuple[str, bool, str, bool, str, float, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,6 @@ class HttpRequest:
         shape sets only its URL, headers, body and callbacks."""
         return (self.method, self.has_body, self.proxy, self.url.startswith("https:"), self.impersonate,
                 self.connect_timeout, self.accept_encoding)
-
-
-Shape = tuple[str, bool, str, bool, str, float, str]
 
 
 class Transfer:

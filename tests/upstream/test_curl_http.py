@@ -18,7 +18,7 @@ class Scripted:
     def __init__(self, answer: bytes | None) -> None:
         self.answer = answer
         self.server: asyncio.Server | None = None
-        self.requests = 0
+        self.heads: list[bytes] = []
 
     @property
     def url(self) -> str:
@@ -26,8 +26,7 @@ class Scripted:
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/x"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        self.requests += 1
+        self.heads.append(await reader.readuntil(b"\r\n\r\n"))
         if self.answer is None:
             await reader.read()  # hold the request until the client gives up
         else:
@@ -80,7 +79,7 @@ async def test_a_cancelled_wait_frees_its_slot_for_the_next_in_line(http: CurlHt
     silent = await serve(None)
     answering = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     held = asyncio.create_task(http.send(get(silent.url), limit=1))
-    while silent.requests == 0:
+    while not silent.heads:
         await asyncio.sleep(0.01)
     queued = asyncio.create_task(http.send(get(answering.url), limit=1))
     await asyncio.sleep(0.05)
@@ -98,3 +97,13 @@ async def test_a_reader_that_falls_behind_pauses_the_transfer(http: CurlHttp) ->
     await asyncio.sleep(0.3)  # the server could send it all by now; curl holds back
     assert transfer.buffered < BUFFER_LIMIT + 64 * 1024
     assert await body(transfer) == payload
+
+
+async def test_a_handle_serves_requests_of_other_shapes(http: CurlHttp) -> None:
+    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    post = HttpRequest("POST", server.url, {"Content-Type": "application/json"}, b"{}", "", "chrome136", 5.0, "gzip")
+    delete = HttpRequest("DELETE", server.url, {}, None, "", "chrome136", 5.0, "gzip")
+    for request in (post, post, get(server.url), delete, post):  # limit 1: one handle serves them all
+        assert await body(await http.send(request, limit=1)) == b"ok"
+    assert [head.split(b" ", 1)[0] for head in server.heads] == [b"POST", b"POST", b"GET", b"DELETE", b"POST"]
+    assert b"Content-Length: 2" in server.heads[-1] and b"Content-Length" not in server.heads[2]
