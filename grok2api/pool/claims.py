@@ -23,8 +23,9 @@ from grok2api.storage import Storage
 #: counter namespace of the quota claims, keyed by token
 NS_CLAIMS = "quota_claims"
 #: the largest block a worker claims at once: a claim is a storage transaction (about 2 ms
-#: of CPU on SQLite), so a busy account with a large quota claims once per 64 requests
-MAX_BLOCK = 64
+#: of CPU on SQLite), so a busy account with a large quota claims once per 256 requests;
+#: below 1,024 units left, :data:`BLOCK_SHARE` makes blocks smaller than this anyway
+MAX_BLOCK = 256
 #: a block is this fraction of what the worker believes is left (so blocks shrink to 1)
 BLOCK_SHARE = 4
 #: attempts to start an epoch while other workers start theirs at the same time
