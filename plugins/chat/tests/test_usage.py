@@ -8,10 +8,12 @@ import wave
 import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grok2api_plugins.chat.fetch import Blob
 from grok2api_plugins.chat.media_size import image_size, wav_seconds
-from grok2api_plugins.chat.usage import PromptTokens, count_tokens, image_tokens, usage
+from grok2api_plugins.chat.usage import PromptTokens, count_ascii, count_pieces, count_tokens, image_tokens, usage
 
 
 def png(width: int, height: int) -> bytes:
@@ -85,3 +87,8 @@ def test_prompt_tokens_add_every_attachment() -> None:
     assert body["prompt_tokens"] == prompt.text + prompt.audio + prompt.other
     assert body["prompt_tokens_details"]["audio_tokens"] == 60
     assert body["total_tokens"] == body["prompt_tokens"] + body["completion_tokens"]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_the_ascii_shortcut_counts_as_the_rule_does(text: str) -> None:
+    assert count_ascii(text) == count_pieces(text)
