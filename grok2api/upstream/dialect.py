@@ -137,7 +137,8 @@ class FrameReader:
         if "error" in data and isinstance(data["error"], dict):
             error = data["error"]
             events.append(InStreamError(_first(error, "code"), _str(error.get("message"))))
-        self._meta_event(data, events)
+        if "llmInfo" in data or ("userResponse" not in data and data.get("responseId", "") != self._meta[0]):
+            self._meta_event(data, events)
         token = data.get("token")
         if token and isinstance(token, str):
             events.append(TextDelta(token, thinking=data.get("isThinking") is True,

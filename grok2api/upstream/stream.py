@@ -51,12 +51,7 @@ class LineDecoder:
         return self._frames([rest])
 
     def _frames(self, lines: list[bytes]) -> list[Frame]:
-        frames = []
-        for line in lines:
-            frame = self._parse(line)
-            if frame is not None:
-                frames.append(frame)
-        return frames
+        return [frame for line in lines if (frame := self._parse(line)) is not None]
 
     def _parse(self, line: bytes) -> Frame | None:
         if self.done:
