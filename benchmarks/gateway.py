@@ -13,7 +13,8 @@ sharing its port, as ``server.workers`` runs them) and this
 load generator (aiohttp). The direct run posts the very body the gateway's Grok client
 sends to ``conversations/new`` and reads the NDJSON answer; the gateway run posts an
 OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
-measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm-up.
+measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm-up at
+the same concurrency.
 
 Reported per run: latency p50/p99 (until the answer is complete), time to first token
 (first answer text) for streams, requests per second; and the added latency, added
@@ -184,11 +185,8 @@ def cpu_seconds(pids: tuple[int, ...]) -> float:
 
 async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int,
                   processes: dict[str, tuple[int, ...]]) -> Run:
-    for _ in range(min(20, requests)):  # warm-up: connections, caches, the pool's first writes
-        await once()
     samples: list[Sample] = []
-    left = requests
-    cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
+    left = 0
 
     async def worker() -> None:
         nonlocal left
@@ -196,6 +194,13 @@ async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: i
             left -= 1
             samples.append(await once())
 
+    # warm-up at the measured concurrency, so every connection (client to server, and the
+    # gateway's to the fake) is open before the clock starts; also caches, the pool's first writes
+    left = min(requests, max(20, 2 * concurrency))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    samples.clear()
+    left = requests
+    cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
