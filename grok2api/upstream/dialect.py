@@ -134,11 +134,9 @@ class FrameReader:
     def _response(self, data: dict[str, Any], events: list[Event]) -> None:
         """Append the events of one ``response`` object. Most frames carry one token and
         nothing else, so each rarer part is looked at only when its key is there."""
-        if "error" in data and isinstance(data["error"], dict):
-            error = data["error"]
+        if isinstance(error := data.get("error"), dict):
             events.append(InStreamError(_first(error, "code"), _str(error.get("message"))))
-        if "llmInfo" in data or ("userResponse" not in data and data.get("responseId", "") != self._meta[0]):
-            self._meta_event(data, events)
+        self._meta_event(data, events)
         token = data.get("token")
         if token and isinstance(token, str):
             events.append(TextDelta(token, thinking=data.get("isThinking") is True,
@@ -155,17 +153,16 @@ class FrameReader:
             card = _card(_dict(data["cardAttachment"]).get("jsonData"))
             if card is not None:
                 events.append(CardAttachment(card))
-        if "streamingImageGenerationResponse" in data and isinstance(data["streamingImageGenerationResponse"], dict):
-            events.append(self._image(data["streamingImageGenerationResponse"]))
-        if "streamingVideoGenerationResponse" in data and isinstance(data["streamingVideoGenerationResponse"], dict):
-            video = data["streamingVideoGenerationResponse"]
+        if isinstance(image := data.get("streamingImageGenerationResponse"), dict):
+            events.append(self._image(image))
+        if isinstance(video := data.get("streamingVideoGenerationResponse"), dict):
             events.append(VideoProgress(
                 video_id=_str(video.get("videoId")), progress=_int(video.get("progress")) or 0,
                 post_id=_str(video.get("videoPostId")), url=_str(video.get("videoUrl")),
                 thumbnail_url=_str(video.get("thumbnailImageUrl")), moderated=video.get("moderated") is True,
             ))
-        if "modelResponse" in data and isinstance(data["modelResponse"], dict):
-            events.append(self._model_response(data["modelResponse"]))
+        if isinstance(final := data.get("modelResponse"), dict):
+            events.append(self._model_response(final))
         if not self._ended and (data.get("isSoftStop") is True or "finalMetadata" in data):
             self._ended = True
             events.append(StreamEnd())
@@ -174,6 +171,8 @@ class FrameReader:
         """The assistant's id (frames echoing the user turn carry the user's id instead)
         and model hash, when they change."""
         known_id, known_hash = self._meta
+        if "llmInfo" not in data and ("userResponse" in data or data.get("responseId", "") == known_id):
+            return  # most frames: nothing here could change them
         response_id = known_id if "userResponse" in data else _str(data.get("responseId")) or known_id
         llm_info = data.get("llmInfo")
         model_hash = _str(llm_info.get("modelHash")) if isinstance(llm_info, dict) else ""
