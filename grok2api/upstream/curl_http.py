@@ -1,12 +1,20 @@
-"""HTTP requests on pooled curl handles, driven by curl_cffi's ``AsyncCurl``.
+"""HTTP requests on pooled libcurl handles, driven straight from the event loop.
 
 curl_cffi's ``AsyncSession`` re-derives some two dozen options in Python for every
-request, wraps every response in objects and runs a task per streamed body; at the
-gateway's request rates that was its largest CPU cost. The Grok client sends a handful
-of request shapes, so a handle keeps its options (the browser fingerprint through
-``impersonate``, proxy, timeouts) for the next request of the same shape, which sets
-only its URL, headers and body. Body bytes go straight to the one reader; when it falls
-``BUFFER_LIMIT`` bytes behind, curl stops reading the socket until it catches up.
+request, wraps every response in objects and runs a task per streamed body; its
+``Curl`` and ``AsyncCurl`` wrappers still pass every body piece through two Python
+layers and re-register a socket with the loop at every change. The Grok client sends a
+handful of request shapes and reads one body per request, so this module speaks to
+libcurl through curl_cffi's exported ``ffi`` and ``lib`` itself:
+
+- a handle keeps its options (the browser fingerprint through ``impersonate``, proxy,
+  timeouts) for the next request of the same shape, which sets only its URL, headers
+  and body;
+- libcurl calls one callback per body piece, which hands the bytes to the one reader;
+  when the reader falls ``BUFFER_LIMIT`` bytes behind, curl stops reading the socket
+  until it catches up;
+- the multi handle tells the loop which sockets to watch and when to wake it; only
+  what changed is re-registered.
 """
 
 from __future__ import annotations
@@ -14,16 +22,24 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
-from curl_cffi.aio import AsyncCurl
-from curl_cffi.const import CurlOpt
-from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, Curl, CurlError
+from curl_cffi import CurlError, CurlMOpt, CurlOpt, ffi, lib
+from curl_cffi.curl import DEFAULT_CACERT
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 
 #: body bytes held for a reader that is behind; past this the transfer pauses
 BUFFER_LIMIT = 1024 * 1024
 #: what a handle is set up for: method, body or not, proxy, https, target, connect timeout, encodings
 Shape = tuple[str, bool, str, bool, str, float, str]
+
+# libcurl's constants (curl.h) that curl_cffi does not export as enums
+_POLL_IN, _POLL_OUT, _POLL_REMOVE = 1, 2, 4
+_CSELECT_IN, _CSELECT_OUT = 1, 2
+_SOCKET_TIMEOUT = -1
+_MSG_DONE = 1
+_WRITEFUNC_PAUSE = 0x10000001
+_PAUSE_CONT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +60,138 @@ class HttpRequest:
     @property
     def shape(self) -> Shape:
         """The options a handle keeps between requests: the next request of the same
-        shape sets only its URL, headers, body and callbacks."""
+        shape sets only its URL, headers and body."""
         return (self.method, self.has_body, self.proxy, self.url.startswith("https:"), self.impersonate,
                 self.connect_timeout, self.accept_encoding)
+
+
+# libcurl's callbacks: each finds its Python object through the pointer it was given
+
+
+@ffi.callback("size_t(char *, size_t, size_t, void *)", error=0)
+def _on_body(data: Any, size: int, count: int, transfer: Any) -> int:
+    return ffi.from_handle(transfer).on_body(ffi.unpack(data, count))  # size is always 1
+
+
+@ffi.callback("size_t(char *, size_t, size_t, void *)", error=0)
+def _on_header(data: Any, size: int, count: int, transfer: Any) -> int:
+    ffi.from_handle(transfer).on_header(ffi.unpack(data, count))
+    return count
+
+
+@ffi.callback("int(void *, int, int, void *, void *)", error=-1)
+def _on_socket(easy: Any, fd: int, what: int, http: Any, socket_data: Any) -> int:
+    ffi.from_handle(http).watch(fd, what)
+    return 0
+
+
+@ffi.callback("int(void *, long, void *)", error=-1)
+def _on_timer(multi: Any, timeout_ms: int, http: Any) -> int:
+    ffi.from_handle(http).wake_after(timeout_ms)
+    return 0
+
+
+def _long(value: int) -> Any:
+    return ffi.new("long *", value)  # curl_cffi's setopt shim reads long options through a pointer
+
+
+class Handle:
+    """One libcurl easy handle with what its current request keeps alive."""
+
+    def __init__(self) -> None:
+        self.easy = lib.curl_easy_init()
+        self.shape: Shape | None = None  # the shape its options are set up for
+        self.error = ffi.new("char[]", 256)
+        self._headers = ffi.NULL  # the request's header list, freed with the next one
+
+    def setopt(self, option: CurlOpt, value: Any) -> None:
+        code = lib._curl_easy_setopt(self.easy, option, value)
+        if code != 0:
+            raise CurlError(f"curl refused option {option.name}: ({code})", code)
+
+    def configure(self, request: HttpRequest, transfer: Any) -> None:
+        """Set up for ``request``, its head and body going to ``transfer`` (an ffi handle)."""
+        shape = request.shape
+        if self.shape != shape:
+            self.shape = None
+            self._set_shape(request)
+            self.shape = shape
+        self.error[0] = b"\0"  # libcurl writes it only when a transfer fails
+        self.setopt(CurlOpt.URL, request.url.encode())
+        headers = ffi.NULL
+        for name, value in request.headers.items():
+            headers = lib.curl_slist_append(headers, f"{name}: {value}".encode())
+        self.setopt(CurlOpt.HTTPHEADER, headers)
+        self.free_headers()
+        self._headers = headers
+        if request.has_body:
+            body = request.body or b""
+            self.setopt(CurlOpt.POSTFIELDSIZE, _long(len(body)))
+            self.setopt(CurlOpt.COPYPOSTFIELDS, body)
+        self.setopt(CurlOpt.WRITEDATA, transfer)
+        self.setopt(CurlOpt.HEADERDATA, transfer)
+
+    def _set_shape(self, request: HttpRequest) -> None:
+        lib.curl_easy_reset(self.easy)
+        if lib.curl_easy_impersonate(self.easy, resolve_latest_browser_type(request.impersonate).encode(), 0) != 0:
+            raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+        self.setopt(CurlOpt.ERRORBUFFER, self.error)
+        self.setopt(CurlOpt.NOSIGNAL, _long(1))  # no SIGPIPE juggling per call: Python ignores it
+        self.setopt(CurlOpt.CAINFO, DEFAULT_CACERT.encode())
+        self.setopt(CurlOpt.PROXY_CAINFO, DEFAULT_CACERT.encode())
+        self.setopt(CurlOpt.WRITEFUNCTION, _on_body)
+        self.setopt(CurlOpt.HEADERFUNCTION, _on_header)
+        if request.has_body:
+            self.setopt(CurlOpt.POST, _long(1))
+        if request.method != ("POST" if request.has_body else "GET"):
+            self.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
+        # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
+        self.setopt(CurlOpt.PROXY, request.proxy.encode())
+        self.setopt(CurlOpt.NOPROXY, b"")
+        if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
+            self.setopt(CurlOpt.HTTPPROXYTUNNEL, _long(1))
+        self.setopt(CurlOpt.CONNECTTIMEOUT_MS, _long(max(1, int(request.connect_timeout * 1000))))
+        self.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
+
+    def error_of(self, code: int) -> CurlError:
+        message = ffi.string(self.error).decode(errors="replace") or ffi.string(lib.curl_easy_strerror(code)).decode()
+        return CurlError(f"curl: ({code}) {message}", code)
+
+    def free_headers(self) -> None:
+        if self._headers != ffi.NULL:
+            lib.curl_slist_free_all(self._headers)
+            self._headers = ffi.NULL
+
+    def close(self) -> None:
+        lib.curl_easy_cleanup(self.easy)
+        self.free_headers()
 
 
 class Transfer:
     """One request in flight: its status and headers once they arrived, then body chunks.
     Made with its handle configured and added to the multi handle."""
 
-    def __init__(self, http: CurlHttp, curl: Curl, configured: Shape | None, request: HttpRequest) -> None:
+    def __init__(self, http: CurlHttp, handle: Handle, request: HttpRequest) -> None:
         self._http = http
-        self._curl = curl
-        self._shape = request.shape
-        self._loop = asyncio.get_running_loop()
+        self.handle = handle
+        self._loop = http.loop
+        self._self: Any = ffi.new_handle(self)  # what libcurl's callbacks are given
         self._head: asyncio.Future[None] = self._loop.create_future()
         self._lines: list[bytes] = []  # the head being received
         self._final: list[bytes] = []  # the last complete head
         self._body: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._ended = False
+        self._error: CurlError | None = None
         self.buffered = 0  # body bytes received and not yet read
         self.status = 0
         self.headers: dict[str, str] = {}
-        _configure(curl, request, self, keep=configured == self._shape)
-        self._done = http.multi.add_handle(curl)
-        self._done.add_done_callback(self._finished)
+        handle.configure(request, self._self)
+        http.start(handle.easy, self)
 
-    # curl's callbacks (run inside ``socket_action``, on the loop) -------------------
-    def on_header(self, line: bytes) -> int:
+    # libcurl's callbacks (run inside ``curl_multi_socket_action``, on the loop) -----
+    def on_header(self, line: bytes) -> None:
         if line not in (b"\r\n", b"\n"):
             self._lines.append(line)
         elif self._lines and self._lines[0].startswith(b"HTTP/"):
@@ -81,7 +200,6 @@ class Transfer:
             self._final, self._lines = self._lines, []
         else:
             self._lines = []
-        return len(line)
 
     def _head_arrived(self) -> None:
         parts = self._final[0].split(None, 2) if self._final else []
@@ -97,24 +215,21 @@ class Transfer:
             self._head_arrived()
         if self.buffered >= BUFFER_LIMIT:
             self._paused = True
-            return CURL_WRITEFUNC_PAUSE  # curl keeps ``data`` and hands it over again on resuming
+            return _WRITEFUNC_PAUSE  # curl keeps ``data`` and hands it over again on resuming
         self._body.append(data)
         self.buffered += len(data)
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         return len(data)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    @staticmethod
-    def _error_of(done: asyncio.Future[None]) -> BaseException | None:
-        return CurlError("transfer aborted") if done.cancelled() else done.exception()
-
-    def _finished(self, done: asyncio.Future[None]) -> None:
-        """The transfer ended (completed, failed or aborted): give the handle back."""
+    def finished(self, error: CurlError | None) -> None:
+        """The transfer ended (completed, failed or aborted): the handle goes back."""
+        self._ended, self._error = True, error
         if not self._head.done():
-            error = self._error_of(done)
             if error is None and self._final:  # a complete answer without a body
                 self._head_arrived()
             else:
@@ -122,7 +237,10 @@ class Transfer:
                 self._head.exception()  # retrieved: nobody may wait for it any more
         self._wake()
         # a handle that ended paused is set up afresh before its next request
-        self._http.release(self._curl, None if self._paused else self._shape)
+        if self._paused:
+            self.handle.shape = None
+        self._self = None  # libcurl calls nothing here any more
+        self._http.release(self.handle)
 
     # the reader's side --------------------------------------------------------------
     async def head(self) -> None:
@@ -133,55 +251,130 @@ class Transfer:
     @property
     def ready(self) -> bool:
         """Whether :meth:`chunk` would return without waiting."""
-        return bool(self._body) or self._done.done()
+        return bool(self._body) or self._ended
 
     async def chunk(self) -> bytes | None:
         """Body bytes received so far (waiting for some), or None at the end."""
         while not self._body:
-            if self._done.done():
-                error = self._error_of(self._done)
-                if error is not None:
-                    raise error
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
                 return None
             self._waiter = self._loop.create_future()
             await self._waiter
         data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
         self.buffered = 0
-        if self._paused and not self._done.done():
+        if self._paused and not self._ended:
             self._paused = False
-            self._curl.pause(CURLPAUSE_CONT)
+            lib.curl_easy_pause(self.handle.easy, _PAUSE_CONT)  # may hand over held bytes at once
         return data
 
     def abort(self) -> None:
         """Stop the transfer now (a no-op once it ended); curl drops its connection."""
-        if not self._done.done():
-            self._http.multi.remove_handle(self._curl)
+        if not self._ended:
+            self._http.stop(self.handle.easy, CurlError("transfer aborted"))
 
 
 class CurlHttp:
-    """Reusable easy handles, at most ``limit`` transfers at once, on one multi handle."""
+    """Reusable easy handles, at most ``limit`` transfers at once, on one multi handle
+    whose sockets and timer the running loop watches."""
 
     def __init__(self) -> None:
-        self._multi: AsyncCurl | None = None
-        self._idle: list[tuple[Curl, Shape | None]] = []  # each with the shape it is set up for
+        self._multi: Any = None
+        self._self = ffi.new_handle(self)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[Handle] = []
+        self._transfers: dict[Any, Transfer] = {}  # by easy handle
+        self._watched: dict[int, int] = {}  # socket → the _POLL_ bits the loop watches
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = ffi.new("int *")
+        self._queued = ffi.new("int *")
         self._active = 0
         self._queue: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def multi(self) -> AsyncCurl:
+    def _open(self) -> None:
         if self._multi is None:
-            self._multi = AsyncCurl()
-        return self._multi
+            self.loop = asyncio.get_running_loop()
+            self._multi = lib.curl_multi_init()
+            lib.curl_multi_setopt(self._multi, CurlMOpt.SOCKETFUNCTION, _on_socket)
+            lib.curl_multi_setopt(self._multi, CurlMOpt.SOCKETDATA, self._self)
+            lib.curl_multi_setopt(self._multi, CurlMOpt.TIMERFUNCTION, _on_timer)
+            lib.curl_multi_setopt(self._multi, CurlMOpt.TIMERDATA, self._self)
 
     async def close(self) -> None:
-        multi, self._multi = self._multi, None
-        if multi is not None:
-            await multi.close()
-        for curl, _shape in self._idle:
-            curl.close()
+        for easy in list(self._transfers):
+            self.stop(easy, CurlError("client closed"))
+        if self._multi is not None:
+            lib.curl_multi_cleanup(self._multi)  # after this, no callback comes
+            self._multi = None
+        for fd in self._watched:
+            self.loop.remove_reader(fd)  # type: ignore[union-attr]
+            self.loop.remove_writer(fd)  # type: ignore[union-attr]
+        self._watched.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for handle in self._idle:
+            handle.close()
         self._idle.clear()
 
+    # the multi handle and the loop ------------------------------------------------
+    def watch(self, fd: int, what: int) -> None:
+        """libcurl: watch ``fd`` for ``what`` from now on (``_POLL_REMOVE``: not at all)."""
+        loop = self.loop
+        assert loop is not None
+        old = self._watched.get(fd, 0)
+        new = 0 if what & _POLL_REMOVE else what
+        if new & _POLL_IN and not old & _POLL_IN:
+            loop.add_reader(fd, self._act, fd, _CSELECT_IN)
+        elif old & _POLL_IN and not new & _POLL_IN:
+            loop.remove_reader(fd)
+        if new & _POLL_OUT and not old & _POLL_OUT:
+            loop.add_writer(fd, self._act, fd, _CSELECT_OUT)
+        elif old & _POLL_OUT and not new & _POLL_OUT:
+            loop.remove_writer(fd)
+        if new:
+            self._watched[fd] = new
+        else:
+            self._watched.pop(fd, None)
+
+    def wake_after(self, timeout_ms: int) -> None:
+        """libcurl: act on timeouts after ``timeout_ms`` (-1: no timer)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if timeout_ms >= 0:
+            assert self.loop is not None
+            self._timer = self.loop.call_later(timeout_ms / 1000, self._act, _SOCKET_TIMEOUT, 0)
+
+    def _act(self, fd: int, events: int) -> None:
+        """Let libcurl do what a socket event or its timer asks, then end finished transfers."""
+        if self._multi is None:
+            return
+        lib.curl_multi_socket_action(self._multi, fd, events, self._running)
+        while (message := lib.curl_multi_info_read(self._multi, self._queued)) != ffi.NULL:
+            if message.msg == _MSG_DONE:
+                easy, code = message.easy_handle, message.data.result
+                transfer = self._transfers.pop(easy, None)
+                lib.curl_multi_remove_handle(self._multi, easy)
+                if transfer is not None:
+                    transfer.finished(transfer.handle.error_of(code) if code else None)
+
+    def start(self, easy: Any, transfer: Transfer) -> None:
+        code = lib.curl_multi_add_handle(self._multi, easy)
+        if code != 0:
+            raise CurlError(f"curl cannot start the transfer: ({code})", code)
+        self._transfers[easy] = transfer
+
+    def stop(self, easy: Any, error: CurlError) -> None:
+        """End a transfer before libcurl did; its connection is closed."""
+        transfer = self._transfers.pop(easy, None)
+        lib.curl_multi_remove_handle(self._multi, easy)
+        if transfer is not None:
+            transfer.finished(error)
+
+    # handles and transfer slots ---------------------------------------------------
     async def _slot(self, limit: int) -> None:
         """Take one of ``limit`` transfer slots; waiters are served in order."""
         if self._active < limit and not self._queue:
@@ -204,20 +397,22 @@ class CurlHttp:
                 return
         self._active -= 1
 
-    def release(self, curl: Curl, shape: Shape | None) -> None:
-        curl.clean_handles_and_buffers()
-        self._idle.append((curl, shape))
+    def release(self, handle: Handle) -> None:
+        handle.free_headers()
+        self._idle.append(handle)
         self._free_slot()
 
     async def send(self, request: HttpRequest, limit: int) -> Transfer:
         """Start ``request`` and wait for its status and headers; on any failure or
         cancellation before that, the transfer is aborted."""
         await self._slot(limit)
-        curl, configured = self._idle.pop() if self._idle else (Curl(), None)
+        self._open()
+        handle = self._idle.pop() if self._idle else Handle()
         try:
-            transfer = Transfer(self, curl, configured, request)
+            transfer = Transfer(self, handle, request)
         except BaseException:
-            self.release(curl, None)
+            handle.shape = None
+            self.release(handle)
             raise
         try:
             await transfer.head()
@@ -225,29 +420,3 @@ class CurlHttp:
             transfer.abort()
             raise
         return transfer
-
-
-def _configure(curl: Curl, request: HttpRequest, transfer: Transfer, *, keep: bool) -> None:
-    """Set up the handle for ``request``, its head and body going to ``transfer``; with
-    ``keep``, the handle's options from a request of the same shape stand."""
-    if not keep:
-        curl.reset()
-        if curl.impersonate(resolve_latest_browser_type(request.impersonate), default_headers=False) != 0:
-            raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
-        if request.method != ("POST" if request.has_body else "GET"):
-            curl.setopt(CurlOpt.CUSTOMREQUEST, request.method.encode())
-        # an empty PROXY and NOPROXY keep curl from reading proxies from the environment
-        curl.setopt(CurlOpt.PROXY, request.proxy.encode())
-        curl.setopt(CurlOpt.NOPROXY, b"")
-        if request.proxy and request.url.startswith("https:") and not request.proxy.startswith("socks"):
-            curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
-        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, max(1, int(request.connect_timeout * 1000)))
-        curl.setopt(CurlOpt.ACCEPT_ENCODING, request.accept_encoding.encode())
-    curl.setopt(CurlOpt.URL, request.url.encode())
-    curl.setopt(CurlOpt.HTTPHEADER, [f"{name}: {value}".encode() for name, value in request.headers.items()])
-    if request.has_body:
-        body = request.body or b""
-        curl.setopt(CurlOpt.POSTFIELDS, body)
-        curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
-    curl.setopt(CurlOpt.HEADERFUNCTION, transfer.on_header)
-    curl.setopt(CurlOpt.WRITEFUNCTION, transfer.on_body)
