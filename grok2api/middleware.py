@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 from aiohttp import web
@@ -11,6 +10,7 @@ from aiohttp import web
 from grok2api.appkeys import REQUEST_LOG
 from grok2api.auth import IDENTITY, needs_api_key
 from grok2api.errors import Handler
+from grok2api.ids import random_hex
 from grok2api.logging import logger
 from grok2api.request_log import MODEL_ID
 
@@ -22,7 +22,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Reuse a sane incoming ``X-Request-Id`` or make one, and log the request when done."""
     incoming = request.headers.get("X-Request-Id", "")
-    request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else secrets.token_hex(16)
+    request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else random_hex()
     started = time.perf_counter()
     with logger.contextualize(request_id=request[REQUEST_ID]):
         response = await handler(request)

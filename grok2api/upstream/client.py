@@ -13,11 +13,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
-from uuid import uuid4
 
 import orjson
 
 from grok2api.config import Settings
+from grok2api.ids import random_uuid
 from grok2api.logging import logger
 from grok2api.upstream.classify import excerpt, from_stream_error
 from grok2api.upstream.dialect import ChatRequest, Dialect, RestCall
@@ -189,7 +189,7 @@ class GrokClient:
         url = "ws" + grok.base_url[len("http"):] + self._dialect.imagine_path
         headers = api_headers(grok, token, referer="/imagine", json_body=False,
                               statsig=statsig_id(grok, self._dialect.statsig_prefix))
-        request_id = str(uuid4())
+        request_id = random_uuid()
         finals: set[int] = set()
         done: dict[int, bool] = {}
         async with self._transport.websocket(url, headers=headers, proxy=grok.base_proxy_url,

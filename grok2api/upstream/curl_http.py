@@ -69,8 +69,20 @@ class HttpRequest:
 
 
 @ffi.callback("size_t(char *, size_t, size_t, void *)", error=0)
-def _on_body(data: Any, size: int, count: int, transfer: Any) -> int:
-    return ffi.from_handle(transfer).on_body(ffi.unpack(data, count))  # size is always 1
+def _on_body(data: Any, size: int, count: int, userdata: Any) -> int:
+    """Body bytes (``size`` is always 1), for the reader. A body comes in dozens of
+    pieces, one call each: this is kept to one Python frame."""
+    transfer: Transfer = ffi.from_handle(userdata)
+    if transfer._headless:
+        transfer._head_arrived()
+    if transfer.buffered >= BUFFER_LIMIT:
+        transfer._paused = True
+        return _WRITEFUNC_PAUSE  # curl keeps the bytes and hands them over again on resuming
+    transfer._body.append(ffi.unpack(data, count))
+    transfer.buffered += count
+    if transfer._waiter is not None:
+        transfer._wake()
+    return count
 
 
 @ffi.callback("size_t(char *, size_t, size_t, void *)", error=0)
@@ -181,6 +193,7 @@ class Transfer:
         self._final: list[bytes] = []  # the last complete head
         self._body: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._headless = True  # until the status and headers are known
         self._paused = False
         self._ended = False
         self._error: CurlError | None = None
@@ -208,23 +221,14 @@ class Transfer:
             name, sep, value = raw.decode("latin-1").partition(":")
             if sep:
                 self.headers[name.strip().lower()] = value.strip()
-        self._head.set_result(None)
-
-    def on_body(self, data: bytes) -> int:
-        if not self._head.done():
-            self._head_arrived()
-        if self.buffered >= BUFFER_LIMIT:
-            self._paused = True
-            return _WRITEFUNC_PAUSE  # curl keeps ``data`` and hands it over again on resuming
-        self._body.append(data)
-        self.buffered += len(data)
-        if self._waiter is not None:
-            self._wake()
-        return len(data)
+        self._headless = False
+        if not self._head.done():  # not when its waiter was cancelled
+            self._head.set_result(None)
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def finished(self, error: CurlError | None) -> None:
         """The transfer ended (completed, failed or aborted): the handle goes back."""

@@ -12,9 +12,9 @@ import functools
 import random
 import re
 import string
-from uuid import uuid4
 
 from grok2api.config import GrokSettings
+from grok2api.ids import random_uuid
 
 DEFAULT_CHROME = 136
 _CHROME_TARGET = re.compile(r"(?:chrome|edge)(\d+)")
@@ -95,7 +95,7 @@ def api_headers(grok: GrokSettings, token: str, *, referer: str, statsig: str,
     path there (``/``, ``/imagine``, ``/files``)."""
     headers = dict(_api_base(grok.impersonate, grok.base_url, referer))
     headers["x-statsig-id"] = statsig
-    headers["x-xai-request-id"] = str(uuid4())
+    headers["x-xai-request-id"] = random_uuid()
     headers["Cookie"] = cookie_header(token, grok.cf_clearance)
     if json_body:
         headers["Content-Type"] = "application/json"
@@ -113,7 +113,7 @@ def asset_headers(grok: GrokSettings, token: str | None) -> dict[str, str]:
         "Sec-Fetch-Site": "same-site",
         "Sec-Fetch-User": "?1",
         "Upgrade-Insecure-Requests": "1",
-        "x-xai-request-id": str(uuid4()),
+        "x-xai-request-id": random_uuid(),
     }
     if token is not None:
         headers["Cookie"] = cookie_header(token, grok.cf_clearance)

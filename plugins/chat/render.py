@@ -6,13 +6,13 @@ repeats, as OpenAI's stream does.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 import orjson
 
 from grok2api.errors import ApiError
+from grok2api.ids import random_hex
 
 DONE = b"data: [DONE]\n\n"
 
@@ -36,7 +36,7 @@ def image_markdown(links: list[tuple[str, str]], content_so_far: str) -> str:
 
 class Completion:
     def __init__(self, model: str, *, include_usage: bool = False) -> None:
-        self.id = f"chatcmpl-{secrets.token_hex(16)}"
+        self.id = f"chatcmpl-{random_hex()}"
         self.created = int(time.time())
         self.model = model
         self.system_fingerprint = ""

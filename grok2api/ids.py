@@ -1,0 +1,21 @@
+"""Identifiers that name things and guard nothing: request ids, completion ids and the
+request id header Grok's web app sends.
+
+They come from the process's Mersenne Twister, which ``random`` reseeds in every forked
+worker, not from the operating system: ``os.urandom`` is a system call, and a chat
+request needs three such ids. Secrets (keys, sessions) keep using :mod:`secrets`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+
+def random_hex(n_bytes: int = 16) -> str:
+    return f"{random.getrandbits(n_bytes * 8):0{n_bytes * 2}x}"
+
+
+def random_uuid() -> str:
+    """A version-4 UUID in its usual text form."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))

@@ -1,0 +1,27 @@
+"""Ids that guard nothing: well formed, and different in every forked worker."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from grok2api.ids import random_hex, random_uuid
+
+
+def test_shapes() -> None:
+    assert len(random_hex()) == 32 and int(random_hex(), 16) >= 0
+    assert len(random_hex(4)) == 8
+    assert uuid.UUID(random_uuid()).version == 4
+    assert len({random_uuid() for _ in range(1000)}) == 1000
+
+
+def test_a_forked_worker_draws_its_own_ids() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: random reseeds itself after a fork
+        os.write(write, random_hex().encode())
+        os._exit(0)
+    os.close(write)
+    mine = random_hex()
+    os.waitpid(pid, 0)
+    assert os.read(read, 64).decode() != mine
