@@ -104,7 +104,7 @@ class GrokClient:
         decoder = LineDecoder()
         answered = finished = False
         async with self._rest(token, self._dialect.chat_call(request, temporary=temporary), "chat") as response:
-            async for event in read_events(response.chunks(), self._dialect.frame_reader(), decoder):
+            async for event in read_events(response.chunks(), self._dialect.frame_reader().read, decoder):
                 yield event
                 if isinstance(event, TextDelta):
                     answered = answered or (not event.thinking and event.tag in ("", "final"))

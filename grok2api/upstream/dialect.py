@@ -108,15 +108,45 @@ _DEVICE_ENV = {"darkModeEnabled": False, "devicePixelRatio": 2, "screenWidth": 2
 _MEDIA_TYPES = {"video": "MEDIA_POST_TYPE_VIDEO", "image": "MEDIA_POST_TYPE_IMAGE"}
 
 
+#: keys of a ``response`` object that carry something besides a token; most frames have none
+_RARE_KEYS = frozenset({"error", "llmInfo", "userResponse", "webSearchResults", "cardAttachment",
+                        "streamingImageGenerationResponse", "streamingVideoGenerationResponse",
+                        "modelResponse", "finalMetadata"})
+
+
 class FrameReader:
     """Turns the frames of one chat stream into events, remembering the response id
-    and model hash across frames. Frames it does not understand yield nothing."""
+    and model hash across frames. Frames it does not understand yield nothing.
+
+    :meth:`read` runs once per frame, and an answer has a frame per token: the common
+    frame (one token, the known response id) takes the shortest path."""
 
     def __init__(self) -> None:
         self._meta = ("", "")
         self._ended = False
 
-    def __call__(self, frame: dict[str, Any]) -> list[Event]:
+    def read(self, frame: dict[str, Any]) -> list[Event]:
+        result = frame.get("result")
+        if type(result) is not dict or "error" in frame:
+            return self._unusual(frame)
+        response = result.get("response")
+        if "conversation" in result or type(response) is not dict:
+            return self._unusual(frame)
+        if response.keys() & _RARE_KEYS or response.get("responseId", "") != self._meta[0] \
+                or response.get("isSoftStop") is True:
+            events: list[Event] = []
+            self._response(response, events)
+            return events
+        token = response.get("token")
+        if not token or not isinstance(token, str):
+            return []
+        tag = response.get("messageTag")
+        step = response.get("messageStepId")
+        return [TextDelta(token, response.get("isThinking") is True, tag if isinstance(tag, str) else "",
+                          None if step is None else _int(step))]
+
+    def _unusual(self, frame: dict[str, Any]) -> list[Event]:
+        """A frame with an error, a conversation, or no response object."""
         error = frame.get("error")
         if isinstance(error, dict):
             return [InStreamError(_first(error, "code"), _str(error.get("message")))]
@@ -132,8 +162,8 @@ class FrameReader:
         return events
 
     def _response(self, data: dict[str, Any], events: list[Event]) -> None:
-        """Append the events of one ``response`` object. Most frames carry one token and
-        nothing else, so each rarer part is looked at only when its key is there."""
+        """Append the events of one ``response`` object, each part looked at only when
+        its key is there."""
         if isinstance(error := data.get("error"), dict):
             events.append(InStreamError(_first(error, "code"), _str(error.get("message"))))
         self._meta_event(data, events)
@@ -172,7 +202,7 @@ class FrameReader:
         and model hash, when they change."""
         known_id, known_hash = self._meta
         if "llmInfo" not in data and ("userResponse" in data or data.get("responseId", "") == known_id):
-            return  # most frames: nothing here could change them
+            return  # nothing here could change them
         response_id = known_id if "userResponse" in data else _str(data.get("responseId")) or known_id
         llm_info = data.get("llmInfo")
         model_hash = _str(llm_info.get("modelHash")) if isinstance(llm_info, dict) else ""

@@ -51,29 +51,37 @@ class LineDecoder:
         return self._frames([rest])
 
     def _frames(self, lines: list[bytes]) -> list[Frame]:
-        return [frame for line in lines if (frame := self._parse(line)) is not None]
+        frames: list[Frame] = []
+        for line in lines:
+            if self.done:
+                break
+            # NDJSON's lines start with "{"; anything else is SSE framing or noise
+            payload = line if line.startswith(b"{") else self._sse_payload(line)
+            if payload is None:
+                continue
+            try:
+                frame = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                self.skipped += 1
+                continue
+            if isinstance(frame, dict):
+                frames.append(frame)
+            else:
+                self.skipped += 1
+        return frames
 
-    def _parse(self, line: bytes) -> Frame | None:
-        if self.done:
-            return None
-        if not line.startswith(b"{"):  # NDJSON's lines do; anything else is SSE or noise
-            line = line.strip()
-            if line.startswith(b"data:"):
-                line = line[5:].strip()
-                if line == b"[DONE]":
-                    self.done = True
-                    return None
-            if not line or line.startswith(_SSE_FIELDS):
+    def _sse_payload(self, line: bytes) -> bytes | None:
+        """The JSON of an SSE ``data:`` line (or of a bare line); None for framing, blank
+        lines and ``data: [DONE]``, which ends the stream."""
+        line = line.strip()
+        if line.startswith(b"data:"):
+            line = line[5:].strip()
+            if line == b"[DONE]":
+                self.done = True
                 return None
-        try:
-            frame = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            self.skipped += 1
+        if not line or line.startswith(_SSE_FIELDS):
             return None
-        if not isinstance(frame, dict):
-            self.skipped += 1
-            return None
-        return frame
+        return line
 
 
 async def read_events(

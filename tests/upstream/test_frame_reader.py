@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from grok2api.upstream import (
     CardAttachment,
     ConversationStarted,
@@ -25,7 +28,7 @@ def response(**fields: Any) -> dict[str, Any]:
 
 def read(*frames: dict[str, Any]) -> list[Any]:
     reader = Dialect().frame_reader()
-    return [event for frame in frames for event in reader(frame)]
+    return [event for frame in frames for event in reader.read(frame)]
 
 
 def test_ids_meta_text_and_end() -> None:
@@ -100,3 +103,22 @@ def test_errors_top_level_in_response_and_stream_errors() -> None:
 def test_frames_of_unexpected_shape_yield_nothing() -> None:
     assert read({"result": "text"}, {"result": {"response": "x"}}, {"other": 1},
                 response(token=5, streamingImageGenerationResponse="x", modelResponse=[1])) == []
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.sampled_from(["", "r-1", "r-2", "final", "x"]),
+                    st.just({}), st.just({"modelHash": "h"}), st.just({"message": "m"}))
+_RESPONSE_KEYS = ["token", "responseId", "messageTag", "isThinking", "isSoftStop", "messageStepId", "llmInfo",
+                  "userResponse", "finalMetadata", "error", "modelResponse", "webSearchResults"]
+_FRAMES = st.one_of(
+    st.dictionaries(st.sampled_from(_RESPONSE_KEYS), _VALUES, max_size=6).map(lambda fields: response(**fields)),
+    st.dictionaries(st.sampled_from(["result", "error"]), _VALUES, max_size=2),
+    st.just({"result": {"conversation": {"conversationId": "c"}, "response": {"token": "t"}}}),
+)
+
+
+@given(st.lists(_FRAMES, max_size=12))
+def test_the_shortcut_for_token_frames_reads_as_the_full_path_does(frames: list[dict[str, Any]]) -> None:
+    """``read`` takes a shortcut for the common frame; a reader that takes the full path
+    for every frame must see the same events."""
+    quick, full = Dialect().frame_reader(), Dialect().frame_reader()
+    assert [quick.read(f) for f in frames] == [full._unusual(f) for f in frames]
