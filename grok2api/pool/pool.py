@@ -21,7 +21,7 @@ from grok2api.pool.account import NS_COUNTS, QUOTA_FIELDS, UNKNOWN, Account, Buc
 from grok2api.pool.claims import QuotaClaims
 from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
 from grok2api.pool.persistence import EVENTS_KEY, AccountWriter, chunked, read_records
-from grok2api.pool.refresh import PROGRESS_KEY, Refresher, RefreshProgress
+from grok2api.pool.refresh import PLAN_FIELDS, PROGRESS_KEY, Refresher, RefreshProgress
 from grok2api.pool.selection import Selector
 from grok2api.registry import ModelSpec
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Change, Storage
@@ -105,7 +105,8 @@ class TokenPool:
         if changed or account.unsaved:
             self._writer.mark(account.token, changed)
         self._selector.put(account, now_ms())
-        self._refresher.schedule(account)
+        if not changed.isdisjoint(PLAN_FIELDS):  # most requests change only what the plan ignores
+            self._refresher.schedule(account)
 
     # requests ----------------------------------------------------------------
     async def acquire(self, model: ModelSpec, *, exclude: Collection[str] = ()) -> Lease:

@@ -101,6 +101,11 @@ class Limiter:
             self._changed.notify_all()
 
 
+#: the account fields :func:`next_check` reads: a change elsewhere leaves the plan as it is
+PLAN_FIELDS = frozenset({"status", "pool", "last_sync_at", "quota", "heavy_quota", "cooldown_until",
+                         "heavy_reset_at"})
+
+
 def next_check(account: Account, settings: Settings) -> int | None:
     """When the refresher should sync this account next (ms), None for never.
 
