@@ -11,6 +11,7 @@ from grok2api.appkeys import REQUEST_LOG
 from grok2api.auth import IDENTITY, needs_api_key
 from grok2api.errors import Handler
 from grok2api.ids import random_hex
+from grok2api.logging import REQUEST_ID as LOG_REQUEST_ID
 from grok2api.logging import logger
 from grok2api.request_log import MODEL_ID
 
@@ -24,7 +25,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     incoming = request.headers.get("X-Request-Id", "")
     request[REQUEST_ID] = incoming if _SAFE_ID.match(incoming) else random_hex()
     started = time.perf_counter()
-    with logger.contextualize(request_id=request[REQUEST_ID]):
+    context = LOG_REQUEST_ID.set(request[REQUEST_ID])
+    try:
         response = await handler(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.info("{} {} {} {:.1f}ms", request.method, request.path, response.status, elapsed_ms)
@@ -34,6 +36,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
             log.record(method=request.method, path=request.path, status=response.status, duration_ms=elapsed_ms,
                        model=request.get(MODEL_ID), key_name=identity.name if identity else None)
         return response
+    finally:
+        LOG_REQUEST_ID.reset(context)
 
 
 def _is_api(request: web.Request) -> bool:

@@ -20,3 +20,19 @@ def test_logger_masks_messages(capsys) -> None:
     setup_logging("INFO", log_dir=None)
     logger.info("upstream said {}", "sso=eyJabcdefghijk.lmnopqrstuvwxyz0123")
     assert "lmnopqrstuvwxyz0123" not in capsys.readouterr().err
+
+
+def test_records_carry_the_request_id_being_served() -> None:
+    from grok2api.logging import REQUEST_ID, setup_logging
+
+    setup_logging("INFO", log_dir=None)
+    seen: list[dict[str, object]] = []
+    sink = logger.add(lambda message: seen.append(dict(message.record["extra"])), level="INFO")
+    try:
+        context = REQUEST_ID.set("req-1")
+        logger.info("inside")
+        REQUEST_ID.reset(context)
+        logger.info("outside")
+    finally:
+        logger.remove(sink)
+    assert seen == [{"request_id": "req-1"}, {}]
