@@ -4,13 +4,21 @@ The engine plugins subclass :class:`SqlStorage` only to build their URL, tune th
 connection and (PostgreSQL) notify other workers. Every write runs in one
 transaction that also appends to the change feed; the feed counter row is locked
 last, so sequence numbers follow commit order on every database.
+
+Every transaction body is a plain function of a synchronous
+:class:`~sqlalchemy.engine.Connection`. PostgreSQL and MySQL run it on their async
+driver (``run_sync``); SQLite runs it whole in one worker-thread call on the sync
+driver (:class:`ThreadedEngine`): aiosqlite's thread round trip per cursor operation
+and SQLAlchemy's greenlet per statement cost more CPU than the database work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -30,9 +38,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, Result, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from grok2api.config import Settings
@@ -139,6 +148,78 @@ def _live(table: Table, now: int) -> ColumnElement[bool]:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
 
 
+class ThreadedEngine:
+    """A synchronous engine whose every transaction runs whole in one call to a worker thread.
+
+    :meth:`run` is the storage's path. :meth:`begin` and :meth:`connect` mimic
+    :class:`AsyncEngine` for tests and tools that reach into the database (a thread hop per call).
+    """
+
+    def __init__(self, sync_engine: Engine, executor: ThreadPoolExecutor) -> None:
+        self.sync_engine = sync_engine
+        self._executor = executor
+
+    def execution_options(self, **options: Any) -> ThreadedEngine:
+        """The same pool and threads, connections with these options (dispose only the original)."""
+        return ThreadedEngine(self.sync_engine.execution_options(**options), self._executor)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def run(self, work: Callable[[Connection], T], *, commit: bool) -> T:
+        """``work`` in one transaction and one thread hop; committed if ``commit``, else rolled back."""
+        return await self.call(self._transaction, work, commit)
+
+    def _transaction(self, work: Callable[[Connection], T], commit: bool) -> T:
+        with self.sync_engine.connect() as conn:  # closing rolls back what is not committed
+            result = work(conn)
+            if commit:
+                conn.commit()
+            return result
+
+    def begin(self) -> contextlib.AbstractAsyncContextManager[ThreadedConnection]:
+        return self._connection(commit=True)
+
+    def connect(self) -> contextlib.AbstractAsyncContextManager[ThreadedConnection]:
+        return self._connection(commit=False)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, commit: bool) -> AsyncIterator[ThreadedConnection]:
+        conn = await self.call(self.sync_engine.connect)
+        try:
+            yield ThreadedConnection(self, conn)
+            if commit:
+                await self.call(conn.commit)
+        finally:
+            await self.call(conn.close)
+
+    async def dispose(self) -> None:
+        """Close the pooled connections, then let the threads finish what they run and exit."""
+        try:
+            await self.call(self.sync_engine.dispose)
+        finally:
+            self._executor.shutdown(wait=False)
+
+
+class ThreadedConnection:
+    """The awaitable ``execute`` and ``run_sync`` of an async connection, on a :class:`ThreadedEngine`."""
+
+    def __init__(self, engine: ThreadedEngine, sync_connection: Connection) -> None:
+        self.sync_connection = sync_connection
+        self._engine = engine
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        return await self._engine.call(self._execute, statement, parameters)
+
+    def _execute(self, statement: Executable, parameters: Any) -> Result[Any]:
+        result = self.sync_connection.execute(statement, parameters)
+        return result.freeze()() if result.returns_rows else result  # rows fetched in the thread
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._engine.call(functools.partial(fn, self.sync_connection, *args, **kwargs))
+
+
 class SqlStorage(Storage):
     """The shared engine; subclasses provide :meth:`url` and may tune the rest."""
 
@@ -149,11 +230,14 @@ class SqlStorage(Storage):
     #: the database takes one writer at a time (SQLite): this process queues its own
     #: writers on a lock instead of in the database's sleeping busy handler
     one_writer: bool = False
+    #: > 0: run transactions on the URL's synchronous driver in this many worker threads
+    #: (:class:`ThreadedEngine`) instead of on its async driver
+    threads: int = 0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._engine: AsyncEngine | None = None
-        self._reader: AsyncEngine | None = None
+        self._engine: AsyncEngine | ThreadedEngine | None = None
+        self._reader: AsyncEngine | ThreadedEngine | None = None
         self._waiter: FeedWaiter | None = None
         self._gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
 
@@ -165,10 +249,10 @@ class SqlStorage(Storage):
     def engine_options(self) -> dict[str, Any]:
         return {"pool_pre_ping": True, "pool_recycle": 3600}
 
-    def prepare(self, engine: AsyncEngine) -> None:
-        """Hook for connection events, before the first connection."""
+    def prepare(self, engine: Engine) -> None:
+        """Hook for connection events (on the synchronous engine), before the first connection."""
 
-    async def after_write(self, conn: AsyncConnection, end: int) -> None:
+    def after_write(self, conn: Connection, end: int) -> None:
         """Runs inside a write transaction that appended changes up to ``end``."""
 
     def retryable(self, exc: DBAPIError) -> bool:
@@ -177,7 +261,7 @@ class SqlStorage(Storage):
 
     # lifecycle ---------------------------------------------------------------
     @property
-    def engine(self) -> AsyncEngine:
+    def engine(self) -> AsyncEngine | ThreadedEngine:
         if self._engine is None:
             raise StorageError(f"{self.name} storage is not open")
         return self._engine
@@ -185,60 +269,81 @@ class SqlStorage(Storage):
     async def open(self) -> None:
         url = self.url()
         where = url.render_as_string(hide_password=True)
-        engine = create_async_engine(url, **self.engine_options())
-        self.prepare(engine)
-        try:
-            await self._create_schema(engine)
-        except StorageError:
-            await engine.dispose()
-            raise
-        except Exception as exc:  # the drivers raise OSError, their own errors or SQLAlchemy's
-            await engine.dispose()
-            raise StorageError(f"{self.name} storage at {where} cannot be opened: {exc}") from exc
+        engine: AsyncEngine | ThreadedEngine
+        if self.threads:
+            sync_engine = create_engine(url, **self.engine_options())
+            executor = ThreadPoolExecutor(self.threads, thread_name_prefix=f"g2a-{self.name}")
+            engine = ThreadedEngine(sync_engine, executor)
+        else:
+            engine = create_async_engine(url, **self.engine_options())
+            sync_engine = engine.sync_engine
+        self.prepare(sync_engine)
         self._engine = engine
         self._reader = engine.execution_options(g2a_readonly=True)
+        try:
+            await self._create_schema()
+        except Exception as exc:  # the drivers raise OSError, their own errors or SQLAlchemy's
+            self._engine = self._reader = None
+            await engine.dispose()
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"{self.name} storage at {where} cannot be opened: {exc}") from exc
         self._waiter = FeedWaiter()
         if self.one_writer:
             self._gate = asyncio.Lock()
         logger.info("storage: {} at {} (schema v{})", self.name, where, self.schema_version)
 
-    async def _create_schema(self, engine: AsyncEngine) -> None:
+    async def _create_schema(self) -> None:
         for attempt in range(3):  # two workers creating tables at once: the loser retries
             try:
-                async with engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
+                await self._run_write(metadata.create_all)
                 break
             except DBAPIError:
                 if attempt == 2:
                     raise
                 await asyncio.sleep(0.2)
-        async with engine.begin() as conn:
+
+        def work(conn: Connection) -> int:
             for name, value in ((SCHEMA_VERSION, self.schema_version), (FEED_SEQ, 0), (FEED_TRIMMED, 0)):
-                await self._insert_ignore(conn, meta, [{"name": name, "value": value}])
-            stored = (await conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION))).scalar_one()
+                self._insert_ignore(conn, meta, [{"name": name, "value": value}])
+            return int(conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION)).scalar_one())
+
+        stored = await self._run_write(work)
         if stored > self.schema_version:
             raise StorageError(f"the {self.name} database has schema version {stored}, newer than this "
                                f"grok2api understands ({self.schema_version}); upgrade grok2api")
 
     async def close(self) -> None:
-        engine, self._engine = self._engine, None
+        engine, self._engine, self._reader = self._engine, None, None
         if engine is not None:
             await engine.dispose()
 
     # transactions ------------------------------------------------------------
-    def _read(self) -> AsyncConnection:
-        """A connection for reads (``async with``); SQLite starts no write lock for it."""
-        if self._reader is None:
-            raise StorageError(f"{self.name} storage is not open")
-        return self._reader.connect()
+    async def _run_write(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction, committed when it returns."""
+        engine = self.engine
+        if isinstance(engine, ThreadedEngine):
+            return await engine.run(work, commit=True)
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
 
-    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]], *, feed: bool = False) -> T:
+    async def _run_read(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on a read-only connection (SQLite starts no write lock for it), rolled back after."""
+        reader = self._reader
+        if reader is None:
+            raise StorageError(f"{self.name} storage is not open")
+        if isinstance(reader, ThreadedEngine):
+            return await reader.run(work, commit=False)
+        async with reader.connect() as conn:
+            return await conn.run_sync(work)
+
+    async def _write(self, work: Callable[[Connection], T], *, feed: bool = False) -> T:
         """Run ``work`` in a write transaction (again on a race); ``feed``: it appends
         changes, so this worker's feed readers are woken after the commit."""
         for attempt in range(self.write_attempts):
             try:
-                async with self._gate, self.engine.begin() as conn:
-                    result = await work(conn)
+                async with self._gate:
+                    result = await self._run_write(work)
                 break
             except DBAPIError as exc:
                 race = isinstance(exc, IntegrityError) or self.retryable(exc)
@@ -249,14 +354,14 @@ class SqlStorage(Storage):
             self._waiter.notify()
         return result
 
-    async def _insert_ignore(self, conn: AsyncConnection, table: Table, rows: list[JSON]) -> None:
+    def _insert_ignore(self, conn: Connection, table: Table, rows: list[JSON]) -> None:
         if conn.dialect.name in ("mysql", "mariadb"):
-            await conn.execute(mysql.insert(table).prefix_with("IGNORE"), rows)
+            conn.execute(mysql.insert(table).prefix_with("IGNORE"), rows)
         else:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            await conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+            conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
-    async def _upsert_records(self, conn: AsyncConnection, rows: list[JSON]) -> None:
+    def _upsert_records(self, conn: Connection, rows: list[JSON]) -> None:
         columns = ("data", "expires_at", "updated_at")
         if conn.dialect.name in ("mysql", "mariadb"):
             stmt = mysql.insert(records)
@@ -266,28 +371,28 @@ class SqlStorage(Storage):
             stmt = dialect.insert(records)
             stmt = stmt.on_conflict_do_update(index_elements=["ns", "key"],
                                               set_={c: stmt.excluded[c] for c in columns})
-        await conn.execute(stmt, rows)
+        conn.execute(stmt, rows)
 
-    async def _append_changes(self, conn: AsyncConnection, ns: str, keys: Sequence[str], op: str) -> None:
+    def _append_changes(self, conn: Connection, ns: str, keys: Sequence[str], op: str) -> None:
         """Append to the feed inside the caller's transaction; the counter row lock orders commits."""
         if not keys:
             return
         count = len(keys)
-        await conn.execute(update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + count))
-        end = (await conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ))).scalar_one()
+        conn.execute(update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + count))
+        end = conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ)).scalar_one()
         now = now_ms()
-        await conn.execute(insert(changes), [
+        conn.execute(insert(changes), [
             {"seq": end - count + i + 1, "ns": ns, "key": key, "op": op, "at_ms": now} for i, key in enumerate(keys)])
         if end // _HOUSEKEEPING_EVERY != (end - count) // _HOUSEKEEPING_EVERY:
-            await self._housekeeping(conn, end, now)
-        await self.after_write(conn, end)
+            self._housekeeping(conn, end, now)
+        self.after_write(conn, end)
 
-    async def _housekeeping(self, conn: AsyncConnection, end: int, now: int) -> None:
+    def _housekeeping(self, conn: Connection, end: int, now: int) -> None:
         cut = end - self.feed_max
         if cut > 0:
-            await conn.execute(delete(changes).where(changes.c.seq <= cut))
-            await conn.execute(update(meta).where(meta.c.name == FEED_TRIMMED).values(value=cut))
-        await conn.execute(delete(records).where(records.c.expires_at <= now))
+            conn.execute(delete(changes).where(changes.c.seq <= cut))
+            conn.execute(update(meta).where(meta.c.name == FEED_TRIMMED).values(value=cut))
+        conn.execute(delete(records).where(records.c.expires_at <= now))
 
     # records -----------------------------------------------------------------
     async def get(self, ns: str, key: str) -> JSON | None:
@@ -295,28 +400,29 @@ class SqlStorage(Storage):
 
     async def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, JSON]:
         check_ns(ns)
-        found: dict[str, JSON] = {}
         now = now_ms()
         wanted = sorted({check_name(k) for k in keys})
-        async with self._read() as conn:
+
+        def work(conn: Connection) -> dict[str, JSON]:
+            found: dict[str, JSON] = {}
             for start in range(0, len(wanted), _CHUNK):
-                rows = await conn.execute(select(records.c.key, records.c.data).where(
+                rows = conn.execute(select(records.c.key, records.c.data).where(
                     records.c.ns == ns, records.c.key.in_(wanted[start:start + _CHUNK]), _live(records, now)))
                 found.update(self._decoded(ns, rows))
-        return found
+            return found
+
+        return await self._run_read(work)
 
     async def list(self, ns: str, *, prefix: str = "") -> dict[str, JSON]:
         check_ns(ns)
         query = select(records.c.key, records.c.data).where(records.c.ns == ns, _live(records, now_ms()))
         if prefix:
             query = query.where(records.c.key.startswith(prefix, autoescape=True))
-        async with self._read() as conn:
-            return self._decoded(ns, await conn.execute(query.order_by(records.c.key)))
+        return await self._run_read(lambda conn: self._decoded(ns, conn.execute(query.order_by(records.c.key))))
 
     async def namespaces(self) -> list[str]:
-        async with self._read() as conn:
-            query = select(records.c.ns).where(_live(records, now_ms())).distinct().order_by(records.c.ns)
-            return list((await conn.execute(query)).scalars())
+        query = select(records.c.ns).where(_live(records, now_ms())).distinct().order_by(records.c.ns)
+        return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
     @staticmethod
     def _decoded(ns: str, rows: Any) -> dict[str, JSON]:
@@ -342,10 +448,10 @@ class SqlStorage(Storage):
         if not rows:
             return
 
-        async def work(conn: AsyncConnection) -> None:
+        def work(conn: Connection) -> None:
             for start in range(0, len(rows), _CHUNK):
-                await self._upsert_records(conn, rows[start:start + _CHUNK])
-            await self._append_changes(conn, ns, [r["key"] for r in rows], "put")
+                self._upsert_records(conn, rows[start:start + _CHUNK])
+            self._append_changes(conn, ns, [r["key"] for r in rows], "put")
 
         await self._write(work, feed=True)
 
@@ -354,17 +460,17 @@ class SqlStorage(Storage):
         check_name(key)
         encode(fields)
 
-        async def work(conn: AsyncConnection) -> JSON | None:
+        def work(conn: Connection) -> JSON | None:
             now = now_ms()
-            raw = (await conn.execute(select(records.c.data).where(
-                records.c.ns == ns, records.c.key == key, _live(records, now)).with_for_update())).scalar()
+            raw = conn.execute(select(records.c.data).where(
+                records.c.ns == ns, records.c.key == key, _live(records, now)).with_for_update()).scalar()
             current = decode(raw, f"{ns}/{key}")
             if current is None:
                 return None
             merged = merge(current, fields)
-            await conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
+            conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
                 data=encode(merged).decode(), updated_at=now))
-            await self._append_changes(conn, ns, [key], "put")
+            self._append_changes(conn, ns, [key], "put")
             return merged
 
         return await self._write(work, feed=True)
@@ -376,16 +482,16 @@ class SqlStorage(Storage):
         check_ns(ns)
         wanted = sorted({check_name(k) for k in keys})
 
-        async def work(conn: AsyncConnection) -> int:
+        def work(conn: Connection) -> int:
             now = now_ms()
             gone: list[str] = []
             for start in range(0, len(wanted), _CHUNK):
                 chunk = records.c.key.in_(wanted[start:start + _CHUNK])
-                live = await conn.execute(select(records.c.key).where(
+                live = conn.execute(select(records.c.key).where(
                     records.c.ns == ns, chunk, _live(records, now)).with_for_update())
                 gone.extend(live.scalars())
-                await conn.execute(delete(records).where(records.c.ns == ns, chunk))
-            await self._append_changes(conn, ns, sorted(gone), "delete")
+                conn.execute(delete(records).where(records.c.ns == ns, chunk))
+            self._append_changes(conn, ns, sorted(gone), "delete")
             return len(gone)
 
         return await self._write(work, feed=True) if wanted else 0
@@ -399,9 +505,9 @@ class SqlStorage(Storage):
         fields = sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in deltas)
         where = and_(counters.c.ns == ns, counters.c.key == key)
 
-        async def work(conn: AsyncConnection) -> Any:
-            rows = await conn.execute(select(counters.c.field, counters.c.value).where(where)
-                                      .order_by(counters.c.field).with_for_update())
+        def work(conn: Connection) -> Any:
+            rows = conn.execute(select(counters.c.field, counters.c.value).where(where)
+                                .order_by(counters.c.field).with_for_update())
             current = {name: int(value) for name, value in rows}
             if any(f not in current for f in fields):
                 return _MISSING
@@ -410,13 +516,13 @@ class SqlStorage(Storage):
                 if limit >= 0 and current[name] + deltas[name] > limit:
                     return None
             for name in fields:
-                await conn.execute(update(counters).where(where, counters.c.field == name)
-                                   .values(value=counters.c.value + deltas[name]))
+                conn.execute(update(counters).where(where, counters.c.field == name)
+                             .values(value=counters.c.value + deltas[name]))
                 current[name] += deltas[name]
             return current
 
-        async def create(conn: AsyncConnection) -> None:
-            await self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0} for f in fields])
+        def create(conn: Connection) -> None:
+            self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0} for f in fields])
 
         # rows are created in a transaction of their own: creating and locking them in one
         # deadlocks on MySQL when two workers race for a new counter
@@ -428,26 +534,28 @@ class SqlStorage(Storage):
 
     async def counters(self, ns: str, key: str) -> dict[str, int]:
         check_ns(ns)
-        async with self._read() as conn:
-            rows = await conn.execute(select(counters.c.field, counters.c.value).where(
-                counters.c.ns == ns, counters.c.key == check_name(key)))
-            return {name: int(value) for name, value in rows}
+        query = select(counters.c.field, counters.c.value).where(counters.c.ns == ns,
+                                                                  counters.c.key == check_name(key))
+        return await self._run_read(lambda conn: {name: int(value) for name, value in conn.execute(query)})
 
     async def counters_many(self, ns: str) -> dict[str, dict[str, int]]:
         check_ns(ns)
-        out: dict[str, dict[str, int]] = {}
-        async with self._read() as conn:
-            rows = await conn.execute(select(counters.c.key, counters.c.field, counters.c.value)
-                                      .where(counters.c.ns == ns))
+
+        def work(conn: Connection) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            rows = conn.execute(select(counters.c.key, counters.c.field, counters.c.value)
+                                .where(counters.c.ns == ns))
             for key, name, value in rows:
                 out.setdefault(key, {})[name] = int(value)
-        return out
+            return out
+
+        return await self._run_read(work)
 
     async def drop_counters(self, ns: str) -> None:
         check_ns(ns)
 
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(delete(counters).where(counters.c.ns == ns))
+        def work(conn: Connection) -> None:
+            conn.execute(delete(counters).where(counters.c.ns == ns))
 
         await self._write(work)
 
@@ -455,26 +563,25 @@ class SqlStorage(Storage):
         query = select(counters.c.ns).distinct().order_by(counters.c.ns)
         if prefix:
             query = query.where(counters.c.ns.startswith(prefix, autoescape=True))
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
     # locks -------------------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         check_name(name, "lock name")
         check_name(owner, "lock owner")
 
-        async def work(conn: AsyncConnection) -> bool:
+        def work(conn: Connection) -> bool:
             now = now_ms()
             expires = now + int(ttl * 1000)
-            row = (await conn.execute(select(locks.c.owner, locks.c.expires_at)
-                                      .where(locks.c.name == name).with_for_update())).first()
+            row = conn.execute(select(locks.c.owner, locks.c.expires_at)
+                               .where(locks.c.name == name).with_for_update()).first()
             if row is None:
                 # a racing insert raises IntegrityError (or a deadlock on MySQL): _write runs us again
-                await conn.execute(insert(locks).values(name=name, owner=owner, expires_at=expires))
+                conn.execute(insert(locks).values(name=name, owner=owner, expires_at=expires))
                 return True
             if row.owner != owner and row.expires_at > now:
                 return False
-            await conn.execute(update(locks).where(locks.c.name == name).values(owner=owner, expires_at=expires))
+            conn.execute(update(locks).where(locks.c.name == name).values(owner=owner, expires_at=expires))
             return True
 
         return await self._write(work)
@@ -483,9 +590,8 @@ class SqlStorage(Storage):
         check_name(name, "lock name")
         check_name(owner, "lock owner")
 
-        async def work(conn: AsyncConnection) -> bool:
-            result = await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
-            return bool(result.rowcount)
+        def work(conn: Connection) -> bool:
+            return bool(conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner)).rowcount)
 
         return await self._write(work)
 
@@ -496,47 +602,47 @@ class SqlStorage(Storage):
         if not rows:
             return
 
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(insert(logs), rows)
-            cut = (await conn.execute(select(logs.c.seq).where(logs.c.stream == stream)
-                                      .order_by(logs.c.seq.desc()).offset(max_len).limit(1))).scalar()
+        def work(conn: Connection) -> None:
+            conn.execute(insert(logs), rows)
+            cut = conn.execute(select(logs.c.seq).where(logs.c.stream == stream)
+                               .order_by(logs.c.seq.desc()).offset(max_len).limit(1)).scalar()
             if cut is not None:
-                await conn.execute(delete(logs).where(logs.c.stream == stream, logs.c.seq <= cut))
+                conn.execute(delete(logs).where(logs.c.stream == stream, logs.c.seq <= cut))
 
         await self._write(work)
 
     async def log_streams(self) -> list[str]:
-        async with self._read() as conn:
-            return list((await conn.execute(select(logs.c.stream).distinct().order_by(logs.c.stream))).scalars())
+        query = select(logs.c.stream).distinct().order_by(logs.c.stream)
+        return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
     async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
         check_ns(stream)
         query = select(logs.c.seq, logs.c.at_ms, logs.c.data).where(logs.c.stream == stream)
         if before_seq is not None:
             query = query.where(logs.c.seq < before_seq)
-        async with self._read() as conn:
-            rows = await conn.execute(query.order_by(logs.c.seq.desc()).limit(limit))
-            entries = [(int(seq), int(at), decode(raw, f"log {stream}/{seq}")) for seq, at, raw in rows]
+        rows = await self._run_read(lambda conn: conn.execute(query.order_by(logs.c.seq.desc()).limit(limit)).all())
+        entries = [(int(seq), int(at), decode(raw, f"log {stream}/{seq}")) for seq, at, raw in rows]
         return [LogEntry(seq, at, data) for seq, at, data in entries if data is not None]
 
     # change feed -------------------------------------------------------------
     async def last_change(self) -> int:
-        async with self._read() as conn:
-            return int((await conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ))).scalar_one())
+        query = select(meta.c.value).where(meta.c.name == FEED_SEQ)
+        return await self._run_read(lambda conn: int(conn.execute(query).scalar_one()))
 
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
-        async with self._read() as conn:
-            marks = dict((await conn.execute(select(meta.c.name, meta.c.value)
-                                             .where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED])))).all())
+        def work(conn: Connection) -> list[Change]:
+            marks = dict(conn.execute(select(meta.c.name, meta.c.value)
+                                      .where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED]))).all())
             reset = feed_reset(seq, int(marks[FEED_TRIMMED]), int(marks[FEED_SEQ]))
             if reset is not None:
                 return [reset]
-            rows = await conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op)
-                                      .where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit))
+            rows = conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op)
+                                .where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit))
             return [Change(int(s), ns, key, op) for s, ns, key, op in rows]
+
+        return await self._run_read(work)
 
     async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
         if self._waiter is None:
             raise StorageError(f"{self.name} storage is not open")
         return await self._waiter.wait(lambda: self.changes_since(seq), timeout, self.poll_interval)
-

@@ -12,9 +12,8 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grok2api.logging import logger
 from grok2api.storage import Change
@@ -58,8 +57,8 @@ class PgsqlStorage(SqlStorage):
             await listener.close(timeout=5)
         await super().close()
 
-    async def after_write(self, conn: AsyncConnection, end: int) -> None:
-        await conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(end)})
+    def after_write(self, conn: Connection, end: int) -> None:
+        conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(end)})
 
     async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
         if self._listener is None or self._listener.is_closed():
