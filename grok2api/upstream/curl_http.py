@@ -14,12 +14,15 @@ libcurl through curl_cffi's exported ``ffi`` and ``lib`` itself:
   when the reader falls ``BUFFER_LIMIT`` bytes behind, curl stops reading the socket
   until it catches up;
 - the multi handle tells the loop which sockets to watch and when to wake it; only
-  what changed is re-registered.
+  what changed is re-registered, and an idle keep-alive connection stays registered
+  for its next request (libcurl's own sockets are closed through this module, so none
+  stays registered past its end).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +106,19 @@ def _on_timer(multi: Any, timeout_ms: int, http: Any) -> int:
     return 0
 
 
+@ffi.callback("int(void *, int, int)", error=1)
+def _on_connection_socket(http: Any, fd: int, purpose: int) -> int:
+    ffi.from_handle(http).opened(fd)
+    return 0
+
+
+@ffi.callback("int(void *, int)", error=1)
+def _on_close_socket(http: Any, fd: int) -> int:
+    ffi.from_handle(http).closing(fd)
+    os.close(fd)
+    return 0
+
+
 def _long(value: int) -> Any:
     return ffi.new("long *", value)  # curl_cffi's setopt shim reads long options through a pointer
 
@@ -110,8 +126,9 @@ def _long(value: int) -> Any:
 class Handle:
     """One libcurl easy handle with what its current request keeps alive."""
 
-    def __init__(self) -> None:
+    def __init__(self, http: Any) -> None:
         self.easy = lib.curl_easy_init()
+        self._http = http  # the ffi handle of the CurlHttp whose sockets these are
         self.shape: Shape | None = None  # the shape its options are set up for
         self.error = ffi.new("char[]", 256)
         self._headers = ffi.NULL  # the request's header list, freed with the next one
@@ -153,6 +170,10 @@ class Handle:
         self.setopt(CurlOpt.PROXY_CAINFO, DEFAULT_CACERT.encode())
         self.setopt(CurlOpt.WRITEFUNCTION, _on_body)
         self.setopt(CurlOpt.HEADERFUNCTION, _on_header)
+        self.setopt(CurlOpt.SOCKOPTFUNCTION, _on_connection_socket)
+        self.setopt(CurlOpt.SOCKOPTDATA, self._http)
+        self.setopt(CurlOpt.CLOSESOCKETFUNCTION, _on_close_socket)
+        self.setopt(CurlOpt.CLOSESOCKETDATA, self._http)
         if request.has_body:
             self.setopt(CurlOpt.POST, _long(1))
         if request.method != ("POST" if request.has_body else "GET"):
@@ -291,6 +312,8 @@ class CurlHttp:
         self._idle: list[Handle] = []
         self._transfers: dict[Any, Transfer] = {}  # by easy handle
         self._watched: dict[int, int] = {}  # socket → the _POLL_ bits the loop watches
+        self._connections: set[int] = set()  # sockets of connections: closed through _on_close_socket
+        self._parked: set[int] = set()  # idle connections whose reader stays registered
         self._timer: asyncio.TimerHandle | None = None
         self._running = ffi.new("int *")
         self._queued = ffi.new("int *")
@@ -312,10 +335,9 @@ class CurlHttp:
         if self._multi is not None:
             lib.curl_multi_cleanup(self._multi)  # after this, no callback comes
             self._multi = None
-        for fd in self._watched:
-            self.loop.remove_reader(fd)  # type: ignore[union-attr]
-            self.loop.remove_writer(fd)  # type: ignore[union-attr]
-        self._watched.clear()
+        for fd in list(self._watched):
+            self._unwatch(fd)
+        self._parked.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -324,12 +346,39 @@ class CurlHttp:
         self._idle.clear()
 
     # the multi handle and the loop ------------------------------------------------
+    def opened(self, fd: int) -> None:
+        """libcurl made a connection socket."""
+        self._connections.add(fd)
+
+    def closing(self, fd: int) -> None:
+        """libcurl closes a connection socket: the loop stops watching it first."""
+        self._connections.discard(fd)
+        self._parked.discard(fd)
+        self._unwatch(fd)
+
+    def _unwatch(self, fd: int) -> None:
+        watched = self._watched.pop(fd, 0)
+        if watched & _POLL_IN:
+            self.loop.remove_reader(fd)  # type: ignore[union-attr]
+        if watched & _POLL_OUT:
+            self.loop.remove_writer(fd)  # type: ignore[union-attr]
+
     def watch(self, fd: int, what: int) -> None:
-        """libcurl: watch ``fd`` for ``what`` from now on (``_POLL_REMOVE``: not at all)."""
+        """libcurl: watch ``fd`` for ``what`` from now on (``_POLL_REMOVE``: not at all).
+
+        A connection going idle keeps its reader: the next request on it asks for it
+        again, and registering a socket anew costs the loop several system calls."""
         loop = self.loop
         assert loop is not None
         old = self._watched.get(fd, 0)
         new = 0 if what & _POLL_REMOVE else what
+        if not new and old & _POLL_IN and fd in self._connections:
+            if old & _POLL_OUT:
+                loop.remove_writer(fd)
+            self._watched[fd] = _POLL_IN
+            self._parked.add(fd)
+            return
+        self._parked.discard(fd)
         if new & _POLL_IN and not old & _POLL_IN:
             loop.add_reader(fd, self._act, fd, _CSELECT_IN)
         elif old & _POLL_IN and not new & _POLL_IN:
@@ -355,6 +404,10 @@ class CurlHttp:
     def _act(self, fd: int, events: int) -> None:
         """Let libcurl do what a socket event or its timer asks, then end finished transfers."""
         if self._multi is None:
+            return
+        if fd in self._parked:  # an idle connection spoke: its peer closed it, most likely;
+            self._parked.discard(fd)  # libcurl finds out when it next tries to reuse it
+            self._unwatch(fd)
             return
         lib.curl_multi_socket_action(self._multi, fd, events, self._running)
         while (message := lib.curl_multi_info_read(self._multi, self._queued)) != ffi.NULL:
@@ -411,7 +464,7 @@ class CurlHttp:
         cancellation before that, the transfer is aborted."""
         await self._slot(limit)
         self._open()
-        handle = self._idle.pop() if self._idle else Handle()
+        handle = self._idle.pop() if self._idle else Handle(self._self)
         try:
             transfer = Transfer(self, handle, request)
         except BaseException:

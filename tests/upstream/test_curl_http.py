@@ -107,3 +107,46 @@ async def test_a_handle_serves_requests_of_other_shapes(http: CurlHttp) -> None:
         assert await body(await http.send(request, limit=1)) == b"ok"
     assert [head.split(b" ", 1)[0] for head in server.heads] == [b"POST", b"POST", b"GET", b"DELETE", b"POST"]
     assert b"Content-Length: 2" in server.heads[-1] and b"Content-Length" not in server.heads[2]
+
+
+class KeepAlive:
+    """An HTTP/1.1 server that answers every request on a connection with ``ok`` and
+    closes the connection ``close_after`` seconds after its ``answers``-th answer."""
+
+    def __init__(self, answers: int, close_after: float) -> None:
+        self.answers = answers
+        self.close_after = close_after
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/x"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        for _ in range(self.answers):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        await asyncio.sleep(self.close_after)
+        writer.close()
+
+
+async def test_an_idle_connection_stays_watched_until_its_peer_closes_it(http: CurlHttp) -> None:
+    keep = KeepAlive(answers=2, close_after=0.2)
+    keep.server = await asyncio.start_server(keep._handle, "127.0.0.1", 0)
+    for _ in range(2):
+        assert await body(await http.send(get(keep.url), limit=4)) == b"ok"
+        assert len(http._parked) == 1  # idle, still registered with the loop for the next request
+    assert keep.connections == 1
+    for _ in range(50):  # the peer closes it: the loop lets it go (no busy wake-ups on a dead socket)
+        if not http._parked:
+            break
+        await asyncio.sleep(0.02)
+    assert not http._parked
+    assert await body(await http.send(get(keep.url), limit=4)) == b"ok"  # on a new connection
+    assert keep.connections == 2
+    await http.close()
+    assert not http._watched  # every socket libcurl closed was let go first
