@@ -67,13 +67,14 @@ class TokenPool:
             self._merge(token, record, counts.get(token, {}))
 
     async def apply_change(self, change: Change) -> None:
-        """Another worker (or this one) wrote an account: take the stored state of that one.
+        """Another worker wrote an account: take the stored state of that one. What this
+        worker wrote itself went through this pool, which holds it already.
 
         A ``reset`` change (the feed was trimmed past this reader) reloads every account.
         """
         if change.op == "reset":
             await self._reload()
-        elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete"):
+        elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete") and change.origin != self._storage.origin:
             record = await self._storage.get(NS_ACCOUNTS, change.key)
             counts = await self._storage.counters(NS_COUNTS, change.key) if record is not None else None
             self._merge(change.key, record, counts)

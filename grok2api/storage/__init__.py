@@ -12,6 +12,7 @@ Nothing here ever rewrites a whole namespace: every write names its records.
 from __future__ import annotations
 
 import abc
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
+from grok2api.ids import random_hex
 from grok2api.logging import logger
 
 JSON = dict[str, Any]
@@ -52,6 +54,8 @@ class Change:
     #: ``reset`` means the reader fell behind the trimmed feed (or the feed restarted):
     #: reload everything, then continue from ``seq``
     op: Literal["put", "delete", "reset"]
+    #: the :attr:`Storage.origin` of the instance that wrote it ("" when not known)
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class Storage(abc.ABC):
     ``changes_since(seq)`` returns later changes in order; ``wait_for_changes`` returns
     early when the engine can notify (Redis pub/sub, PostgreSQL LISTEN) and otherwise
     polls. The feed keeps the last :attr:`feed_max` changes; a reader behind that gets a
-    single ``reset`` change first.
+    single ``reset`` change first. Each change names its writer's :attr:`origin`, so a
+    reader that already holds what its own process wrote can skip re-reading it.
 
     Namespaces are 1–128 characters of ``[A-Za-z0-9_.:-]``; keys, lock names and owners
     are non-empty and at most :data:`MAX_KEY_LEN` characters, counter fields at most
@@ -94,6 +99,11 @@ class Storage(abc.ABC):
     schema_version: int = 1
     #: changes kept in the feed
     feed_max: int = 10_000
+
+    @functools.cached_property
+    def origin(self) -> str:
+        """This instance's name in the changes it writes: unique per process and open storage."""
+        return random_hex(8)
 
     # lifecycle ---------------------------------------------------------------
     @abc.abstractmethod

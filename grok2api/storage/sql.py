@@ -33,8 +33,10 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -118,6 +120,7 @@ changes = Table(
     Column("key", _name(512), nullable=False),
     Column("op", String(16), nullable=False),
     Column("at_ms", BigInteger, nullable=False),
+    Column("origin", String(16), nullable=True),  # the writing Storage.origin (NULL: not known)
 )
 
 #: rows of ``g2a_meta``
@@ -142,6 +145,12 @@ def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str
     if not url.database:
         raise StorageError(f"SERVER_STORAGE_URL names no database; expected e.g. {example}")
     return url.set(drivername=driver)
+
+
+def _add_origin_column(conn: Connection) -> None:
+    """Feeds made before changes named their writer get the column (their rows: NULL)."""
+    if "origin" not in {column["name"] for column in inspect(conn).get_columns(changes.name)}:
+        conn.execute(text(f"ALTER TABLE {changes.name} ADD COLUMN origin VARCHAR(16)"))
 
 
 def _live(table: Table, now: int) -> ColumnElement[bool]:
@@ -297,6 +306,7 @@ class SqlStorage(Storage):
         for attempt in range(3):  # two workers creating tables at once: the loser retries
             try:
                 await self._run_write(metadata.create_all)
+                await self._run_write(_add_origin_column)
                 break
             except DBAPIError:
                 if attempt == 2:
@@ -382,7 +392,8 @@ class SqlStorage(Storage):
         end = conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ)).scalar_one()
         now = now_ms()
         conn.execute(insert(changes), [
-            {"seq": end - count + i + 1, "ns": ns, "key": key, "op": op, "at_ms": now} for i, key in enumerate(keys)])
+            {"seq": end - count + i + 1, "ns": ns, "key": key, "op": op, "at_ms": now, "origin": self.origin}
+            for i, key in enumerate(keys)])
         if end // _HOUSEKEEPING_EVERY != (end - count) // _HOUSEKEEPING_EVERY:
             self._housekeeping(conn, end, now)
         self.after_write(conn, end)
@@ -636,9 +647,9 @@ class SqlStorage(Storage):
             reset = feed_reset(seq, int(marks[FEED_TRIMMED]), int(marks[FEED_SEQ]))
             if reset is not None:
                 return [reset]
-            rows = conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op)
+            rows = conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op, changes.c.origin)
                                 .where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit))
-            return [Change(int(s), ns, key, op) for s, ns, key, op in rows]
+            return [Change(int(s), ns, key, op, origin or "") for s, ns, key, op, origin in rows]
 
         return await self._run_read(work)
 

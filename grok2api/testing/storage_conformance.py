@@ -314,6 +314,16 @@ class StorageConformance:
         assert await storage.changes_since(start, limit=2) == changes[:2]
         assert await storage.changes_since(start + 5) == []
 
+    async def test_each_change_names_its_writer(self, storage: Storage, other: Storage) -> None:
+        start = await storage.last_change()
+        await storage.put("accounts", "mine", {})
+        await other.patch("accounts", "mine", {"x": 1})
+        await other.delete_many("accounts", ["mine"])
+        changes = await storage.changes_since(start)
+        assert [(c.key, c.origin) for c in changes] == [
+            ("mine", storage.origin), ("mine", other.origin), ("mine", other.origin)]
+        assert storage.origin != other.origin and len(storage.origin) <= 16
+
     async def test_wait_for_changes(self, storage: Storage, other: Storage) -> None:
         seq = await storage.last_change()
         began = time.monotonic()

@@ -51,15 +51,17 @@ _EXAMPLE = "redis://:password@host:6379/0"
 _LISTEN_POLL, _FALLBACK_POLL = 5.0, 1.0
 _CHUNK = 500
 
-# feed(ns, keys, op, now, feed_max): append one change per key, trim, publish
+# feed(ns, keys, op, feed_max): append one change per key, trim, publish; every feeding
+# script gets the writer's origin as its first argument (taken off ARGV here)
 _FEED = """
+local origin = table.remove(ARGV, 1)
 local function feed(ns, keys, op, feed_max)
   local n = #keys
   if n == 0 then return end
   local last = redis.call('INCRBY', 'g2a:feed:seq', n)
   for i, k in ipairs(keys) do
     local seq = last - n + i
-    redis.call('ZADD', 'g2a:feed', seq, seq .. ' ' .. cjson.encode({op, ns, k}))
+    redis.call('ZADD', 'g2a:feed', seq, seq .. ' ' .. cjson.encode({op, ns, k, origin}))
   end
   if last % 256 < n and last > feed_max then
     redis.call('ZREMRANGEBYSCORE', 'g2a:feed', '-inf', last - feed_max)
@@ -290,7 +292,7 @@ class RedisStorage(Storage):
 
     async def _run_feeding(self, script: str, args: Sequence[Any]) -> Any:
         """Run a script that appends to the change feed, then wake this worker's readers."""
-        result = await self._scripts[script](args=list(args))
+        result = await self._scripts[script](args=[self.origin, *args])
         self._notify()
         return result
 
@@ -453,8 +455,8 @@ class RedisStorage(Storage):
         out = []
         for member in await self.client.zrangebyscore("g2a:feed", f"({seq}", "+inf", start=0, num=limit):
             number, raw = member.split(b" ", 1)
-            op, ns, key = orjson.loads(raw)
-            out.append(Change(int(number), ns, key, op))
+            op, ns, key, *origin = orjson.loads(raw)  # entries of older versions name no origin
+            out.append(Change(int(number), ns, key, op, origin[0] if origin else ""))
         return out
 
     async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:

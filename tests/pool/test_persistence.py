@@ -153,3 +153,21 @@ async def test_an_operators_disable_wins_over_a_status_not_yet_written(
     await second.flush()
     stored = await storage.get(NS_ACCOUNTS, "acct-a")
     assert stored["status"] == "disabled" and stored["quota"] == 0  # the rate limit's other fields stay
+
+
+async def test_a_worker_does_not_read_back_what_it_wrote_itself(
+        make_pool: PoolFactory, storage: Storage, other_storage: Storage) -> None:
+    pool = await make_pool()
+    await pool.add(["acct-a"])
+    seq = await storage.last_change()
+    await storage.patch(NS_ACCOUNTS, "acct-a", {"note": "through this worker's storage"})
+    await other_storage.patch(NS_ACCOUNTS, "acct-a", {"tags": ["from another worker"]})
+    await follow(storage, pool, seq)
+    account = pool.get("acct-a")
+    # its own change is skipped (what it writes went through the pool); the other is taken,
+    # and with it the stored record as it now is
+    assert (account.note, list(account.tags)) == ("through this worker's storage", ["from another worker"])
+    seq = await storage.last_change()
+    await storage.patch(NS_ACCOUNTS, "acct-a", {"note": "again"})
+    await follow(storage, pool, seq)
+    assert pool.get("acct-a").note == "through this worker's storage"
