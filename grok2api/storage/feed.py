@@ -14,6 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from grok2api.storage import Change
 
+#: seconds a notified waiter waits before reading: writes come in bursts (a round of the
+#: pool's writer, an import), and one read then takes them all instead of one read each
+SETTLE = 0.02
+
 
 class FeedWaiter:
     """Wake-ups for ``wait_for_changes``; :meth:`notify` never loses a wake-up."""
@@ -42,3 +46,5 @@ class FeedWaiter:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(remaining, poll)):
                     await event.wait()
+            if event.is_set():  # notified: the rest of a burst is read with it
+                await asyncio.sleep(SETTLE)
