@@ -343,7 +343,7 @@ def main() -> int:
     if args.child == "gateway":
         serve_gateway(args.port, args.fake_url)
         return 0
-    args.requests_c1, args.requests_c64, args.streams = (50, 200, 200) if args.quick else (400, 2000, 1000)
+    args.requests_c1, args.requests_c64, args.streams = (50, 200, 200) if args.quick else (400, 8000, 1000)
     args.streams = int(os.environ.get("BENCH_STREAMS", args.streams))
 
     fake_port, gateway_port = free_port(), free_port()
