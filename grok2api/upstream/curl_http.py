@@ -25,12 +25,13 @@ import asyncio
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from curl_cffi import CurlError, CurlMOpt, CurlOpt, ffi, lib
 from curl_cffi.curl import DEFAULT_CACERT
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 
+T = TypeVar("T")
 #: body bytes held for a reader that is behind; past this the transfer pauses
 BUFFER_LIMIT = 1024 * 1024
 #: what a handle is set up for: method, body or not, proxy, https, target, connect timeout, encodings
@@ -117,6 +118,24 @@ def _on_close_socket(http: Any, fd: int) -> int:
     ffi.from_handle(http).closing(fd)
     os.close(fd)
     return 0
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+async def _until(waiter: asyncio.Future[T], deadline: float | None) -> T:
+    """``waiter``'s result, or TimeoutError at ``deadline`` (loop time; None: no limit).
+    A timer on a future of our own: lighter than ``asyncio.timeout``, which cancels the
+    task, and an answer waits like this a few times."""
+    if deadline is None:
+        return await waiter
+    timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
 
 
 def _long(value: int) -> Any:
@@ -268,25 +287,27 @@ class Transfer:
         self._http.release(self.handle)
 
     # the reader's side --------------------------------------------------------------
-    async def head(self) -> None:
+    async def head(self, deadline: float | None = None) -> None:
         """Wait until the status and headers arrived (known at the first body byte, or
-        at the end of a transfer without a body); raises the transfer's CurlError."""
-        await self._head
+        at the end of a transfer without a body); raises the transfer's CurlError, or
+        TimeoutError at ``deadline``."""
+        await _until(self._head, deadline)
 
     @property
     def ready(self) -> bool:
         """Whether :meth:`chunk` would return without waiting."""
         return bool(self._body) or self._ended
 
-    async def chunk(self) -> bytes | None:
-        """Body bytes received so far (waiting for some), or None at the end."""
+    async def chunk(self, deadline: float | None = None) -> bytes | None:
+        """Body bytes received so far (waiting for some, until TimeoutError at
+        ``deadline``), or None at the end."""
         while not self._body:
             if self._ended:
                 if self._error is not None:
                     raise self._error
                 return None
             self._waiter = self._loop.create_future()
-            await self._waiter
+            await _until(self._waiter, deadline)
         data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
         self.buffered = 0
@@ -432,7 +453,7 @@ class CurlHttp:
             transfer.finished(error)
 
     # handles and transfer slots ---------------------------------------------------
-    async def _slot(self, limit: int) -> None:
+    async def _slot(self, limit: int, deadline: float | None) -> None:
         """Take one of ``limit`` transfer slots; waiters are served in order."""
         if self._active < limit and not self._queue:
             self._active += 1
@@ -440,9 +461,9 @@ class CurlHttp:
         waiter = asyncio.get_running_loop().create_future()
         self._queue.append(waiter)
         try:
-            await waiter  # woken with the slot of a finished transfer handed over
+            await _until(waiter, deadline)  # woken with the slot of a finished transfer handed over
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._free_slot()  # handed over, but cancelled at the same time
             raise
 
@@ -459,10 +480,11 @@ class CurlHttp:
         self._idle.append(handle)
         self._free_slot()
 
-    async def send(self, request: HttpRequest, limit: int) -> Transfer:
-        """Start ``request`` and wait for its status and headers; on any failure or
-        cancellation before that, the transfer is aborted."""
-        await self._slot(limit)
+    async def send(self, request: HttpRequest, limit: int, deadline: float | None = None) -> Transfer:
+        """Start ``request`` and wait for its status and headers (TimeoutError at
+        ``deadline``, loop time); on any failure or cancellation before that, the
+        transfer is aborted."""
+        await self._slot(limit, deadline)
         self._open()
         handle = self._idle.pop() if self._idle else Handle(self._self)
         try:
@@ -472,7 +494,7 @@ class CurlHttp:
             self.release(handle)
             raise
         try:
-            await transfer.head()
+            await transfer.head(deadline)
         except BaseException:
             transfer.abort()
             raise

@@ -61,10 +61,12 @@ class Clock:
 
     def __init__(self, timeouts: Timeouts) -> None:
         self._timeouts = timeouts
-        now = asyncio.get_running_loop().time()
+        self._loop = asyncio.get_running_loop()
+        now = self._loop.time()
         self._first_at = now + timeouts.first_byte
         self._total_at = now + timeouts.total
         self._receiving = False
+        self._waiting_on = (Failure.TIMEOUT_TOTAL, timeouts.total)  # what the last deadline given was
 
     def data_arrived(self) -> None:
         self._receiving = True
@@ -72,23 +74,24 @@ class Clock:
     def _limit(self) -> tuple[float, Failure, float]:
         """The next deadline (loop time), the class it fails with, and its length."""
         if self._receiving:
-            now = asyncio.get_running_loop().time()
-            limit_at, failure, seconds = now + self._timeouts.idle, Failure.TIMEOUT_IDLE, self._timeouts.idle
+            limit_at, failure, seconds = self._loop.time() + self._timeouts.idle, Failure.TIMEOUT_IDLE, \
+                self._timeouts.idle
         else:
             limit_at, failure, seconds = self._first_at, Failure.TIMEOUT_FIRST_BYTE, self._timeouts.first_byte
         if self._total_at <= limit_at:
             limit_at, failure, seconds = self._total_at, Failure.TIMEOUT_TOTAL, self._timeouts.total
         return limit_at, failure, seconds
 
-    async def wait(self, awaitable: Awaitable[T], what: str) -> T:
-        """Await under the current deadline, in place: no task per wait (an answer reads
-        dozens of body chunks, and a task each was the gateway's largest CPU cost)."""
+    def deadline(self) -> float:
+        """The next deadline, for a wait that raises TimeoutError at it (see :meth:`expired`)."""
         limit_at, failure, seconds = self._limit()
-        try:
-            async with asyncio.timeout_at(limit_at):
-                return await awaitable
-        except TimeoutError:
-            raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
+        self._waiting_on = (failure, seconds)
+        return limit_at
+
+    def expired(self, what: str) -> UpstreamError:
+        """The failure for a wait that reached the last :meth:`deadline`."""
+        failure, seconds = self._waiting_on
+        return UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}")
 
     async def wait_in_task(self, awaitable: Awaitable[T], what: str) -> T:
         """Await in a task of its own (``wait_for``), for curl_cffi's WebSocket calls: its
@@ -96,7 +99,7 @@ class Clock:
         ran, which the extra task lets happen first."""
         limit_at, failure, seconds = self._limit()
         try:
-            return await asyncio.wait_for(awaitable, max(0.0, limit_at - asyncio.get_running_loop().time()))
+            return await asyncio.wait_for(awaitable, max(0.0, limit_at - self._loop.time()))
         except TimeoutError:
             raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
 
@@ -122,12 +125,11 @@ class UpstreamResponse:
         transfer = self._transfer
         while True:
             try:
-                if transfer.ready:  # bytes or the end are here already: no deadline to watch
-                    chunk = await transfer.chunk()
-                else:
-                    chunk = await self._clock.wait(transfer.chunk(), self._what)
+                chunk = await transfer.chunk(None if transfer.ready else self._clock.deadline())
             except CurlError as exc:
                 raise from_curl(exc, self._what, responded=True) from exc
+            except TimeoutError:
+                raise self._clock.expired(self._what) from None
             if chunk is None:
                 return
             self._clock.data_arrived()
@@ -245,9 +247,11 @@ class Transport:
                               timeouts.connect, ACCEPT_ENCODING)
         try:
             try:
-                transfer = await clock.wait(self._http.send(request, grok.max_connections), what)
+                transfer = await self._http.send(request, grok.max_connections, clock.deadline())
             except CurlError as exc:
                 raise from_curl(exc, what, responded=False) from exc
+            except TimeoutError:
+                raise clock.expired(what) from None
             try:
                 response = UpstreamResponse(transfer, clock, what)
                 if not 200 <= transfer.status < 300:

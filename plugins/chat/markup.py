@@ -8,6 +8,7 @@ closing tag) once it has seen all of it. Everything else passes through untouche
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 
@@ -59,6 +60,13 @@ def _scan_tag(text: str, start: int) -> _Tag | None | bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _element_names(names: tuple[str, ...]) -> frozenset[str]:
+    """The names as matched: ``<xai:Card>`` and ``xai:card`` alike (made once per list, not
+    once per response)."""
+    return frozenset(n.strip().strip("<>/").lower() for n in names if n.strip().strip("<>/"))
+
+
 class ElementRewriter:
     """Replace every element named in ``names`` (case-insensitive) by ``replace(attrs, raw)``.
 
@@ -68,7 +76,7 @@ class ElementRewriter:
     """
 
     def __init__(self, names: Iterable[str], replace: Replace) -> None:
-        self._names = frozenset(n.strip().strip("<>/").lower() for n in names if n.strip().strip("<>/"))
+        self._names = _element_names(tuple(names))
         self._replace = replace
         self._held = ""  # text not yet decided
         self._open: _Tag | None = None  # the element being collected

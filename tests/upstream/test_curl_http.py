@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from grok2api.upstream.curl_http import BUFFER_LIMIT, CurlHttp, HttpRequest, Transfer
@@ -150,3 +151,19 @@ async def test_an_idle_connection_stays_watched_until_its_peer_closes_it(http: C
     assert keep.connections == 2
     await http.close()
     assert not http._watched  # every socket libcurl closed was let go first
+
+
+async def test_a_wait_past_its_deadline_frees_nothing_it_did_not_take(http: CurlHttp) -> None:
+    silent = await serve(None)
+    answering = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    loop = asyncio.get_running_loop()
+    held = asyncio.create_task(http.send(get(silent.url), limit=1, deadline=loop.time() + 1))
+    while not silent.heads:
+        await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):  # the only slot is taken: the wait for one runs out
+        await http.send(get(answering.url), limit=1, deadline=loop.time() + 0.1)
+    assert http._active == 1  # still just the one taken
+    with pytest.raises(TimeoutError):  # a head that does not come in time
+        await held
+    # only the first transfer's slot was ever taken, and its abort gave it back
+    assert await body(await http.send(get(answering.url), limit=1, deadline=loop.time() + 5)) == b"ok"
