@@ -2,14 +2,14 @@
 
 Requests change accounts many times a second; the writer collects the names of the
 changed fields per account and writes them ``token.save_delay_ms`` later, so a busy
-account costs one write per delay, and a write names only that account and the fields
-this worker changed: other accounts, and other fields of the same one, are left as other
-workers and operators wrote them. :meth:`AccountWriter.flush` writes everything still pending
-(the pool calls it on shutdown). Global event counts (anti-bot, rotations, …) go the
-same way, as atomic counter increments, and so do each account's shared counts
-(``use_count``, failures by class): one ``incr`` per account and round, in
-:data:`NS_COUNTS`; a round that fails keeps them for the next, so nothing is counted
-twice or lost.
+account costs one write per delay, and a write names only the fields this worker
+changed: other fields of the same account are left as other workers and operators
+wrote them. A round writes its accounts together, a ``patch_many`` and an ``incr_many``
+per chunk, not two transactions per account. :meth:`AccountWriter.flush` writes
+everything still pending (the pool calls it on shutdown). Global event counts
+(anti-bot, rotations, …) go the same way, as atomic counter increments, and so do each
+account's shared counts (``use_count``, failures by class), in :data:`NS_COUNTS`; a
+round that fails keeps them for the next, so nothing is counted twice or lost.
 """
 
 from __future__ import annotations
@@ -96,24 +96,38 @@ class AccountWriter:
                 self._timer = None
             if self._task is None:
                 self._task = asyncio.create_task(self._write())
-            if not await self._task:
+            round_ = self._task
+            try:
+                # shielded: a flusher that is cancelled (the refresher stopping) leaves the
+                # round, which other flushers may be waiting on, to finish
+                written = await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                if not round_.cancelled():
+                    raise
+                if self._task is round_:  # the round itself was cancelled, perhaps before it ran
+                    self._task = None
+                continue
+            if not written:
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
                 logger.error("pool: {} account(s) could not be saved", len(self._dirty))
                 return
 
-    async def _store_counts(self, account: Account) -> None:
-        unsaved = account.take_unsaved()
+    async def _store_counts(self, accounts: Sequence[Account]) -> None:
+        unsaved = {account.token: counts for account in accounts if (counts := account.take_unsaved())}
         if not unsaved:
             return
         try:
-            stored = await self._storage.incr(NS_COUNTS, account.token, unsaved)
+            stored = await self._storage.incr_many(NS_COUNTS, unsaved)
         except BaseException:
-            account.restore_unsaved(unsaved)
+            for account in accounts:
+                if account.token in unsaved:
+                    account.restore_unsaved(unsaved[account.token])
             raise
-        if stored is not None:
-            account.set_stored_counts(stored)
+        for account in accounts:
+            if account.token in stored:
+                account.set_stored_counts(stored[account.token])
 
     def _schedule(self) -> None:
         if self._timer is None and self._task is None:
@@ -130,15 +144,18 @@ class AccountWriter:
         self._writing = batch
         events, self._events = self._events, Counter()
         try:
-            for token in list(batch):
-                account = self._lookup(token)
-                if account is not None:
-                    # None means another worker deleted it; its change will remove it here
-                    if batch[token]:
-                        await self._storage.patch(NS_ACCOUNTS, token, account.to_record(batch[token]))
-                        batch[token] = set()
-                    await self._store_counts(account)
-                del batch[token]
+            # an account not found was deleted by another worker; its change removes it here
+            accounts = [a for token in batch if (a := self._lookup(token)) is not None]
+            for chunk in chunked(accounts):
+                records = {a.token: a.to_record(batch[a.token]) for a in chunk if batch[a.token]}
+                if records:
+                    await self._storage.patch_many(NS_ACCOUNTS, records)
+                for account in chunk:
+                    batch[account.token] = set()
+                await self._store_counts(chunk)
+                for account in chunk:
+                    del batch[account.token]
+            batch.clear()
             if events:
                 await self._storage.incr(NS_META, EVENTS_KEY, dict(events))
                 events.clear()

@@ -144,6 +144,13 @@ class Storage(abc.ABC):
         Returns the new record, or None when there is no such record.
         """
 
+    async def patch_many(self, ns: str, items: Mapping[str, JSON]) -> dict[str, JSON]:
+        """:meth:`patch` for several records (each still merged atomically); returns the
+        new records of those that exist. Engines that can write them in one transaction
+        override this: the pool's writer stores every changed account at once."""
+        merged = {key: await self.patch(ns, key, fields) for key, fields in items.items()}
+        return {key: record for key, record in merged.items() if record is not None}
+
     @abc.abstractmethod
     async def delete(self, ns: str, key: str) -> bool: ...
 
@@ -156,6 +163,11 @@ class Storage(abc.ABC):
         self, ns: str, key: str, deltas: Mapping[str, int], *, limits: Mapping[str, int] | None = None
     ) -> dict[str, int] | None:
         """Add every delta atomically; return all counters of ``(ns, key)``, or None if a limit refused it."""
+
+    async def incr_many(self, ns: str, items: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+        """:meth:`incr` without limits for several keys; returns every counter of each key.
+        Engines that can apply them in one transaction override this."""
+        return {key: await self.incr(ns, key, deltas) or {} for key, deltas in items.items()}
 
     @abc.abstractmethod
     async def counters(self, ns: str, key: str) -> dict[str, int]: ...

@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     delete,
     insert,
     inspect,
@@ -467,24 +466,32 @@ class SqlStorage(Storage):
         await self._write(work, feed=True)
 
     async def patch(self, ns: str, key: str, fields: JSON) -> JSON | None:
-        check_ns(ns)
-        check_name(key)
-        encode(fields)
+        return (await self.patch_many(ns, {key: fields})).get(key)
 
-        def work(conn: Connection) -> JSON | None:
+    async def patch_many(self, ns: str, items: Mapping[str, JSON]) -> dict[str, JSON]:
+        check_ns(ns)
+        keys = sorted(check_name(key) for key in items)
+        for fields in items.values():
+            encode(fields)
+
+        def work(conn: Connection) -> dict[str, JSON]:
             now = now_ms()
-            raw = conn.execute(select(records.c.data).where(
-                records.c.ns == ns, records.c.key == key, _live(records, now)).with_for_update()).scalar()
-            current = decode(raw, f"{ns}/{key}")
-            if current is None:
-                return None
-            merged = merge(current, fields)
-            conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
-                data=encode(merged).decode(), updated_at=now))
-            self._append_changes(conn, ns, [key], "put")
+            merged: dict[str, JSON] = {}
+            for start in range(0, len(keys), _CHUNK):
+                rows = conn.execute(select(records.c.key, records.c.data).where(
+                    records.c.ns == ns, records.c.key.in_(keys[start:start + _CHUNK]), _live(records, now))
+                    .order_by(records.c.key).with_for_update())
+                for key, raw in rows.all():
+                    current = decode(raw, f"{ns}/{key}")
+                    if current is not None:
+                        merged[key] = merge(current, items[key])
+            for key, record in sorted(merged.items()):
+                conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
+                    data=encode(record).decode(), updated_at=now))
+            self._append_changes(conn, ns, sorted(merged), "put")
             return merged
 
-        return await self._write(work, feed=True)
+        return await self._write(work, feed=True) if keys else {}
 
     async def delete(self, ns: str, key: str) -> bool:
         return await self.delete_many(ns, [key]) == 1
@@ -511,30 +518,49 @@ class SqlStorage(Storage):
     async def incr(
         self, ns: str, key: str, deltas: Mapping[str, int], *, limits: Mapping[str, int] | None = None
     ) -> dict[str, int] | None:
+        result = await self._incr(ns, {key: deltas}, limits or {})
+        return None if result is None else result[key]
+
+    async def incr_many(self, ns: str, items: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+        return await self._incr(ns, items, {}) or {}
+
+    async def _incr(self, ns: str, items: Mapping[str, Mapping[str, int]],
+                    limits: Mapping[str, int]) -> dict[str, dict[str, int]] | None:
+        """Every key's deltas in one transaction; None when a limit (of a single key's
+        call) refused them."""
         check_ns(ns)
-        check_name(key)
-        fields = sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in deltas)
-        where = and_(counters.c.ns == ns, counters.c.key == key)
+        keys = sorted(check_name(key) for key in items)
+        fields = {key: sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in items[key]) for key in keys}
 
         def work(conn: Connection) -> Any:
-            rows = conn.execute(select(counters.c.field, counters.c.value).where(where)
-                                .order_by(counters.c.field).with_for_update())
-            current = {name: int(value) for name, value in rows}
-            if any(f not in current for f in fields):
+            current: dict[str, dict[str, int]] = {key: {} for key in keys}
+            for start in range(0, len(keys), _CHUNK):
+                rows = conn.execute(select(counters.c.key, counters.c.field, counters.c.value).where(
+                    counters.c.ns == ns, counters.c.key.in_(keys[start:start + _CHUNK]))
+                    .order_by(counters.c.key, counters.c.field).with_for_update())
+                for key, name, value in rows:
+                    current[key][name] = int(value)
+            if any(f not in current[key] for key in keys for f in fields[key]):
                 return _MISSING
-            for name in fields:
-                limit = (limits or {}).get(name, -1)
-                if limit >= 0 and current[name] + deltas[name] > limit:
-                    return None
-            for name in fields:
-                conn.execute(update(counters).where(where, counters.c.field == name)
-                             .values(value=counters.c.value + deltas[name]))
-                current[name] += deltas[name]
+            for key in keys:
+                for name in fields[key]:
+                    limit = limits.get(name, -1)
+                    if limit >= 0 and current[key][name] + items[key][name] > limit:
+                        return None
+            for key in keys:
+                for name in fields[key]:
+                    conn.execute(update(counters).where(counters.c.ns == ns, counters.c.key == key,
+                                                        counters.c.field == name)
+                                 .values(value=counters.c.value + items[key][name]))
+                    current[key][name] += items[key][name]
             return current
 
         def create(conn: Connection) -> None:
-            self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0} for f in fields])
+            self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0}
+                                                 for key in keys for f in fields[key]])
 
+        if not keys:
+            return {}
         # rows are created in a transaction of their own: creating and locking them in one
         # deadlocks on MySQL when two workers race for a new counter
         result = await self._write(work)

@@ -161,6 +161,15 @@ class StorageConformance:
         assert await storage.get("accounts", "t") == {"a": 5, "keep": [1], "c": {"d": 1}}
         assert await storage.patch("accounts", "t", {}) == {"a": 5, "keep": [1], "c": {"d": 1}}
 
+    async def test_patch_many(self, storage: Storage) -> None:
+        await storage.put_many("accounts", {"a": {"x": 1}, "b": {"x": 2}})
+        start = await storage.last_change()
+        assert await storage.patch_many("accounts", {"a": {"y": 1}, "none": {"y": 1}, "b": {"x": None}}) == {
+            "a": {"x": 1, "y": 1}, "b": {}}
+        assert await storage.get_many("accounts", ["a", "b", "none"]) == {"a": {"x": 1, "y": 1}, "b": {}}
+        assert sorted(c.key for c in await storage.changes_since(start)) == ["a", "b"]
+        assert await storage.patch_many("accounts", {}) == {}
+
     async def test_concurrent_patches_of_one_record_keep_every_field(self, storage: Storage, other: Storage) -> None:
         await storage.put("accounts", "t", {"token": "t"})
         await asyncio.gather(*(s.patch("accounts", "t", {f"f{i}": i})
@@ -227,6 +236,13 @@ class StorageConformance:
         assert await storage.incr("q", "k", {"chat": 100}, limits={"chat": -1}) == {"chat": 103, "heavy": 1}
         assert await storage.incr("q", "z", {"video": 1}, limits={"video": 0}) is None
         assert (await storage.counters("q", "z")).get("video", 0) == 0
+
+    async def test_incr_many(self, storage: Storage) -> None:
+        await storage.incr("usage", "k", {"chat": 1, "image": 1})
+        assert await storage.incr_many("usage", {"k": {"chat": 2}, "new": {"chat": 1, "video": 3}}) == {
+            "k": {"chat": 3, "image": 1}, "new": {"chat": 1, "video": 3}}
+        assert await storage.counters_many("usage") == {"k": {"chat": 3, "image": 1}, "new": {"chat": 1, "video": 3}}
+        assert await storage.incr_many("usage", {}) == {}
 
     async def test_many_tasks_lose_no_update(self, storage: Storage, other: Storage) -> None:
         async def bump(store: Storage) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -171,3 +172,22 @@ async def test_a_worker_does_not_read_back_what_it_wrote_itself(
     await storage.patch(NS_ACCOUNTS, "acct-a", {"note": "again"})
     await follow(storage, pool, seq)
     assert pool.get("acct-a").note == "through this worker's storage"
+
+
+@pytest.mark.parametrize("turns", [0, 1, 3])
+async def test_a_cancelled_flush_leaves_the_round_to_finish(make_pool: PoolFactory, settings: Settings,
+                                                            storage: Storage, turns: int) -> None:
+    set_token(settings, save_delay_ms=60_000)
+    pool = await make_pool()
+    await pool.add(["acct-a"])
+    await (await pool.acquire(GROK3)).release()  # last use and use count now wait for a round
+    flusher = asyncio.create_task(pool.flush())
+    for _ in range(turns):  # cancelled before its round started, or while it runs
+        await asyncio.sleep(0)
+    flusher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await flusher
+    await pool.flush()
+    stored = await storage.get(NS_ACCOUNTS, "acct-a")
+    assert stored["last_used_at"] == pool.get("acct-a").last_used_at
+    assert await storage.counters(NS_COUNTS, "acct-a") == {"use_count": 1}
