@@ -72,7 +72,8 @@ class RequestLog:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task})
-        await self.flush()
+        while self._counts or self._entries:  # what requests finishing meanwhile recorded, too
+            await self.flush()
 
     async def _loop(self) -> None:
         while True:
@@ -84,9 +85,10 @@ class RequestLog:
 
     async def flush(self) -> None:
         """Write what is buffered; each piece leaves the buffer only once it is stored."""
-        while self._counts:
-            target = next(iter(self._counts))
-            fields = self._counts.pop(target)  # requests recorded meanwhile start a fresh count
+        # what is counted now; requests recorded meanwhile start fresh counts for the next
+        # flush (taking them too would keep a busy gateway's flush writing for ever)
+        for target in list(self._counts):
+            fields = self._counts.pop(target)
             try:
                 await self.storage.incr(*target, dict(fields))
             except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from grok2api.appkeys import REQUEST_LOG, STORAGE
@@ -42,3 +44,26 @@ async def test_unwritten_counts_survive_a_failed_flush(gateway) -> None:
     await log.flush()
     (hour,) = (await log.stats()).values()
     assert hour[ALL]["requests"] == 1
+
+
+async def test_a_flush_under_load_writes_what_it_found_and_ends(gateway) -> None:
+    client = await gateway("storage_local", EchoPlugin())
+    log = client.app[REQUEST_LOG]
+    busy, recorded = True, 0
+
+    async def requests_keep_finishing() -> None:
+        nonlocal recorded
+        while busy:
+            recorded += 1
+            log.record(method="POST", path="/v1/chat/completions", status=200, duration_ms=1.0, model="echo-1",
+                       key_name="k")
+            await asyncio.sleep(0)
+
+    recorder = asyncio.create_task(requests_keep_finishing())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(log.flush(), 5)  # does not chase what is recorded while it writes
+    busy = False
+    await recorder
+    await log.stop()  # and stopping writes the rest
+    (hour,) = (await log.stats()).values()
+    assert hour[ALL]["requests"] == recorded
