@@ -22,6 +22,7 @@ libcurl through curl_cffi's exported ``ffi`` and ``lib`` itself:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -239,7 +240,6 @@ class Transfer:
         self._error: CurlError | None = None
         self.buffered = 0  # body bytes received and not yet read
         self.status = 0
-        self.headers: dict[str, str] = {}
         handle.configure(request, self._self)
         http.start(handle.easy, self)
 
@@ -257,10 +257,6 @@ class Transfer:
     def _head_arrived(self) -> None:
         parts = self._final[0].split(None, 2) if self._final else []
         self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        for raw in self._final[1:]:
-            name, sep, value = raw.decode("latin-1").partition(":")
-            if sep:
-                self.headers[name.strip().lower()] = value.strip()
         self._headless = False
         if not self._head.done():  # not when its waiter was cancelled
             self._head.set_result(None)
@@ -287,6 +283,17 @@ class Transfer:
         self._http.release(self.handle)
 
     # the reader's side --------------------------------------------------------------
+    @functools.cached_property
+    def headers(self) -> dict[str, str]:
+        """The response's headers by lower-case name, parsed when first asked for (most
+        answers are read without them)."""
+        headers = {}
+        for raw in self._final[1:] if not self._headless else ():
+            name, sep, value = raw.decode("latin-1").partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return headers
+
     async def head(self, deadline: float | None = None) -> None:
         """Wait until the status and headers arrived (known at the first body byte, or
         at the end of a transfer without a body); raises the transfer's CurlError, or
@@ -335,7 +342,7 @@ class CurlHttp:
         self._watched: dict[int, int] = {}  # socket → the _POLL_ bits the loop watches
         self._connections: set[int] = set()  # sockets of connections: closed through _on_close_socket
         self._parked: set[int] = set()  # idle connections whose reader stays registered
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._running = ffi.new("int *")
         self._queued = ffi.new("int *")
         self._active = 0
@@ -418,8 +425,10 @@ class CurlHttp:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if timeout_ms >= 0:
-            assert self.loop is not None
+        assert self.loop is not None
+        if timeout_ms == 0:  # at once (a transfer was just added): no timer to set up
+            self._timer = self.loop.call_soon(self._act, _SOCKET_TIMEOUT, 0)
+        elif timeout_ms > 0:
             self._timer = self.loop.call_later(timeout_ms / 1000, self._act, _SOCKET_TIMEOUT, 0)
 
     def _act(self, fd: int, events: int) -> None:
