@@ -146,8 +146,10 @@ def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str
     return url.set(drivername=driver)
 
 
-def _add_origin_column(conn: Connection) -> None:
-    """Feeds made before changes named their writer get the column (their rows: NULL)."""
+def _create_tables(conn: Connection) -> None:
+    """The tables that are missing, and the column that feeds made before changes named
+    their writer lack (their rows: NULL)."""
+    metadata.create_all(conn)
     if "origin" not in {column["name"] for column in inspect(conn).get_columns(changes.name)}:
         conn.execute(text(f"ALTER TABLE {changes.name} ADD COLUMN origin VARCHAR(16)"))
 
@@ -304,8 +306,7 @@ class SqlStorage(Storage):
     async def _create_schema(self) -> None:
         for attempt in range(3):  # two workers creating tables at once: the loser retries
             try:
-                await self._run_write(metadata.create_all)
-                await self._run_write(_add_origin_column)
+                await self._run_write(_create_tables)
                 break
             except DBAPIError:
                 if attempt == 2:
@@ -330,20 +331,19 @@ class SqlStorage(Storage):
     # transactions ------------------------------------------------------------
     async def _run_write(self, work: Callable[[Connection], T]) -> T:
         """``work`` in one write transaction, committed when it returns."""
-        engine = self.engine
-        if isinstance(engine, ThreadedEngine):
-            return await engine.run(work, commit=True)
-        async with engine.begin() as conn:
-            return await conn.run_sync(work)
+        return await self._run(self.engine, work, commit=True)
 
     async def _run_read(self, work: Callable[[Connection], T]) -> T:
         """``work`` on a read-only connection (SQLite starts no write lock for it), rolled back after."""
-        reader = self._reader
-        if reader is None:
+        if self._reader is None:
             raise StorageError(f"{self.name} storage is not open")
-        if isinstance(reader, ThreadedEngine):
-            return await reader.run(work, commit=False)
-        async with reader.connect() as conn:
+        return await self._run(self._reader, work, commit=False)
+
+    @staticmethod
+    async def _run(engine: AsyncEngine | ThreadedEngine, work: Callable[[Connection], T], *, commit: bool) -> T:
+        if isinstance(engine, ThreadedEngine):
+            return await engine.run(work, commit=commit)
+        async with engine.begin() if commit else engine.connect() as conn:
             return await conn.run_sync(work)
 
     async def _write(self, work: Callable[[Connection], T], *, feed: bool = False) -> T:

@@ -443,10 +443,8 @@ class CurlHttp:
         while (message := lib.curl_multi_info_read(self._multi, self._queued)) != ffi.NULL:
             if message.msg == _MSG_DONE:
                 easy, code = message.easy_handle, message.data.result
-                transfer = self._transfers.pop(easy, None)
-                lib.curl_multi_remove_handle(self._multi, easy)
-                if transfer is not None:
-                    transfer.finished(transfer.handle.error_of(code) if code else None)
+                transfer = self._transfers.get(easy)
+                self.stop(easy, transfer.handle.error_of(code) if transfer is not None and code else None)
 
     def start(self, easy: Any, transfer: Transfer) -> None:
         code = lib.curl_multi_add_handle(self._multi, easy)
@@ -454,8 +452,9 @@ class CurlHttp:
             raise CurlError(f"curl cannot start the transfer: ({code})", code)
         self._transfers[easy] = transfer
 
-    def stop(self, easy: Any, error: CurlError) -> None:
-        """End a transfer before libcurl did; its connection is closed."""
+    def stop(self, easy: Any, error: CurlError | None) -> None:
+        """End a transfer: libcurl finished it (``error`` None for success), or we stop it
+        before libcurl did, which closes its connection."""
         transfer = self._transfers.pop(easy, None)
         lib.curl_multi_remove_handle(self._multi, easy)
         if transfer is not None:

@@ -97,11 +97,11 @@ class Clock:
         """Await in a task of its own (``wait_for``), for curl_cffi's WebSocket calls: its
         ``recv`` tells a dropped connection from a closed one only once its reader task
         ran, which the extra task lets happen first."""
-        limit_at, failure, seconds = self._limit()
+        limit_at = self.deadline()
         try:
             return await asyncio.wait_for(awaitable, max(0.0, limit_at - self._loop.time()))
         except TimeoutError:
-            raise UpstreamError(failure, f"{what}: {_TIMEOUT_TEXT[failure].format(seconds)}") from None
+            raise self.expired(what) from None
 
 
 class UpstreamResponse:

@@ -14,12 +14,17 @@ from grok2api.upstream.curl_http import BUFFER_LIMIT, CurlHttp, HttpRequest, Tra
 
 
 class Scripted:
-    """A TCP server that reads one request head and writes ``answer`` (None: never answers)."""
+    """A TCP server that answers each of the first ``answers`` request heads on a
+    connection with ``answer`` (None: never answers), then closes the connection
+    ``close_after`` seconds later."""
 
-    def __init__(self, answer: bytes | None) -> None:
+    def __init__(self, answer: bytes | None, answers: int = 1, close_after: float = 0.0) -> None:
         self.answer = answer
+        self.answers = answers
+        self.close_after = close_after
         self.server: asyncio.Server | None = None
         self.heads: list[bytes] = []
+        self.connections = 0
 
     @property
     def url(self) -> str:
@@ -27,12 +32,15 @@ class Scripted:
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/x"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.heads.append(await reader.readuntil(b"\r\n\r\n"))
-        if self.answer is None:
-            await reader.read()  # hold the request until the client gives up
-        else:
+        self.connections += 1
+        for _ in range(self.answers):
+            self.heads.append(await reader.readuntil(b"\r\n\r\n"))
+            if self.answer is None:
+                await reader.read()  # hold the request until the client gives up
+                break
             writer.write(self.answer)
             await writer.drain()
+        await asyncio.sleep(self.close_after)
         writer.close()
 
 
@@ -43,8 +51,8 @@ async def http() -> AsyncIterator[CurlHttp]:
     await pool.close()
 
 
-async def serve(answer: bytes | None) -> Scripted:
-    scripted = Scripted(answer)
+async def serve(answer: bytes | None, answers: int = 1, close_after: float = 0.0) -> Scripted:
+    scripted = Scripted(answer, answers, close_after)
     scripted.server = await asyncio.start_server(scripted._handle, "127.0.0.1", 0)
     return scripted
 
@@ -110,34 +118,8 @@ async def test_a_handle_serves_requests_of_other_shapes(http: CurlHttp) -> None:
     assert b"Content-Length: 2" in server.heads[-1] and b"Content-Length" not in server.heads[2]
 
 
-class KeepAlive:
-    """An HTTP/1.1 server that answers every request on a connection with ``ok`` and
-    closes the connection ``close_after`` seconds after its ``answers``-th answer."""
-
-    def __init__(self, answers: int, close_after: float) -> None:
-        self.answers = answers
-        self.close_after = close_after
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/x"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        for _ in range(self.answers):
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-        await asyncio.sleep(self.close_after)
-        writer.close()
-
-
 async def test_an_idle_connection_stays_watched_until_its_peer_closes_it(http: CurlHttp) -> None:
-    keep = KeepAlive(answers=2, close_after=0.2)
-    keep.server = await asyncio.start_server(keep._handle, "127.0.0.1", 0)
+    keep = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", answers=2, close_after=0.2)
     for _ in range(2):
         assert await body(await http.send(get(keep.url), limit=4)) == b"ok"
         assert len(http._parked) == 1  # idle, still registered with the loop for the next request
