@@ -10,8 +10,9 @@ accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds 
 the plugins grok2api ships (others installed, such as the example plugin, are disabled),
 SQLite storage in a temporary directory, log level WARNING; ``--workers`` processes
 sharing its port, as ``server.workers`` runs them) and this
-load generator (aiohttp). The direct run posts the very body the gateway's Grok client
-sends to ``conversations/new`` and reads the NDJSON answer; the gateway run posts an
+load generator (aiohttp). The direct run posts the very request the gateway's Grok client
+sends to ``conversations/new``, its body and its browser headers (made before the clock
+starts, one set per account), and reads the NDJSON answer; the gateway run posts an
 OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
 measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm-up at
 the same concurrency.
@@ -132,18 +133,25 @@ class Target:
     """One way of asking: ``once`` returns (total seconds, seconds to first answer text)."""
 
     def __init__(self, session: aiohttp.ClientSession, direct_url: str, gateway_url: str) -> None:
+        from grok2api.config import GrokSettings
         from grok2api.upstream import ChatRequest, Dialect
+        from grok2api.upstream.headers import api_headers, statsig_id
 
         self.session = session
         self.direct_url = direct_url + "/rest/app-chat/conversations/new"
         self.gateway_url = gateway_url + "/v1/chat/completions"
-        call = Dialect().chat_call(ChatRequest(UPSTREAM_MODEL, UPSTREAM_MODE, PROMPT), temporary=True)
+        dialect = Dialect()
+        call = dialect.chat_call(ChatRequest(UPSTREAM_MODEL, UPSTREAM_MODE, PROMPT), temporary=True)
         self.direct_body = orjson.dumps(call.body)
+        grok = GrokSettings(base_url=direct_url)
+        self.direct_headers = [api_headers(grok, token, referer=call.referer, json_body=True,
+                                           statsig=statsig_id(grok, dialect.statsig_prefix))
+                               for token in ACCOUNTS]
         self._turn = 0
 
     async def direct(self) -> Sample:
         self._turn += 1
-        headers = {"Content-Type": "application/json", "Cookie": f"sso={ACCOUNTS[self._turn % len(ACCOUNTS)]}"}
+        headers = self.direct_headers[self._turn % len(ACCOUNTS)]
         started = time.perf_counter()
         first = None
         async with self.session.post(self.direct_url, data=self.direct_body, headers=headers) as response:
@@ -315,8 +323,7 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
                                                    "Content-Type": "application/json"},
                                         gateway_pids, streams, fake_url)
         direct_kib = await held_memory(session, target.direct_url, target.direct_body,
-                                       lambda n: {"Cookie": f"sso={ACCOUNTS[n % len(ACCOUNTS)]}",
-                                                  "Content-Type": "application/json"},
+                                       lambda n: target.direct_headers[n % len(ACCOUNTS)],
                                        (fake.pid,), streams, fake_url)
         report.append(f"memory: {streams} streams held open, per 1,000 streams: gateway {gateway_kib / 1024:6.1f} MiB"
                       f"   fake serving them directly {direct_kib / 1024:6.1f} MiB"

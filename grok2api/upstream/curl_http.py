@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from curl_cffi import CurlError, CurlMOpt, CurlOpt, ffi, lib
+from curl_cffi import CurlError, CurlHttpVersion, CurlMOpt, CurlOpt, ffi, lib
 from curl_cffi.curl import DEFAULT_CACERT
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 
@@ -184,6 +184,10 @@ class Handle:
         lib.curl_easy_reset(self.easy)
         if lib.curl_easy_impersonate(self.easy, resolve_latest_browser_type(request.impersonate).encode(), 0) != 0:
             raise CurlError(f"curl cannot impersonate {request.impersonate!r}")
+        if not request.url.startswith("https:"):
+            # the browser profile asks for HTTP/2, which over plain HTTP means offering an
+            # ``Upgrade: h2c`` on every request; a browser speaks HTTP/1.1 there
+            self.setopt(CurlOpt.HTTP_VERSION, _long(CurlHttpVersion.V1_1))
         self.setopt(CurlOpt.ERRORBUFFER, self.error)
         self.setopt(CurlOpt.NOSIGNAL, _long(1))  # no SIGPIPE juggling per call: Python ignores it
         self.setopt(CurlOpt.CAINFO, DEFAULT_CACERT.encode())

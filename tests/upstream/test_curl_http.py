@@ -118,6 +118,14 @@ async def test_a_handle_serves_requests_of_other_shapes(http: CurlHttp) -> None:
     assert b"Content-Length: 2" in server.heads[-1] and b"Content-Length" not in server.heads[2]
 
 
+async def test_plain_http_is_spoken_as_a_browser_does_without_an_h2c_upgrade(http: CurlHttp) -> None:
+    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert await body(await http.send(get(server.url), limit=1)) == b"ok"
+    head = server.heads[0].lower()
+    assert head.startswith(b"get /x http/1.1\r\n")
+    assert b"upgrade" not in head and b"http2-settings" not in head
+
+
 async def test_an_idle_connection_stays_watched_until_its_peer_closes_it(http: CurlHttp) -> None:
     keep = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", answers=2, close_after=0.2)
     for _ in range(2):
