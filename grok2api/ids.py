@@ -9,7 +9,8 @@ request needs three such ids. Secrets (keys, sessions) keep using :mod:`secrets`
 from __future__ import annotations
 
 import random
-import uuid
+
+_VARIANT = "89ab"  # the first hex digit of the fourth group: bits 10xx
 
 
 def random_hex(n_bytes: int = 16) -> str:
@@ -17,5 +18,6 @@ def random_hex(n_bytes: int = 16) -> str:
 
 
 def random_uuid() -> str:
-    """A version-4 UUID in its usual text form."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    """A version-4 UUID in its usual text form (RFC 9562 §5.4: version 4, variant ``10``)."""
+    h = f"{random.getrandbits(124):031x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{_VARIANT[int(h[15], 16) >> 2]}{h[16:19]}-{h[19:31]}"

@@ -104,18 +104,19 @@ class GrokClient:
         decoder = LineDecoder()
         answered = finished = False
         async with self._rest(token, self._dialect.chat_call(request, temporary=temporary), "chat") as response:
-            async for event in read_events(response.chunks(), self._dialect.frame_reader().read, decoder):
-                yield event
-                if isinstance(event, TextDelta):
-                    answered = answered or (not event.thinking and event.tag in ("", "final"))
-                elif isinstance(event, ModelResponse):
-                    answered = finished = True
-                    if event.stream_errors:
-                        raise from_stream_error(None, "; ".join(event.stream_errors), "chat")
-                elif isinstance(event, StreamEnd):
-                    finished = True
-                elif isinstance(event, InStreamError):
-                    raise from_stream_error(event.code, event.message, "chat")
+            async for events in read_events(response.chunks(), self._dialect.frame_reader().read, decoder):
+                for event in events:
+                    yield event
+                    if isinstance(event, TextDelta):
+                        answered = answered or (not event.thinking and event.tag in ("", "final"))
+                    elif isinstance(event, ModelResponse):
+                        answered = finished = True
+                        if event.stream_errors:
+                            raise from_stream_error(None, "; ".join(event.stream_errors), "chat")
+                    elif isinstance(event, StreamEnd):
+                        finished = True
+                    elif isinstance(event, InStreamError):
+                        raise from_stream_error(event.code, event.message, "chat")
             if decoder.skipped:
                 logger.info("chat stream: skipped {} unparseable line(s)", decoder.skipped)
             if not answered:

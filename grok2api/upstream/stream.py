@@ -88,15 +88,16 @@ async def read_events(
     chunks: AsyncIterable[bytes],
     interpret: Callable[[Frame], list[Event]],
     decoder: LineDecoder | None = None,
-) -> AsyncIterator[Event]:
-    """Decode ``chunks`` into frames and each frame into events with ``interpret``; text
-    received together is passed on joined (see :func:`joined`)."""
+) -> AsyncIterator[list[Event]]:
+    """Decode ``chunks`` into frames and each frame into events with ``interpret``, in
+    batches: the events of one network read, its text joined (see :func:`joined`). A
+    batch, not an event, at a time: each step through an async generator costs."""
     decoder = decoder or LineDecoder()
     async for chunk in chunks:
-        for event in joined([event for frame in decoder.feed(chunk) for event in interpret(frame)]):
-            yield event
-    for event in joined([event for frame in decoder.flush() for event in interpret(frame)]):
-        yield event
+        if events := joined([event for frame in decoder.feed(chunk) for event in interpret(frame)]):
+            yield events
+    if events := joined([event for frame in decoder.flush() for event in interpret(frame)]):
+        yield events
 
 
 def joined(events: list[Event]) -> list[Event]:

@@ -209,6 +209,45 @@ def _handshake_answer(lines: list[bytes]) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
+class Call:
+    """One HTTP request as an async context manager (a class, not ``@asynccontextmanager``:
+    every chat request makes one, and a generator-based manager costs several times more)."""
+
+    __slots__ = ("_http", "_request", "_limit", "_timeouts", "_what", "_transfer")
+
+    def __init__(self, http: CurlHttp, request: HttpRequest, limit: int, timeouts: Timeouts, what: str) -> None:
+        self._http = http
+        self._request = request
+        self._limit = limit
+        self._timeouts = timeouts
+        self._what = what
+        self._transfer: Transfer | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        clock, what = Clock(self._timeouts), self._what
+        try:
+            try:
+                self._transfer = transfer = await self._http.send(self._request, self._limit, clock.deadline())
+            except CurlError as exc:
+                raise from_curl(exc, what, responded=False) from exc
+            except TimeoutError:
+                raise clock.expired(what) from None
+            response = UpstreamResponse(transfer, clock, what)
+            if not 200 <= transfer.status < 300:
+                excerpt = await response.read_excerpt(ERROR_BODY_LIMIT)
+                raise from_status(transfer.status, transfer.headers, excerpt, what)
+            return response
+        except BaseException as error:
+            await self.__aexit__(type(error), error, None)
+            raise
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        if self._transfer is not None:
+            self._transfer.abort()
+        if isinstance(error, UpstreamError):
+            _log(error)
+
+
 class Transport:
     """Sessions, limits and failure classification shared by every Grok operation."""
 
@@ -232,37 +271,18 @@ class Transport:
             await session.close()
         await self._http.close()
 
-    @asynccontextmanager
-    async def request(
+    def request(
         self, method: str, url: str, *, headers: dict[str, str], proxy: str, what: str,
         body: Any = None, params: dict[str, str] | None = None,
-    ) -> AsyncIterator[UpstreamResponse]:
-        """Send one request; a non-2xx answer raises before the caller sees the body.
-        Leaving the block aborts whatever the body still had to send."""
+    ) -> Call:
+        """Send one request (``async with``); a non-2xx answer raises before the caller sees
+        the body. Leaving the block aborts whatever the body still had to send."""
         grok = self._settings.grok
         timeouts = Timeouts.of(grok)
-        clock = Clock(timeouts)
         request = HttpRequest(method, f"{url}?{urlencode(params)}" if params else url, headers,
                               orjson.dumps(body) if body is not None else None, proxy, grok.impersonate,
                               timeouts.connect, ACCEPT_ENCODING)
-        try:
-            try:
-                transfer = await self._http.send(request, grok.max_connections, clock.deadline())
-            except CurlError as exc:
-                raise from_curl(exc, what, responded=False) from exc
-            except TimeoutError:
-                raise clock.expired(what) from None
-            try:
-                response = UpstreamResponse(transfer, clock, what)
-                if not 200 <= transfer.status < 300:
-                    excerpt = await response.read_excerpt(ERROR_BODY_LIMIT)
-                    raise from_status(transfer.status, transfer.headers, excerpt, what)
-                yield response
-            finally:
-                transfer.abort()
-        except UpstreamError as error:
-            _log(error)
-            raise
+        return Call(self._http, request, grok.max_connections, timeouts, what)
 
     @asynccontextmanager
     async def websocket(self, url: str, *, headers: dict[str, str], proxy: str,

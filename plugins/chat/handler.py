@@ -13,7 +13,7 @@ cancels the upstream call and frees the account at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -43,6 +43,7 @@ from grok2api_plugins.chat.request import parse_chat
 from grok2api_plugins.chat.service import CHAT
 from grok2api_plugins.chat.usage import PromptTokens, usage
 
+A = TypeVar("A")
 T = TypeVar("T")
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
                "X-Accel-Buffering": "no"}
@@ -57,7 +58,7 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
     if len(prompt.attachments) > limit:
         raise invalid(f"At most {limit} attachments per request; got {len(prompt.attachments)}", "messages",
                       "too_many_attachments")
-    blobs = await gather(service.loader.load(a) for a in prompt.attachments)
+    blobs = await gather(service.loader.load, prompt.attachments)
     await app[KEYS].charge(req.identity, quota_buckets(req.model))
 
     builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=chat.show_reasoning,
@@ -76,14 +77,14 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
             await upstream.aclose()
 
 
-async def gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """All results, or the first failure as it was raised (the others are cancelled)."""
-    awaitables = list(awaitables)
-    if not awaitables:
+async def gather(call: Callable[[A], Awaitable[T]], items: Sequence[A]) -> list[T]:
+    """``call`` on every item at once: all results, or the first failure as it was raised
+    (the others are cancelled)."""
+    if not items:
         return []
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(a) for a in awaitables]  # type: ignore[arg-type]
+            tasks = [group.create_task(call(item)) for item in items]  # type: ignore[arg-type]
     except BaseExceptionGroup as failures:
         raise failures.exceptions[0] from None
     return [t.result() for t in tasks]
@@ -98,7 +99,7 @@ async def converse(app: web.Application, token: str, model: ModelSpec, prompt: P
         async with media.slot():
             return (await client.upload_file(token, blob.filename, blob.mime, blob.data)).file_id
 
-    file_ids = await gather(upload(b) for b in blobs)
+    file_ids = await gather(upload, blobs)
     request = ChatRequest(model.upstream_model, model.upstream_mode, prompt.text, file_attachments=file_ids)
     preamble: list[Event] | None = []
     answered = False
@@ -147,7 +148,7 @@ class Answer:
                 logger.warning("image {} not cached ({}); linking Grok's URL", path, exc)
                 return alt, client.asset_url(path)
 
-        links = await gather(link(p) for p in self.builder.images)
+        links = await gather(link, self.builder.images)
         return image_markdown(links, self.builder.content)
 
     async def _finish(self, upstream: LeasedStream[Event]) -> tuple[Delta, str]:

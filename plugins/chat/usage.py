@@ -42,9 +42,9 @@ COMPRESSED_AUDIO_BYTES_PER_SECOND = 128_000 // 8
 FILE_BYTES_PER_TOKEN = 4
 
 
-_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
-_ASCII_DIGITS = re.compile(r"[0-9]+")
-_ASCII_OTHER = re.compile(r"[^\sA-Za-z0-9]")
+#: one match per token of ASCII text: a run of letters splits into pieces of up to 5
+#: (ceil(len/5) of them), a run of digits into pieces of up to 3
+_ASCII_TOKEN = re.compile(r"[A-Za-z]{1,5}|[0-9]{1,3}|[^\sA-Za-z0-9]")
 
 
 def count_tokens(text: str) -> int:
@@ -66,10 +66,8 @@ def count_pieces(text: str) -> int:
 
 
 def count_ascii(text: str) -> int:
-    """The rule for ASCII text (no CJK, one byte a letter), without a match object per piece."""
-    return (sum((len(run) + 4) // 5 for run in _ASCII_LETTERS.findall(text))
-            + sum((len(run) + 2) // 3 for run in _ASCII_DIGITS.findall(text))
-            + len(_ASCII_OTHER.findall(text)))
+    """The rule for ASCII text (no CJK, one byte a letter), in one pass of the regex engine."""
+    return len(_ASCII_TOKEN.findall(text))
 
 
 def image_tokens(size: tuple[int, int] | None) -> int:

@@ -11,8 +11,14 @@ from grok2api.ids import random_hex, random_uuid
 def test_shapes() -> None:
     assert len(random_hex()) == 32 and int(random_hex(), 16) >= 0
     assert len(random_hex(4)) == 8
-    assert uuid.UUID(random_uuid()).version == 4
-    assert len({random_uuid() for _ in range(1000)}) == 1000
+    ids = [random_uuid() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+    # every random digit takes every value: none is stuck by the formatting
+    assert all(len({text[i] for text in ids}) == 16 for i in range(36) if i not in (8, 13, 14, 18, 19, 23))
+    assert {text[19] for text in ids} == set("89ab")
 
 
 def test_a_forked_worker_draws_its_own_ids() -> None:
