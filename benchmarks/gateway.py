@@ -15,7 +15,9 @@ sends to ``conversations/new``, its body and its browser headers (made before th
 starts, one set per account), and reads the NDJSON answer; the gateway run posts an
 OpenAI chat-completions request for ``grok-3`` with the same prompt. Each run is
 measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm-up at
-the same concurrency.
+the same concurrency. The direct, JSON and stream runs of one concurrency take turns in
+``ROUNDS`` rounds and each figure pools its rounds, so the machine's drift during the
+script (about ±15 % here) weighs on the baseline and the gateway alike.
 
 Reported per run: latency p50/p99 (until the answer is complete), time to first token
 (first answer text) for streams, requests per second; and the added latency, added
@@ -52,6 +54,7 @@ ACCOUNTS = [f"bench-account-{i:02d}" for i in range(20)]
 INFLIGHT_PER_ACCOUNT = 64
 UPSTREAM_CONNECTIONS = 1200
 HOLD_SECONDS = 4.0
+ROUNDS = 4
 
 
 # -- the two servers (run as child processes of this script) ------------------------------
@@ -127,6 +130,13 @@ class Run:
     @property
     def rps(self) -> float:
         return len(self.samples) / self.wall
+
+    @classmethod
+    def pooled(cls, runs: list[Run]) -> Run:
+        """One run made of several rounds: their samples, wall time and CPU together."""
+        count = sum(len(run.samples) for run in runs)
+        cpu = {name: sum(run.cpu[name] * len(run.samples) for run in runs) / count for name in runs[0].cpu}
+        return cls(runs[0].label, [s for run in runs for s in run.samples], sum(run.wall for run in runs), cpu)
 
 
 class Target:
@@ -307,15 +317,22 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
         results: dict[tuple[str, int], tuple[Run, Run]] = {}
         gateway_pids = tuple(g.pid for g in gateways)
         processes = {"gateway": gateway_pids, "fake": (fake.pid,), "load generator": ()}
+        kinds: dict[str, Callable[[], Awaitable[Sample]]] = {
+            "direct": target.direct,
+            "json": lambda: target.gateway(False),
+            "stream": lambda: target.gateway(True),
+        }
         for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
-            direct = await measure("direct", target.direct, requests, concurrency, processes)
-            for stream in (False, True):
-                gateway_run = await measure("gateway", lambda stream=stream: target.gateway(stream), requests,
-                                            concurrency, processes)
-                mode = "stream" if stream else "json"
+            rounds: dict[str, list[Run]] = {kind: [] for kind in kinds}
+            for _ in range(ROUNDS):
+                for kind, once in kinds.items():
+                    rounds[kind].append(await measure(kind, once, requests // ROUNDS, concurrency, processes))
+            direct = Run.pooled(rounds["direct"])
+            for mode in ("json", "stream"):
+                gateway_run = Run.pooled(rounds[mode])
                 results[(mode, concurrency)] = (direct, gateway_run)
-                title = f"{mode:6} concurrency {concurrency:2} ({requests} requests)"
-                report += row(title, direct, gateway_run, stream)
+                title = f"{mode:6} concurrency {concurrency:2} ({requests} requests in {ROUNDS} rounds)"
+                report += row(title, direct, gateway_run, mode == "stream")
         streams = args.streams
         body = orjson.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
         gateway_kib = await held_memory(session, gateway_url + "/v1/chat/completions", body,

@@ -144,7 +144,7 @@ async def test_download_sends_cookies_only_to_grok_origins(client: GrokClient, f
                                                            out: Path) -> None:
     with pytest.raises(UpstreamError) as caught:
         await client.download_asset("tok", "http://elsewhere.example/x.jpg", out / "x", max_bytes=9, kind="image")
-    assert caught.value.failure is Failure.PROTOCOL and fake_grok.requests == []
+    assert caught.value.failure is Failure.PROTOCOL and not fake_grok.requests
     uploaded = await client.upload_file("tok", "a.png", "image/png", b"png")
     await client.download_asset("tok", client.asset_url(uploaded.file_uri), out / "a.png", max_bytes=9,
                                 kind="image")

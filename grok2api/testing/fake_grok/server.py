@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from uuid import uuid4
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDictProxy
 
 from grok2api.testing.fake_grok.accounts import Account, Bucket, Tier, bucket_name
 from grok2api.testing.fake_grok.faults import ANSWERS, Endpoint, Fault, FaultBook, FaultKind
@@ -38,6 +39,7 @@ _CHALLENGE_PAGE = (
     '<div id="challenge-platform"></div><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/'
     'chl_page/v1?ray=fake"></script></body></html>'
 )
+RECORDED_REQUESTS = 10_000
 _USAGE_LIMIT = "You've reached your usage limit. Please try again later."
 
 
@@ -48,7 +50,7 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: CIMultiDict[str]
+    headers: CIMultiDictProxy[str]
     json: Any
     endpoint: Endpoint
     sso: str | None
@@ -147,7 +149,9 @@ class FakeGrok:
         self.frame_delay = frame_delay
         self.imagine_close_after_round = imagine_close_after_round
         self.accounts: dict[str, Account] = {}
-        self.requests: list[RecordedRequest] = []
+        #: the last requests, for tests and ``/__fake__/requests`` (bounded: a long-running
+        #: fake, as in the benchmarks, must not grow without end)
+        self.requests: deque[RecordedRequest] = deque(maxlen=RECORDED_REQUESTS)
         self.faults = FaultBook()
         self.assets: dict[str, StoredAsset] = {}
         self.posts: dict[str, dict[str, Any]] = {}
@@ -255,7 +259,7 @@ class FakeGrok:
             sso = request.cookies.get("sso") or request.cookies.get("sso-rw") or None
             peer = request.transport.get_extra_info("peername") if request.transport else None
             record = RecordedRequest(request.method, request.path, dict(request.query),
-                                     CIMultiDict(request.headers), data, endpoint, sso, peer)
+                                     request.headers, data, endpoint, sso, peer)
             self.requests.append(record)
             try:
                 return await self._serve(request, record, handler)
