@@ -25,6 +25,7 @@ import asyncio
 import functools
 import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -143,6 +144,71 @@ def _long(value: int) -> Any:
     return ffi.new("long *", value)  # curl_cffi's setopt shim reads long options through a pointer
 
 
+def _slist(lines: Iterable[tuple[str, str]]) -> Any:
+    """``name: value`` lines as a new libcurl list (NULL when there are none)."""
+    head = ffi.NULL
+    for name, value in lines:
+        head = lib.curl_slist_append(head, f"{name}: {value}".encode())
+    return head
+
+
+def _common_prefix(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class HeaderLines:
+    """A handle's request headers as libcurl's list. The leading lines a request shares
+    with the one before stay built for the next: Grok's browser headers are the same on
+    every call but for the last four, and a line costs a libcurl call to build and one to
+    free. libcurl reads the list during the transfer and never changes it."""
+
+    def __init__(self) -> None:
+        self._shared: tuple[tuple[str, str], ...] = ()
+        self._shared_list: Any = ffi.NULL
+        self._shared_end: Any = ffi.NULL  # its last node, linked to the request's own lines
+        self._own: Any = ffi.NULL
+        self._last: tuple[tuple[str, str], ...] = ()
+
+    def build(self, headers: dict[str, str]) -> Any:
+        """The list for ``headers``, valid until the next :meth:`build` or :meth:`release`."""
+        self.release()
+        lines = tuple(headers.items())
+        if not self._shared or lines[:len(self._shared)] != self._shared:
+            self._share(lines[:_common_prefix(lines, self._last)])
+        self._last = lines
+        self._own = _slist(lines[len(self._shared):])
+        if self._shared_list == ffi.NULL:
+            return self._own
+        self._shared_end.next = self._own
+        return self._shared_list
+
+    def release(self) -> None:
+        """Free the request's own lines; the shared ones stay for the next request."""
+        if self._own != ffi.NULL:
+            if self._shared_end != ffi.NULL:
+                self._shared_end.next = ffi.NULL
+            lib.curl_slist_free_all(self._own)
+            self._own = ffi.NULL
+
+    def close(self) -> None:
+        self.release()
+        self._share(())
+
+    def _share(self, lines: tuple[tuple[str, str], ...]) -> None:
+        if self._shared_list != ffi.NULL:
+            lib.curl_slist_free_all(self._shared_list)
+        self._shared, self._shared_list = lines, _slist(lines)
+        end = self._shared_list
+        while end != ffi.NULL and end.next != ffi.NULL:
+            end = end.next
+        self._shared_end = end
+
+
 class Handle:
     """One libcurl easy handle with what its current request keeps alive."""
 
@@ -151,7 +217,7 @@ class Handle:
         self._http = http  # the ffi handle of the CurlHttp whose sockets these are
         self.shape: Shape | None = None  # the shape its options are set up for
         self.error = ffi.new("char[]", 256)
-        self._headers = ffi.NULL  # the request's header list, freed with the next one
+        self.headers = HeaderLines()
 
     def setopt(self, option: CurlOpt, value: Any) -> None:
         code = lib._curl_easy_setopt(self.easy, option, value)
@@ -167,12 +233,7 @@ class Handle:
             self.shape = shape
         self.error[0] = b"\0"  # libcurl writes it only when a transfer fails
         self.setopt(CurlOpt.URL, request.url.encode())
-        headers = ffi.NULL
-        for name, value in request.headers.items():
-            headers = lib.curl_slist_append(headers, f"{name}: {value}".encode())
-        self.setopt(CurlOpt.HTTPHEADER, headers)
-        self.free_headers()
-        self._headers = headers
+        self.setopt(CurlOpt.HTTPHEADER, self.headers.build(request.headers))
         if request.has_body:
             body = request.body or b""
             self.setopt(CurlOpt.POSTFIELDSIZE, _long(len(body)))
@@ -214,14 +275,9 @@ class Handle:
         message = ffi.string(self.error).decode(errors="replace") or ffi.string(lib.curl_easy_strerror(code)).decode()
         return CurlError(f"curl: ({code}) {message}", code)
 
-    def free_headers(self) -> None:
-        if self._headers != ffi.NULL:
-            lib.curl_slist_free_all(self._headers)
-            self._headers = ffi.NULL
-
     def close(self) -> None:
         lib.curl_easy_cleanup(self.easy)
-        self.free_headers()
+        self.headers.close()
 
 
 class Transfer:
@@ -488,7 +544,7 @@ class CurlHttp:
         self._active -= 1
 
     def release(self, handle: Handle) -> None:
-        handle.free_headers()
+        handle.headers.release()
         self._idle.append(handle)
         self._free_slot()
 

@@ -118,6 +118,24 @@ async def test_a_handle_serves_requests_of_other_shapes(http: CurlHttp) -> None:
     assert b"Content-Length: 2" in server.heads[-1] and b"Content-Length" not in server.heads[2]
 
 
+async def test_a_handle_sends_each_request_its_own_headers_while_sharing_the_common_lines(http: CurlHttp) -> None:
+    shared = {"X-A": "1", "X-B": "2", "X-C": "3"}
+    requests = [
+        {**shared, "X-Id": "first", "Cookie": "sso=a"},
+        {**shared, "X-Id": "second", "Cookie": "sso=b"},  # the three shared lines are kept built
+        {"X-A": "1", "X-B": "other", "X-Id": "third"},  # fewer lines in common: the shared part shrinks
+        {},
+        {**shared, "X-Id": "fifth"},
+    ]
+    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", answers=len(requests))
+    for headers in requests:  # limit 1: one handle serves them all
+        request = HttpRequest("GET", server.url, headers, None, "", "chrome136", 5.0, "gzip")
+        assert await body(await http.send(request, limit=1)) == b"ok"
+    for head, headers in zip(server.heads, requests, strict=True):
+        sent = [line.decode() for line in head.split(b"\r\n") if line.startswith((b"X-", b"Cookie"))]
+        assert sent == [f"{name}: {value}" for name, value in headers.items()]
+
+
 async def test_plain_http_is_spoken_as_a_browser_does_without_an_h2c_upgrade(http: CurlHttp) -> None:
     server = await serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     assert await body(await http.send(get(server.url), limit=1)) == b"ok"
