@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     inspect,
@@ -128,6 +129,30 @@ SCHEMA_VERSION, FEED_SEQ, FEED_TRIMMED = "schema_version", "feed_seq", "feed_tri
 _HOUSEKEEPING_EVERY = 256
 _CHUNK = 500
 _MISSING = object()
+
+# Statements of the frequent calls (quota claims, counter reads, the pool's writer, the
+# change feed), built once with bound parameters: building a statement per call was about
+# 40 % of an ``incr``'s CPU, and an UPDATE per row becomes one ``executemany``.
+_LOCK_COUNTERS = (select(counters.c.key, counters.c.field, counters.c.value)
+                  .where(counters.c.ns == bindparam("ns"), counters.c.key.in_(bindparam("keys", expanding=True)))
+                  .order_by(counters.c.key, counters.c.field).with_for_update())
+_ADD_TO_COUNTER = (update(counters)
+                   .where(counters.c.ns == bindparam("at_ns"), counters.c.key == bindparam("at_key"),
+                          counters.c.field == bindparam("at_field"))
+                   .values(value=counters.c.value + bindparam("delta")))
+_READ_COUNTERS = select(counters.c.field, counters.c.value).where(counters.c.ns == bindparam("ns"),
+                                                                   counters.c.key == bindparam("key"))
+_LOCK_RECORDS = (select(records.c.key, records.c.data)
+                 .where(records.c.ns == bindparam("ns"), records.c.key.in_(bindparam("keys", expanding=True)),
+                        or_(records.c.expires_at.is_(None), records.c.expires_at > bindparam("now")))
+                 .order_by(records.c.key).with_for_update())
+_SET_RECORD = (update(records).where(records.c.ns == bindparam("at_ns"), records.c.key == bindparam("at_key"))
+               .values(data=bindparam("new_data"), updated_at=bindparam("new_at")))
+_ADVANCE_FEED = update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + bindparam("count"))
+_FEED_END = select(meta.c.value).where(meta.c.name == FEED_SEQ)
+_FEED_MARKS = select(meta.c.name, meta.c.value).where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED]))
+_CHANGES_AFTER = (select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op, changes.c.origin)
+                  .where(changes.c.seq > bindparam("seq")).order_by(changes.c.seq).limit(bindparam("limit")))
 
 
 def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str, example: str) -> URL:
@@ -387,8 +412,8 @@ class SqlStorage(Storage):
         if not keys:
             return
         count = len(keys)
-        conn.execute(update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + count))
-        end = conn.execute(select(meta.c.value).where(meta.c.name == FEED_SEQ)).scalar_one()
+        conn.execute(_ADVANCE_FEED, {"count": count})
+        end = conn.execute(_FEED_END).scalar_one()
         now = now_ms()
         conn.execute(insert(changes), [
             {"seq": end - count + i + 1, "ns": ns, "key": key, "op": op, "at_ms": now, "origin": self.origin}
@@ -478,16 +503,14 @@ class SqlStorage(Storage):
             now = now_ms()
             merged: dict[str, JSON] = {}
             for start in range(0, len(keys), _CHUNK):
-                rows = conn.execute(select(records.c.key, records.c.data).where(
-                    records.c.ns == ns, records.c.key.in_(keys[start:start + _CHUNK]), _live(records, now))
-                    .order_by(records.c.key).with_for_update())
+                rows = conn.execute(_LOCK_RECORDS, {"ns": ns, "keys": keys[start:start + _CHUNK], "now": now})
                 for key, raw in rows.all():
                     current = decode(raw, f"{ns}/{key}")
                     if current is not None:
                         merged[key] = merge(current, items[key])
-            for key, record in sorted(merged.items()):
-                conn.execute(update(records).where(records.c.ns == ns, records.c.key == key).values(
-                    data=encode(record).decode(), updated_at=now))
+            if merged:
+                conn.execute(_SET_RECORD, [{"at_ns": ns, "at_key": key, "new_data": encode(record).decode(),
+                                            "new_at": now} for key, record in sorted(merged.items())])
             self._append_changes(conn, ns, sorted(merged), "put")
             return merged
 
@@ -535,10 +558,7 @@ class SqlStorage(Storage):
         def work(conn: Connection) -> Any:
             current: dict[str, dict[str, int]] = {key: {} for key in keys}
             for start in range(0, len(keys), _CHUNK):
-                rows = conn.execute(select(counters.c.key, counters.c.field, counters.c.value).where(
-                    counters.c.ns == ns, counters.c.key.in_(keys[start:start + _CHUNK]))
-                    .order_by(counters.c.key, counters.c.field).with_for_update())
-                for key, name, value in rows:
+                for key, name, value in conn.execute(_LOCK_COUNTERS, {"ns": ns, "keys": keys[start:start + _CHUNK]}):
                     current[key][name] = int(value)
             if any(f not in current[key] for key in keys for f in fields[key]):
                 return _MISSING
@@ -547,11 +567,10 @@ class SqlStorage(Storage):
                     limit = limits.get(name, -1)
                     if limit >= 0 and current[key][name] + items[key][name] > limit:
                         return None
+            conn.execute(_ADD_TO_COUNTER, [{"at_ns": ns, "at_key": key, "at_field": name, "delta": items[key][name]}
+                                           for key in keys for name in fields[key]])
             for key in keys:
                 for name in fields[key]:
-                    conn.execute(update(counters).where(counters.c.ns == ns, counters.c.key == key,
-                                                        counters.c.field == name)
-                                 .values(value=counters.c.value + items[key][name]))
                     current[key][name] += items[key][name]
             return current
 
@@ -571,9 +590,9 @@ class SqlStorage(Storage):
 
     async def counters(self, ns: str, key: str) -> dict[str, int]:
         check_ns(ns)
-        query = select(counters.c.field, counters.c.value).where(counters.c.ns == ns,
-                                                                  counters.c.key == check_name(key))
-        return await self._run_read(lambda conn: {name: int(value) for name, value in conn.execute(query)})
+        params = {"ns": ns, "key": check_name(key)}
+        return await self._run_read(lambda conn: {name: int(value)
+                                                  for name, value in conn.execute(_READ_COUNTERS, params)})
 
     async def counters_many(self, ns: str) -> dict[str, dict[str, int]]:
         check_ns(ns)
@@ -668,13 +687,11 @@ class SqlStorage(Storage):
 
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
         def work(conn: Connection) -> list[Change]:
-            marks = dict(conn.execute(select(meta.c.name, meta.c.value)
-                                      .where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED]))).all())
+            marks = dict(conn.execute(_FEED_MARKS).all())
             reset = feed_reset(seq, int(marks[FEED_TRIMMED]), int(marks[FEED_SEQ]))
             if reset is not None:
                 return [reset]
-            rows = conn.execute(select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op, changes.c.origin)
-                                .where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit))
+            rows = conn.execute(_CHANGES_AFTER, {"seq": seq, "limit": limit})
             return [Change(int(s), ns, key, op, origin or "") for s, ns, key, op, origin in rows]
 
         return await self._run_read(work)
