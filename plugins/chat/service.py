@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -29,17 +29,17 @@ class DisconnectWatch:
         self._watched: dict[asyncio.Task[object], web.Request] = {}
         self._timer: asyncio.Task[None] | None = None
 
-    @contextlib.contextmanager
-    def watching(self, request: web.Request) -> Iterator[None]:
-        task = asyncio.current_task()
-        assert task is not None
+    def watching(self, request: web.Request) -> Watching:
+        """``with`` this, the current task is cancelled if ``request``'s client leaves."""
+        return Watching(self, request)
+
+    def watch(self, task: asyncio.Task[object], request: web.Request) -> None:
         self._watched[task] = request
         if self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._run())
-        try:
-            yield
-        finally:
-            self._watched.pop(task, None)
+
+    def unwatch(self, task: asyncio.Task[object]) -> None:
+        self._watched.pop(task, None)
 
     async def _run(self) -> None:
         while self._watched:
@@ -55,6 +55,26 @@ class DisconnectWatch:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+
+
+class Watching:
+    """A request watched for the span of a ``with`` block (a class, not
+    ``@contextmanager``: every chat request enters one)."""
+
+    __slots__ = ("_watch", "_request", "_task")
+
+    def __init__(self, watch: DisconnectWatch, request: web.Request) -> None:
+        self._watch = watch
+        self._request = request
+
+    def __enter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watch.watch(task, self._request)
+
+    def __exit__(self, *exc: object) -> None:
+        self._watch.unwatch(self._task)
 
 
 class ChatService:
