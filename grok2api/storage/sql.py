@@ -130,30 +130,6 @@ _HOUSEKEEPING_EVERY = 256
 _CHUNK = 500
 _MISSING = object()
 
-# Statements of the frequent calls (quota claims, counter reads, the pool's writer, the
-# change feed), built once with bound parameters: building a statement per call was about
-# 40 % of an ``incr``'s CPU, and an UPDATE per row becomes one ``executemany``.
-_LOCK_COUNTERS = (select(counters.c.key, counters.c.field, counters.c.value)
-                  .where(counters.c.ns == bindparam("ns"), counters.c.key.in_(bindparam("keys", expanding=True)))
-                  .order_by(counters.c.key, counters.c.field).with_for_update())
-_ADD_TO_COUNTER = (update(counters)
-                   .where(counters.c.ns == bindparam("at_ns"), counters.c.key == bindparam("at_key"),
-                          counters.c.field == bindparam("at_field"))
-                   .values(value=counters.c.value + bindparam("delta")))
-_READ_COUNTERS = select(counters.c.field, counters.c.value).where(counters.c.ns == bindparam("ns"),
-                                                                   counters.c.key == bindparam("key"))
-_LOCK_RECORDS = (select(records.c.key, records.c.data)
-                 .where(records.c.ns == bindparam("ns"), records.c.key.in_(bindparam("keys", expanding=True)),
-                        or_(records.c.expires_at.is_(None), records.c.expires_at > bindparam("now")))
-                 .order_by(records.c.key).with_for_update())
-_SET_RECORD = (update(records).where(records.c.ns == bindparam("at_ns"), records.c.key == bindparam("at_key"))
-               .values(data=bindparam("new_data"), updated_at=bindparam("new_at")))
-_ADVANCE_FEED = update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + bindparam("count"))
-_FEED_END = select(meta.c.value).where(meta.c.name == FEED_SEQ)
-_FEED_MARKS = select(meta.c.name, meta.c.value).where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED]))
-_CHANGES_AFTER = (select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op, changes.c.origin)
-                  .where(changes.c.seq > bindparam("seq")).order_by(changes.c.seq).limit(bindparam("limit")))
-
 
 def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str, example: str) -> URL:
     """``SERVER_STORAGE_URL`` as a SQLAlchemy URL for ``driver``; any other driver suffix is replaced."""
@@ -179,8 +155,33 @@ def _create_tables(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {changes.name} ADD COLUMN origin VARCHAR(16)"))
 
 
-def _live(table: Table, now: int) -> ColumnElement[bool]:
+def _live(table: Table, now: int | ColumnElement[int]) -> ColumnElement[bool]:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+# Statements of the frequent calls (quota claims, counter reads, the pool's writer, the
+# change feed), built once with bound parameters: building a statement per call was about
+# 40 % of an ``incr``'s CPU, and an UPDATE per row becomes one ``executemany``.
+_LOCK_COUNTERS = (select(counters.c.key, counters.c.field, counters.c.value)
+                  .where(counters.c.ns == bindparam("ns"), counters.c.key.in_(bindparam("keys", expanding=True)))
+                  .order_by(counters.c.key, counters.c.field).with_for_update())
+_ADD_TO_COUNTER = (update(counters)
+                   .where(counters.c.ns == bindparam("at_ns"), counters.c.key == bindparam("at_key"),
+                          counters.c.field == bindparam("at_field"))
+                   .values(value=counters.c.value + bindparam("delta")))
+_READ_COUNTERS = select(counters.c.field, counters.c.value).where(counters.c.ns == bindparam("ns"),
+                                                                   counters.c.key == bindparam("key"))
+_LOCK_RECORDS = (select(records.c.key, records.c.data)
+                 .where(records.c.ns == bindparam("ns"), records.c.key.in_(bindparam("keys", expanding=True)),
+                        _live(records, bindparam("now")))
+                 .order_by(records.c.key).with_for_update())
+_SET_RECORD = (update(records).where(records.c.ns == bindparam("at_ns"), records.c.key == bindparam("at_key"))
+               .values(data=bindparam("new_data"), updated_at=bindparam("new_at")))
+_ADVANCE_FEED = update(meta).where(meta.c.name == FEED_SEQ).values(value=meta.c.value + bindparam("count"))
+_FEED_END = select(meta.c.value).where(meta.c.name == FEED_SEQ)
+_FEED_MARKS = select(meta.c.name, meta.c.value).where(meta.c.name.in_([FEED_SEQ, FEED_TRIMMED]))
+_CHANGES_AFTER = (select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.op, changes.c.origin)
+                  .where(changes.c.seq > bindparam("seq")).order_by(changes.c.seq).limit(bindparam("limit")))
 
 
 class ThreadedEngine:
