@@ -188,11 +188,12 @@ class Answer:
                 if sse.response is None:
                     raise error from None
                 logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
-                await sse.response.write(error_event(error))
+                await sse.response.write_eof(error_event(error))
                 return sse.response
             assert sse.response is not None  # converse() raised unless there was an answer
             usage_chunk = completion.usage_chunk(self._usage(images)) if completion.include_usage else b""
-            await sse.response.write(completion.chunk({}, "stop") + usage_chunk + DONE)
+            # the last chunks and the end of the body in one send
+            await sse.response.write_eof(completion.chunk({}, "stop") + usage_chunk + DONE)
         except ConnectionResetError:
             logger.info("chat stream {}: the client left", completion.id)
         assert sse.response is not None  # only a write can lose the client
