@@ -200,6 +200,14 @@ class Answer:
         return sse.response
 
 
+class _EventStream(web.StreamResponse):
+    """An SSE response whose head leaves with its first chunk, in one send: LazyStream
+    prepares it only when that chunk is ready. (aiohttp's opt-in for buffering the head;
+    without it the head is one more send of its own.)"""
+
+    _send_headers_immediately = False
+
+
 class LazyStream:
     """An SSE response whose head goes out with its first chunk, so a failure before
     any answer can still be an HTTP status."""
@@ -218,7 +226,7 @@ class LazyStream:
             piece["content"] = delta.content
         chunk = self.completion.chunk(piece)
         if self.response is None:
-            self.response = web.StreamResponse(headers=SSE_HEADERS)
+            self.response = _EventStream(headers=SSE_HEADERS)
             await self.response.prepare(self.request)
             chunk = self.completion.chunk({"role": "assistant", "content": ""}) + chunk
         await self.response.write(chunk)
