@@ -50,8 +50,10 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-#: allocations between two collections of the youngest generation (CPython's default is 700)
-GC_YOUNG_THRESHOLD = 10_000
+#: net new container objects between two collections of the youngest generation
+#: (CPython's default is 700; at 100,000 rather than 10,000 a chat request costs about
+#: 1 % fewer instructions, as the older generations are walked less often too)
+GC_YOUNG_THRESHOLD = 100_000
 
 
 async def _settle_collector(app: web.Application) -> None:
