@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -40,10 +39,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine, Result, create_engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from grok2api.config import Settings
@@ -185,11 +183,7 @@ _CHANGES_AFTER = (select(changes.c.seq, changes.c.ns, changes.c.key, changes.c.o
 
 
 class ThreadedEngine:
-    """A synchronous engine whose every transaction runs whole in one call to a worker thread.
-
-    :meth:`run` is the storage's path. :meth:`begin` and :meth:`connect` mimic
-    :class:`AsyncEngine` for tests and tools that reach into the database (a thread hop per call).
-    """
+    """A synchronous engine whose every transaction runs whole in one call to a worker thread."""
 
     def __init__(self, sync_engine: Engine, executor: ThreadPoolExecutor) -> None:
         self.sync_engine = sync_engine
@@ -214,46 +208,12 @@ class ThreadedEngine:
                 conn.commit()
             return result
 
-    def begin(self) -> contextlib.AbstractAsyncContextManager[ThreadedConnection]:
-        return self._connection(commit=True)
-
-    def connect(self) -> contextlib.AbstractAsyncContextManager[ThreadedConnection]:
-        return self._connection(commit=False)
-
-    @contextlib.asynccontextmanager
-    async def _connection(self, commit: bool) -> AsyncIterator[ThreadedConnection]:
-        conn = await self.call(self.sync_engine.connect)
-        try:
-            yield ThreadedConnection(self, conn)
-            if commit:
-                await self.call(conn.commit)
-        finally:
-            await self.call(conn.close)
-
     async def dispose(self) -> None:
         """Close the pooled connections, then let the threads finish what they run and exit."""
         try:
             await self.call(self.sync_engine.dispose)
         finally:
             self._executor.shutdown(wait=False)
-
-
-class ThreadedConnection:
-    """The awaitable ``execute`` and ``run_sync`` of an async connection, on a :class:`ThreadedEngine`."""
-
-    def __init__(self, engine: ThreadedEngine, sync_connection: Connection) -> None:
-        self.sync_connection = sync_connection
-        self._engine = engine
-
-    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
-        return await self._engine.call(self._execute, statement, parameters)
-
-    def _execute(self, statement: Executable, parameters: Any) -> Result[Any]:
-        result = self.sync_connection.execute(statement, parameters)
-        return result.freeze()() if result.returns_rows else result  # rows fetched in the thread
-
-    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await self._engine.call(functools.partial(fn, self.sync_connection, *args, **kwargs))
 
 
 class SqlStorage(Storage):
@@ -332,7 +292,7 @@ class SqlStorage(Storage):
     async def _create_schema(self) -> None:
         for attempt in range(3):  # two workers creating tables at once: the loser retries
             try:
-                await self._run_write(_create_tables)
+                await self.transaction(_create_tables)
                 break
             except DBAPIError:
                 if attempt == 2:
@@ -344,7 +304,7 @@ class SqlStorage(Storage):
                 self._insert_ignore(conn, meta, [{"name": name, "value": value}])
             return int(conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION)).scalar_one())
 
-        stored = await self._run_write(work)
+        stored = await self.transaction(work)
         if stored > self.schema_version:
             raise StorageError(f"the {self.name} database has schema version {stored}, newer than this "
                                f"grok2api understands ({self.schema_version}); upgrade grok2api")
@@ -355,8 +315,10 @@ class SqlStorage(Storage):
             await engine.dispose()
 
     # transactions ------------------------------------------------------------
-    async def _run_write(self, work: Callable[[Connection], T]) -> T:
-        """``work`` in one write transaction, committed when it returns."""
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work`` (a function of a SQLAlchemy connection) in one write transaction,
+        committed when it returns. The storage's own writes go through :meth:`_write`;
+        this is also the door for tests and tools that reach into the tables."""
         return await self._run(self.engine, work, commit=True)
 
     async def _run_read(self, work: Callable[[Connection], T]) -> T:
@@ -378,7 +340,7 @@ class SqlStorage(Storage):
         for attempt in range(self.write_attempts):
             try:
                 async with self._gate:
-                    result = await self._run_write(work)
+                    result = await self.transaction(work)
                 break
             except DBAPIError as exc:
                 race = isinstance(exc, IntegrityError) or self.retryable(exc)

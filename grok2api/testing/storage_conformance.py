@@ -432,31 +432,28 @@ class SqlConformance(StorageConformance):
         assert isinstance(store, SqlStorage)
         await store.open()
         try:
-            async with store.engine.begin() as conn:
-                await conn.run_sync(metadata.drop_all)
+            await store.transaction(metadata.drop_all)
         finally:
             await store.close()
 
     async def corrupt(self, storage: Storage, ns: str, key: str) -> None:
         assert isinstance(storage, SqlStorage)
-        async with storage.engine.begin() as conn:
-            await conn.execute(update(records).where(records.c.ns == ns, records.c.key == key)
-                               .values(data='{"token": "unterminated'))
+        await storage.transaction(lambda conn: conn.execute(
+            update(records).where(records.c.ns == ns, records.c.key == key).values(data='{"token": "unterminated')))
 
     async def test_schema_version_is_recorded_and_a_newer_one_refused(self, settings: Settings,
                                                                       storage: Storage) -> None:
         assert isinstance(storage, SqlStorage)
-        async with storage.engine.begin() as conn:
-            stored = (await conn.execute(meta.select().where(meta.c.name == SCHEMA_VERSION))).one()
-            assert stored.value == storage.schema_version
-            await conn.execute(update(meta).where(meta.c.name == SCHEMA_VERSION).values(value=999))
+        version = update(meta).where(meta.c.name == SCHEMA_VERSION)
+        stored = await storage.transaction(lambda conn: conn.execute(meta.select().where(
+            meta.c.name == SCHEMA_VERSION)).one())
+        assert stored.value == storage.schema_version
+        await storage.transaction(lambda conn: conn.execute(version.values(value=999)))
         try:
             with pytest.raises(StorageError, match="schema version 999"):
                 await self.build(settings).open()
         finally:  # the database is shared with later tests
-            async with storage.engine.begin() as conn:
-                await conn.execute(update(meta).where(meta.c.name == SCHEMA_VERSION)
-                                   .values(value=storage.schema_version))
+            await storage.transaction(lambda conn: conn.execute(version.values(value=storage.schema_version)))
 
 
 # the child process of the two-process tests ----------------------------------

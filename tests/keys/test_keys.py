@@ -148,8 +148,8 @@ async def test_unknown_fields_and_corrupt_records_do_not_break_listing(keys: Key
 
     from grok2api.storage.sql import records
 
-    async with keys.storage.engine.begin() as conn:  # type: ignore[attr-defined]
-        await conn.execute(update(records).where(records.c.key == "f" * 64).values(data="{oops"))
+    await keys.storage.transaction(  # type: ignore[attr-defined]
+        lambda conn: conn.execute(update(records).where(records.c.key == "f" * 64).values(data="{oops")))
     fresh = KeyService(keys.storage, keys.storage.settings)  # type: ignore[attr-defined]
     (listed,) = await fresh.list_rows()
     assert listed["name"] == "good" and listed["from_a_newer_version"] == {"x": 1}

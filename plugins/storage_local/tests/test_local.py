@@ -18,8 +18,7 @@ async def test_default_file_in_wal_mode(tmp_path: Path) -> None:
     await storage.open()
     try:
         await storage.put("accounts", "a", {})
-        async with storage.engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert await storage.transaction(lambda conn: conn.execute(text("PRAGMA journal_mode")).scalar()) == "wal"
     finally:
         await storage.close()
     assert (tmp_path / "data" / "grok2api.db").is_file()
