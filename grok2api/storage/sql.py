@@ -516,30 +516,30 @@ class SqlStorage(Storage):
         call) refused them."""
         check_ns(ns)
         keys = sorted(check_name(key) for key in items)
-        fields = {key: sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in items[key]) for key in keys}
+        # (key, field) in the order the rows are locked and updated
+        pairs = [(key, name) for key in keys
+                 for name in sorted(check_name(f, "counter field", MAX_FIELD_LEN) for f in items[key])]
 
         def work(conn: Connection) -> Any:
             current: dict[str, dict[str, int]] = {key: {} for key in keys}
             for start in range(0, len(keys), _CHUNK):
                 for key, name, value in conn.execute(_LOCK_COUNTERS, {"ns": ns, "keys": keys[start:start + _CHUNK]}):
                     current[key][name] = int(value)
-            if any(f not in current[key] for key in keys for f in fields[key]):
+            if any(name not in current[key] for key, name in pairs):
                 return _MISSING
-            for key in keys:
-                for name in fields[key]:
-                    limit = limits.get(name, -1)
-                    if limit >= 0 and current[key][name] + items[key][name] > limit:
-                        return None
+            for key, name in pairs:
+                limit = limits.get(name, -1)
+                if limit >= 0 and current[key][name] + items[key][name] > limit:
+                    return None
             conn.execute(_ADD_TO_COUNTER, [{"at_ns": ns, "at_key": key, "at_field": name, "delta": items[key][name]}
-                                           for key in keys for name in fields[key]])
-            for key in keys:
-                for name in fields[key]:
-                    current[key][name] += items[key][name]
+                                           for key, name in pairs])
+            for key, name in pairs:
+                current[key][name] += items[key][name]
             return current
 
         def create(conn: Connection) -> None:
-            self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": f, "value": 0}
-                                                 for key in keys for f in fields[key]])
+            self._insert_ignore(conn, counters, [{"ns": ns, "key": key, "field": name, "value": 0}
+                                                 for key, name in pairs])
 
         if not keys:
             return {}
@@ -645,8 +645,7 @@ class SqlStorage(Storage):
 
     # change feed -------------------------------------------------------------
     async def last_change(self) -> int:
-        query = select(meta.c.value).where(meta.c.name == FEED_SEQ)
-        return await self._run_read(lambda conn: int(conn.execute(query).scalar_one()))
+        return await self._run_read(lambda conn: int(conn.execute(_FEED_END).scalar_one()))
 
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
         def work(conn: Connection) -> list[Change]:
