@@ -5,8 +5,12 @@
     python3 run.py test     run the whole test suite (extra arguments go to pytest)
     python3 run.py <cmd>    any other `grok2api` command, e.g. `python3 run.py tokens list`
 
-The first run creates `.venv/` and installs the project into it; later runs reinstall
-only when a pyproject.toml changed.
+The gateway and its commands run from `.venv/`, which holds grok2api alone; the tests run
+from `.venv-test/`, which adds the test extras and the example plugin (served, it would
+add its model to the gateway). Each is created on first use and reinstalled only when
+what goes into it changed, so switching between the commands reinstalls nothing. run.py
+then becomes the command (exec): a signal sent to its process id reaches the gateway or
+pytest, and their exit code is its own. Windows has no exec; there it waits on a child.
 """
 
 from __future__ import annotations
@@ -16,43 +20,75 @@ import os
 import subprocess
 import sys
 import venv
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+HELLO = ROOT / "examples" / "hello_plugin"
 
 
-def ensure_environment(with_tests: bool) -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"grok2api needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    targets = [f"{ROOT}[test]" if with_tests else str(ROOT)]
-    if with_tests:
-        targets.append(str(ROOT / "examples" / "hello_plugin"))
-    manifests = [ROOT / "pyproject.toml", ROOT / "examples" / "hello_plugin" / "pyproject.toml"]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in manifests) + repr(targets).encode()).hexdigest()
-    stamp = VENV / ".grok2api-installed"
-    if not PYTHON.exists():
-        print("creating .venv ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    installed = stamp.read_text().split() if stamp.exists() else []
-    if digest in installed:
-        return
-    print("installing grok2api into .venv ...", flush=True)
-    command = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    for target in targets:
-        command += ["-e", target]
-    subprocess.run(command, check=True)
-    stamp.write_text("\n".join([*installed, digest]))
+@dataclass(frozen=True)
+class Environment:
+    """A virtual environment run.py owns: where it is and what it installs into it (editable)."""
+
+    path: Path
+    targets: tuple[str, ...]
+    manifests: tuple[Path, ...]
+
+    @property
+    def stamp(self) -> Path:
+        return self.path / ".run-py-installed"
+
+    def executable(self, name: str) -> Path:
+        if os.name == "nt":
+            return self.path / "Scripts" / f"{name}.exe"
+        return self.path / "bin" / name
+
+    def digest(self) -> str:
+        """What the stamp records: the targets and their manifests, so a change to either reinstalls."""
+        content = b"".join(path.read_bytes() for path in self.manifests) + repr(self.targets).encode()
+        return hashlib.sha256(content).hexdigest()
+
+    def ensure(self) -> None:
+        digest = self.digest()
+        if self.stamp.is_file() and self.stamp.read_text().strip() == digest:
+            return
+        if not self.stamp.is_file():
+            # new, half-built, or left by an older run.py that served and tested from one environment
+            print(f"creating {self.path.name} ...", flush=True)
+            venv.EnvBuilder(with_pip=True, clear=True).create(self.path)
+        print(f"installing grok2api into {self.path.name} ...", flush=True)
+        command = [str(self.executable("python")), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        for target in self.targets:
+            command += ["-e", target]
+        subprocess.run(command, check=True)
+        self.stamp.write_text(digest)
+
+
+SERVE = Environment(ROOT / ".venv", (str(ROOT),), (ROOT / "pyproject.toml",))
+TEST = Environment(ROOT / ".venv-test", (f"{ROOT}[test]", str(HELLO)),
+                   (ROOT / "pyproject.toml", HELLO / "pyproject.toml"))
+
+
+def hand_over(command: list[str], cwd: Path | None = None) -> int:
+    """Become ``command``, so nothing is left running when this process id is signalled."""
+    if os.name == "nt":
+        return subprocess.call(command, cwd=cwd)
+    if cwd is not None:
+        os.chdir(cwd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may start run.py
+        sys.exit(f"grok2api needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if argv[:1] == ["test"]:
-        ensure_environment(with_tests=True)
-        return subprocess.call([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT)
-    ensure_environment(with_tests=False)
-    return subprocess.call([str(BIN / "grok2api"), *(argv or ["serve"])])
+        TEST.ensure()
+        return hand_over([str(TEST.executable("python")), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    SERVE.ensure()
+    return hand_over([str(SERVE.executable("grok2api")), *(argv or ["serve"])])
 
 
 if __name__ == "__main__":
