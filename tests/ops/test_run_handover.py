@@ -2,7 +2,7 @@
 
 Each test runs a copy of run.py in a temporary tree whose two environments are stand-ins
 stamped as installed, so nothing is installed: the serving one's ``grok2api`` starts the real
-gateway with this interpreter, its ``python`` fails loudly should run.py try to install; the
+gateway of this environment, its ``python`` fails loudly should run.py try to install; the
 test one's ``python`` records who ran it, where and how, and exits like pytest finding no tests.
 """
 
@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from contextlib import suppress
@@ -58,7 +59,8 @@ def tree(tmp_path: Path) -> Path:
         (root / manifest).write_text("# a stand-in\n")
     run = load(root / "run.py")
     script(run.SERVE.executable("python"), "echo 'run.py tried to install into .venv' >&2; exit 97")
-    script(run.SERVE.executable("grok2api"), f"exec {shlex.quote(sys.executable)} -m grok2api \"$@\"")
+    gateway = Path(sysconfig.get_path("scripts")) / "grok2api"  # this environment's, installed like any other
+    script(run.SERVE.executable("grok2api"), f'exec {shlex.quote(str(gateway))} "$@"')
     record = shlex.quote(str(tmp_path / "ran"))
     script(run.TEST.executable("python"), f'echo "$$ $(pwd -P) $*" > {record}; exit {NO_TESTS}')
     for environment in (run.SERVE, run.TEST):
