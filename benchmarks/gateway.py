@@ -75,11 +75,11 @@ def serve_gateway(port: int, fake_url: str) -> None:
     from aiohttp import web
 
     from grok2api import hookimpl
-    from grok2api.app import create_app
-    from grok2api.appkeys import POOL
-    from grok2api.cli import run_server
-    from grok2api.config import load_settings
-    from grok2api.logging import setup_logging
+    from grok2api.web.app import create_app
+    from grok2api.web.appkeys import POOL
+    from grok2api.cli.serve import run_server
+    from grok2api.config.settings import load_settings
+    from grok2api.logs.logger import setup_logging
 
     class Seed:
         """Puts the benchmark accounts into the pool at start-up."""
@@ -143,7 +143,7 @@ class Target:
     """One way of asking: ``once`` returns (total seconds, seconds to first answer text)."""
 
     def __init__(self, session: aiohttp.ClientSession, direct_url: str, gateway_url: str) -> None:
-        from grok2api.config import GrokSettings
+        from grok2api.config.settings import GrokSettings
         from grok2api.upstream import ChatRequest, Dialect
         from grok2api.upstream.headers import api_headers, statsig_id
 

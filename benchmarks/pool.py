@@ -34,10 +34,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
+from grok2api.plugin.registries import ModelSpec
 from grok2api.pool import Account, Bucket, Status, TokenPool
 from grok2api.pool.account import now_ms
-from grok2api.registry import ModelSpec
 from grok2api.storage import NS_ACCOUNTS
 from grok2api.upstream import GrokClient
 from grok2api_plugins.storage_local.engine import LocalStorage
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--ops", type=int, default=20_000)
     args = parser.parse_args()
-    from grok2api.logging import setup_logging
+    from grok2api.logs.logger import setup_logging
     setup_logging("WARNING", log_dir=None)
 
     async def run_all() -> list[dict[str, float]]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from grok2api.logging import logger
-from grok2api.registry import ModelSpec
+from grok2api.logs.logger import logger
+from grok2api.plugin.registries import ModelSpec
 from grok2api.storage import MAX_KEY_LEN
 from grok2api.upstream.headers import normalize_sso
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from grok2api.logging import mask_secret
+from grok2api.logs.logger import mask_secret
 from grok2api.pool.account import POOL_BASIC, POOL_SUPER, UNKNOWN, Status
 from grok2api.pool.files import read_tokens, tokens_json, tokens_text
 from grok2api.pool.pool import TokenPool
@@ -98,9 +98,8 @@ _COMMANDS: dict[str, Command] = {
 }
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Declare ``tokens`` and its sub-commands; the caller sets how the command runs."""
-    tokens = subparsers.add_parser("tokens", help="manage the account pool")
+def arguments(tokens: argparse.ArgumentParser) -> None:
+    """The ``tokens`` sub-commands and their options."""
     sub = tokens.add_subparsers(dest="tokens_command", required=True)
     pools = f"pool for new accounts ({POOL_BASIC} or {POOL_SUPER}; default: the file's, else {POOL_BASIC})"
     statuses = [s.value for s in Status]
@@ -130,7 +129,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     cmd = sub.add_parser("refresh", help="sync quotas now")
     cmd.add_argument("tokens", nargs="*", help="default: every active or cooling account")
-    return tokens
 
 
 async def run(args: argparse.Namespace, pool: TokenPool) -> int:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from grok2api.logging import logger, mask_secret
+from grok2api.logs.logger import logger, mask_secret
 from grok2api.pool.account import Account, Bucket
 from grok2api.upstream.errors import UpstreamError
 
 if TYPE_CHECKING:
-    from grok2api.registry import ModelSpec
+    from grok2api.plugin.registries import ModelSpec
 
 E = TypeVar("E")
 #: the pool's handler: (lease, outcome, judged) -> None

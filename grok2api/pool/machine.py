@@ -37,8 +37,8 @@ Which failures move a request to another account is :func:`retryable`.
 
 from __future__ import annotations
 
-from grok2api.config import GrokSettings, TokenSettings
-from grok2api.logging import mask_text
+from grok2api.config.settings import GrokSettings, TokenSettings
+from grok2api.logs.logger import mask_text
 from grok2api.pool.account import FAIL_PREFIX, UNKNOWN, USE_COUNT, Account, Bucket, Status
 from grok2api.upstream.errors import Failure, UpstreamError
 

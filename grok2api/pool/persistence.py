@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from grok2api.config import Settings
-from grok2api.logging import logger
+from grok2api.config.settings import Settings
+from grok2api.logs.logger import logger
 from grok2api.pool.account import NS_COUNTS, Account
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Storage
 

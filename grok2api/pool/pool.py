@@ -13,17 +13,17 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
-from grok2api.config import Settings
-from grok2api.errors import ApiError, invalid
-from grok2api.logging import logger, mask_secret
+from grok2api.config.settings import Settings
+from grok2api.logs.logger import logger, mask_secret
+from grok2api.plugin.registries import ModelSpec
 from grok2api.pool import machine
 from grok2api.pool.account import NS_COUNTS, QUOTA_FIELDS, UNKNOWN, Account, Bucket, Status, normalize_token, now_ms
 from grok2api.pool.claims import QuotaClaims
+from grok2api.pool.errors import AccountNotFound, InvalidAccountField, NoAccountAvailable
 from grok2api.pool.lease import E, Lease, LeasedStream, close_quietly
 from grok2api.pool.persistence import EVENTS_KEY, AccountWriter, chunked, read_records
 from grok2api.pool.refresh import PLAN_FIELDS, PROGRESS_KEY, Refresher, RefreshProgress
 from grok2api.pool.selection import Selector
-from grok2api.registry import ModelSpec
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_META, Change, Storage
 from grok2api.upstream import GrokClient
 from grok2api.upstream.errors import Failure, UpstreamError
@@ -114,8 +114,8 @@ class TokenPool:
         """Claim the preferred account for ``model`` and charge the model's cost to its quota.
 
         Nothing here awaits, so two requests can never both take an account's last unit.
-        Raises :class:`ApiError` 429 (``Retry-After``) while accounts are cooling down or
-        busy, 503 when none is configured or all are expired or disabled.
+        Raises :class:`NoAccountAvailable` (with ``retry_after``) while accounts are cooling
+        down or busy, and (without) when none is configured or all are expired or disabled.
         """
         now = now_ms()
         for account in self._selector.due(model, now):
@@ -190,7 +190,7 @@ class TokenPool:
         while True:
             try:
                 lease = await self.acquire(model, exclude=tried)
-            except ApiError:
+            except NoAccountAvailable:
                 if last is None:
                     raise
                 raise last from None  # no other account: the client learns what the last one said
@@ -301,7 +301,7 @@ class TokenPool:
         written before returning."""
         account = self.get(token)
         if account is None:
-            raise ApiError(404, "No such account", code="token_not_found")
+            raise AccountNotFound(token)
         values = {name: _operator_value(name, value) for name, value in fields.items()}
         changed: set[str] = set()
         for name, value in values.items():
@@ -379,20 +379,20 @@ def _merge_operator_fields(account: Account, record: Mapping[str, Any], pool: st
 def _operator_value(name: str, value: Any) -> Any:
     if name == "status":
         if str(value).strip().lower() not in _OPERATOR_STATUSES:
-            raise invalid("status: an operator sets 'active' or 'disabled'", "status")
+            raise InvalidAccountField("status: an operator sets 'active' or 'disabled'", "status")
         return Status.parse(value)
     if name == "note":
         return str(value or "")
     if name == "tags":
         if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
-            raise invalid("tags: expected a list of strings", "tags")
+            raise InvalidAccountField("tags: expected a list of strings", "tags")
         return tuple(dict.fromkeys(value))
     if name == "pool":
         if not isinstance(value, str) or not value.strip():
-            raise invalid("pool: expected a pool name such as ssoBasic or ssoSuper", "pool")
+            raise InvalidAccountField("pool: expected a pool name such as ssoBasic or ssoSuper", "pool")
         return value.strip()
     if name in ("quota", "heavy_quota"):
         if isinstance(value, bool) or not isinstance(value, int) or value < UNKNOWN:
-            raise invalid(f"{name}: expected an integer, -1 for unknown", name)
+            raise InvalidAccountField(f"{name}: expected an integer, -1 for unknown", name)
         return value
-    raise invalid(f"{name}: not a field an operator can change", name)
+    raise InvalidAccountField(f"{name}: not a field an operator can change", name)

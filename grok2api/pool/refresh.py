@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from grok2api.config import Settings
-from grok2api.logging import logger, mask_secret
+from grok2api.config.settings import Settings
+from grok2api.logs.logger import logger, mask_secret
 from grok2api.pool import machine
 from grok2api.pool.account import SELECTABLE_POOLS, UNKNOWN, Account, Bucket, Status, now_ms
 from grok2api.pool.claims import QuotaClaims

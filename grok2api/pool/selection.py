@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
-from grok2api.config import Settings
-from grok2api.errors import ApiError
+from grok2api.config.settings import Settings
+from grok2api.plugin.registries import ModelSpec
 from grok2api.pool.account import POOL_BASIC, POOL_SUPER, Account, Bucket, Status
-from grok2api.registry import ModelSpec
+from grok2api.pool.errors import NoAccountAvailable
 
 # ready entry: (quota rank, in flight, last used, random, stamp, account); the stamp is
 # unique, so tuples never compare accounts
@@ -169,27 +169,26 @@ class Selector:
                     heapq.heappush(ready, entry)
         return None
 
-    def unavailable(self, model: ModelSpec, now: int, exclude: Collection[str] = ()) -> ApiError:
-        """Why :meth:`pick` found nothing, as the error the client gets."""
+    def unavailable(self, model: ModelSpec, now: int, exclude: Collection[str] = ()) -> NoAccountAvailable:
+        """Why :meth:`pick` found nothing."""
         pools = pools_for(model)
         where = " or ".join(pools)
         size = sum(self._size[p] for p in pools)
         if size == 0:
-            return ApiError(503, f"No account can serve {model.id}: none is configured in pool {where}",
-                            code="no_available_token")
+            return NoAccountAvailable(f"No account can serve {model.id}: none is configured in pool {where}",
+                                      retry_after=None)
         if sum(self._unusable[p] for p in pools) == size:
-            return ApiError(503, f"No account can serve {model.id}: all {size} accounts in pool {where} "
-                            "are expired or disabled", code="no_available_token")
+            return NoAccountAvailable(f"No account can serve {model.id}: all {size} accounts in pool {where} "
+                                      "are expired or disabled", retry_after=None)
         earliest = min((until for group in self._groups_for(model, now)
                         if (until := self._earliest_wait(group)) is not None), default=None)
         if earliest is not None:
             seconds = max(1, math.ceil((earliest - now) / 1000))
-            return ApiError(429, f"All accounts that can serve {model.id} are cooling down; "
-                            f"the first is available again in {seconds} s",
-                            code="rate_limit_exceeded", headers={"Retry-After": str(seconds)})
+            return NoAccountAvailable(f"All accounts that can serve {model.id} are cooling down; "
+                                      f"the first is available again in {seconds} s", retry_after=seconds)
         reason = "were already tried for this request" if exclude else "are busy or out of quota"
-        return ApiError(429, f"All accounts that can serve {model.id} {reason}; try again shortly",
-                        code="rate_limit_exceeded", headers={"Retry-After": "1"})
+        return NoAccountAvailable(f"All accounts that can serve {model.id} {reason}; try again shortly",
+                                  retry_after=1)
 
     @staticmethod
     def _earliest_wait(group: _Group) -> int | None:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from grok2api.ids import random_hex
-from grok2api.logging import logger
+from grok2api.logs.logger import logger
 
 JSON = dict[str, Any]
 

@@ -44,8 +44,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from grok2api.config import Settings
-from grok2api.logging import logger
+from grok2api.config.settings import Settings
+from grok2api.logs.logger import logger
 from grok2api.storage import (
     JSON,
     MAX_FIELD_LEN,

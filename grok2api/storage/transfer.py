@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
@@ -100,13 +100,10 @@ async def import_from(storage: Storage, path: Path) -> dict[str, int]:
 
 
 # command line --------------------------------------------------------------
-def add_parser(sub: Any) -> argparse.ArgumentParser:
+def arguments(parser: argparse.ArgumentParser) -> None:
     """``grok2api storage export FILE`` and ``grok2api storage import FILE``."""
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "storage", help="export all stored data to a file, or import such a file (to move between engines)")
     parser.add_argument("action", choices=["export", "import"])
     parser.add_argument("file", type=Path)
-    return parser
 
 
 async def run(args: argparse.Namespace, storage: Storage) -> int:

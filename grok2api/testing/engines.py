@@ -30,9 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
-from grok2api.plugins import GROUP
-from grok2api.registry import StorageFactory, StorageRegistry
+from grok2api.config.settings import ServerSettings, Settings
+from grok2api.plugin.manager import GROUP
+from grok2api.plugin.registries import StorageFactory, StorageRegistry
 from grok2api.storage import Storage
 
 _PACKAGES = {"redis": "redis-server", "pgsql": "postgresql", "mysql": "mariadb-server"}

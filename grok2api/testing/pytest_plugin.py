@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import pytest
 from aiohttp.test_utils import TestClient
 
-from grok2api.config import Settings, load_settings
-from grok2api.plugins import GROUP
+from grok2api.config.settings import Settings, load_settings
+from grok2api.plugin.manager import GROUP
 from grok2api.testing.engines import make_storage, mysql_url, pgsql_url, redis_url  # noqa: F401
 from grok2api.testing.fake_grok.fixtures import fake_grok, fake_grok_blackhole_url, fake_grok_refused_url  # noqa: F401
 
@@ -69,7 +69,7 @@ def gateway(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Gate
 
     async def make(*plugins: str | object, settings: Settings | None = None,
                    entrypoints: bool = False) -> TestClient:
-        from grok2api.app import create_app  # imported late: this plugin loads in every pytest run
+        from grok2api.web.app import create_app  # imported late: this plugin loads in every pytest run
 
         objects = [load_plugin(p) if isinstance(p, str) else p for p in plugins]
         app = create_app(settings or make_settings(), objects, load_entrypoints=entrypoints)

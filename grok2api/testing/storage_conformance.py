@@ -30,7 +30,7 @@ import orjson
 import pytest
 from sqlalchemy import update
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.storage import Change, Storage, StorageError
 from grok2api.storage.sql import SCHEMA_VERSION, SqlStorage, meta, metadata, records
 

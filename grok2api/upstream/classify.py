@@ -17,7 +17,7 @@ from curl_cffi.const import CurlECode
 from curl_cffi.curl import CurlError
 from curl_cffi.requests.exceptions import ProxyError
 
-from grok2api.logging import mask_text
+from grok2api.logs.logger import mask_text
 from grok2api.upstream.errors import Failure, UpstreamError
 
 EXCERPT_CHARS = 500

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.ids import random_uuid
-from grok2api.logging import logger
+from grok2api.logs.logger import logger
 from grok2api.upstream.classify import excerpt, from_stream_error
 from grok2api.upstream.dialect import ChatRequest, Dialect, RestCall
 from grok2api.upstream.download import save_body

@@ -13,7 +13,7 @@ import random
 import re
 import string
 
-from grok2api.config import GrokSettings
+from grok2api.config.settings import GrokSettings
 from grok2api.ids import random_uuid
 
 DEFAULT_CHROME = 136

@@ -23,8 +23,8 @@ from curl_cffi.curl import CurlError
 from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response
 from curl_cffi.requests.websockets import WebSocketClosed
 
-from grok2api.config import GrokSettings, Settings
-from grok2api.logging import logger
+from grok2api.config.settings import GrokSettings, Settings
+from grok2api.logs.logger import logger
 from grok2api.upstream.classify import from_curl, from_status
 from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer
 from grok2api.upstream.errors import Failure, UpstreamError

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grok2api.filters import ChainStream
-from grok2api.upstream import (
+from grok2api.api import (
     CardAttachment,
+    ChainStream,
     Event,
     ImageProgress,
     ModelResponse,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grok2api.registry import ModelSpec
+from grok2api.api import ModelSpec
 
 _G41 = "grok-4-1-thinking-1129"
 

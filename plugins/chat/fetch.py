@@ -26,7 +26,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from grok2api.errors import ApiError, invalid
+from grok2api.api import ApiError, invalid
 from grok2api_plugins.chat.request import Attachment
 from grok2api_plugins.chat.settings import ChatSettings
 

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from grok2api.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
-from grok2api.errors import ApiError, invalid
-from grok2api.logging import logger
+from grok2api.web.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
+from grok2api.web.errors import ApiError, invalid
+from grok2api.logs.logger import logger
 from grok2api.pool import LeasedStream
-from grok2api.registry import ModelRequest, ModelSpec
+from grok2api.plugin.registries import ModelRequest, ModelSpec
 from grok2api.upstream import (
     ChatRequest,
     ConversationStarted,

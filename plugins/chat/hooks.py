@@ -9,7 +9,7 @@ from grok2api import hookimpl
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from grok2api.registry import CleanupContext, ConfigRegistry, FilterRegistry, ModelRegistry
+    from grok2api.api import CleanupContext, ConfigRegistry, FilterRegistry, ModelRegistry, Settings
 
 
 @hookimpl
@@ -29,10 +29,10 @@ def grok2api_register_models(models: ModelRegistry) -> None:
 
 
 @hookimpl
-def grok2api_register_filters(filters: FilterRegistry) -> None:
+def grok2api_register_filters(filters: FilterRegistry, settings: Settings) -> None:
     from grok2api_plugins.chat.tags import TagFilter
 
-    filters.add(TagFilter())
+    filters.add(TagFilter(settings))
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grok2api.errors import invalid
+from grok2api.api import invalid
 from grok2api_plugins.chat.request import Attachment, Message
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import orjson
 
-from grok2api.errors import ApiError
-from grok2api.ids import random_hex
+from grok2api.api import ApiError, random_hex
 
 DONE = b"data: [DONE]\n\n"
 

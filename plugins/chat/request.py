@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from grok2api.errors import invalid
+from grok2api.api import invalid
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 AUDIO_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg"}

@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from grok2api.appkeys import FILTERS, SETTINGS
-from grok2api.config import Settings
+from grok2api.api import SETTINGS, Settings
 from grok2api_plugins.chat.fetch import AttachmentLoader
-from grok2api_plugins.chat.tags import TagFilter
 
 
 class DisconnectWatch:
@@ -92,12 +90,8 @@ CHAT = web.AppKey("chat", ChatService)
 
 
 async def chat_context(app: web.Application) -> AsyncIterator[None]:
-    """Start-up: give the tag filter this app's settings and create :class:`ChatService`."""
-    settings = app[SETTINGS]
-    for response_filter in app[FILTERS].filters:
-        if isinstance(response_filter, TagFilter):
-            response_filter.bind(settings)
-    app[CHAT] = service = ChatService(settings)
+    """Start-up: create :class:`ChatService`; shutdown: close it."""
+    app[CHAT] = service = ChatService(app[SETTINGS])
     try:
         yield
     finally:

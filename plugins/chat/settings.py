@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from grok2api.config import Section
+from grok2api.api import Section
 
 
 class ChatSettings(Section):

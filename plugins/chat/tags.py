@@ -8,8 +8,7 @@ to the next answer.
 
 from __future__ import annotations
 
-from grok2api.config import Settings
-from grok2api.registry import ModelSpec
+from grok2api.api import ModelSpec, Settings
 from grok2api_plugins.chat.markup import ElementRewriter
 
 
@@ -18,17 +17,14 @@ def _drop(attrs: dict[str, str], raw: str) -> str:
 
 
 class TagFilter:
-    """Registered by the chat plugin; :meth:`bind` gives it the app's settings at start-up."""
+    """Registered by the chat plugin with the app's settings, read anew for each response."""
 
     name = "filter_tags"
     priority = 10
 
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-
-    def bind(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
     def open(self, model: ModelSpec) -> ElementRewriter | None:
-        tags = self._settings.grok.filter_tags if self._settings is not None else []
+        tags = self._settings.grok.filter_tags
         return ElementRewriter(tags, _drop) if tags else None

@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from grok2api.storage import StorageError
-from grok2api.storage.sql import SqlStorage
+from grok2api.api import SqlStorage, StorageError
 
 FILE_NAME = "grok2api.db"
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from grok2api.storage.sql import SqlStorage, parse_sql_url
+from grok2api.api import SqlStorage, parse_sql_url
 
 #: deadlock found, lock wait timeout
 _RETRY_CODES = {1213, 1205}

@@ -15,9 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from grok2api.logging import logger
-from grok2api.storage import Change
-from grok2api.storage.sql import SqlStorage, parse_sql_url
+from grok2api.api import Change, SqlStorage, logger, parse_sql_url
 
 CHANNEL = "g2a_changes"
 #: serialization failure, deadlock detected, lock not available

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from grok2api import hookimpl
 
 if TYPE_CHECKING:
-    from grok2api.registry import StorageRegistry
+    from grok2api.api import StorageRegistry
 
 
 @hookimpl

@@ -28,22 +28,23 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from grok2api.config import Settings
-from grok2api.logging import logger, mask_text
-from grok2api.storage import (
+from grok2api.api import (
     JSON,
     MAX_FIELD_LEN,
     Change,
+    FeedWaiter,
     LogEntry,
+    Settings,
     Storage,
     StorageError,
     check_name,
     check_ns,
     encode,
     feed_reset,
+    logger,
+    mask_text,
     now_ms,
 )
-from grok2api.storage.feed import FeedWaiter
 
 CHANNEL = "g2a:changes"
 _SCHEMES = ("redis", "rediss", "unix")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 from pydantic import BaseModel
 
 from grok2api import hookimpl
-from grok2api.registry import ConfigRegistry, ImageMethodRegistry, ModelRegistry, ModelRequest, ModelSpec
+from grok2api.api import (
+    ConfigRegistry,
+    ImageEvent,
+    ImageMethodRegistry,
+    ImageReady,
+    ImageRequest,
+    ModelRegistry,
+    ModelRequest,
+    ModelSpec,
+)
 
 ECHO = ModelSpec(id="echo-1", display_name="Echo", upstream_model="", upstream_mode="", rate_limit_model="")
 
@@ -64,4 +75,11 @@ class ImageMethodPlugin:
 
     @hookimpl
     def grok2api_register_image_methods(self, methods: ImageMethodRegistry) -> None:
-        methods.add("imagine_ws_experimental", object())
+        methods.add(Imagine())
+
+
+class Imagine:
+    name = "imagine_ws_experimental"
+
+    async def generate(self, app: web.Application, request: ImageRequest) -> AsyncIterator[ImageEvent]:
+        yield ImageReady(0, b"", "image/png")

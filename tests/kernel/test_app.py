@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import ConfigError, Settings
-from grok2api.registry import RegistrationError
+from grok2api.config.settings import ConfigError, Settings
+from grok2api.plugin.registries import RegistrationError
 
 from .plugins_for_tests import ConfiguredPlugin, CrashPlugin, EchoPlugin, ImageMethodPlugin, TwinPlugin
 
@@ -140,7 +140,7 @@ async def test_disabled_plugin_registers_nothing(gateway, make_settings) -> None
 
 
 async def test_configured_image_method_must_be_offered(gateway, make_settings) -> None:
-    with pytest.raises(ConfigError, match=r"'legacy'.*available: imagine_ws_experimental"):
+    with pytest.raises(ConfigError, match=r"'legacy'.*installed: imagine_ws_experimental"):
         await gateway(STORE, ImageMethodPlugin())
     await gateway(STORE, ImageMethodPlugin(), settings=make_settings(grok={"image_generation_method": "imagine_ws"}))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from grok2api.appkeys import KEYS
-from grok2api.auth import authenticate_api
-from grok2api.errors import ApiError
+from grok2api.web.appkeys import KEYS
+from grok2api.web.auth import authenticate_api
+from grok2api.web.errors import ApiError
 
 from .plugins_for_tests import CrashPlugin, EchoPlugin
 

@@ -11,7 +11,7 @@ from pathlib import Path
 def run(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("GROK2API_", "SERVER_"))}
     environ.update(DATA_DIR=str(data_dir), **env)
-    return subprocess.run([sys.executable, "-m", "grok2api.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "grok2api", *args], capture_output=True, text=True,
                           env=environ, timeout=120)
 
 

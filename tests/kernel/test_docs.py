@@ -4,8 +4,8 @@ import inspect
 import re
 from pathlib import Path
 
-from grok2api import hookspecs
-from grok2api.config import SECTIONS
+from grok2api.config.settings import SECTIONS
+from grok2api.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """Secrets never reach a log sink."""
 
-from grok2api.logging import logger, mask_text
+from grok2api.logs.logger import logger, mask_text
 
 
 def test_mask_text_hides_every_kind_of_secret() -> None:
@@ -15,7 +15,7 @@ def test_mask_text_hides_every_kind_of_secret() -> None:
 
 
 def test_logger_masks_messages(capsys) -> None:
-    from grok2api.logging import setup_logging
+    from grok2api.logs.logger import setup_logging
 
     setup_logging("INFO", log_dir=None)
     logger.info("upstream said {}", "sso=eyJabcdefghijk.lmnopqrstuvwxyz0123")
@@ -23,7 +23,7 @@ def test_logger_masks_messages(capsys) -> None:
 
 
 def test_records_carry_the_request_id_being_served() -> None:
-    from grok2api.logging import REQUEST_ID, setup_logging
+    from grok2api.logs.logger import REQUEST_ID, setup_logging
 
     setup_logging("INFO", log_dir=None)
     seen: list[dict[str, object]] = []

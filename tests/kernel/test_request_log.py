@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from grok2api.appkeys import REQUEST_LOG, STORAGE
-from grok2api.request_log import ALL, STREAM
+from grok2api.logs.request_log import ALL, STREAM
+from grok2api.web.appkeys import REQUEST_LOG, STORAGE
 
 from .plugins_for_tests import EchoPlugin
 

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.errors import ApiError
-from grok2api.keys import USAGE_NS, Identity, KeyExists, KeyNotFound, KeyService, limits_from, parse_limit, usage_day
+from grok2api.keys.service import (
+    USAGE_NS,
+    Identity,
+    KeyExists,
+    KeyNotFound,
+    KeyService,
+    limits_from,
+    parse_limit,
+    usage_day,
+)
 from grok2api.storage import NS_API_KEYS
 from grok2api.testing.engines import storage_settings
+from grok2api.web.errors import ApiError
 
 ENGINES = ["local", "redis", "pgsql", "mysql"]
 

@@ -6,13 +6,13 @@ import argparse
 
 import orjson
 
-from grok2api import keys_cli
-from grok2api.keys import KeyService
+from grok2api.keys import cli as keys_cli
+from grok2api.keys.service import KeyService
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="grok2api")
-    keys_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    keys_cli.arguments(parser.add_subparsers(dest="command", required=True).add_parser("keys"))
     return parser.parse_args(["keys", *argv])
 
 

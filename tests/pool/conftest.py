@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
+from grok2api.plugin.registries import ModelSpec
 from grok2api.pool import Lease, TokenPool
-from grok2api.registry import ModelSpec
 from grok2api.storage import Storage
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import ChatRequest, Event, GrokClient

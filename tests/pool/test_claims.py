@@ -8,12 +8,12 @@ from pathlib import Path
 
 import orjson
 
-from grok2api.errors import ApiError
 from grok2api.pool import Lease, TokenPool
 from grok2api.pool.account import Bucket
 from grok2api.pool.claims import NS_CLAIMS
 from grok2api.storage import NS_ACCOUNTS, Change, Storage
 from grok2api.testing.fake_grok import FakeGrok
+from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, PoolFactory, grok_settings
 

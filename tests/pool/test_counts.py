@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.pool import TokenPool
 from grok2api.pool.account import NS_COUNTS
 from grok2api.storage import NS_ACCOUNTS, Change, Storage

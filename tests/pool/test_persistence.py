@@ -12,7 +12,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.pool import Status, TokenPool
 from grok2api.pool.account import NS_COUNTS
 from grok2api.storage import NS_ACCOUNTS, Change, Storage

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.pool import UNKNOWN, Status, TokenPool
 from grok2api.pool.account import now_ms
 from grok2api.testing.fake_grok import FakeGrok

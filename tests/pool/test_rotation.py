@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from grok2api.errors import ApiError
 from grok2api.pool import Status, TokenPool
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import Failure, GrokClient, ModelResponse, UpstreamError
+from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, chat, open_chat
 

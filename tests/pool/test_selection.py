@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from grok2api.config import Settings
-from grok2api.errors import ApiError
+from grok2api.config.settings import Settings
 from grok2api.pool import Lease, TokenPool
 from grok2api.pool.account import now_ms
 from grok2api.upstream import Failure, UpstreamError
+from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, HEAVY, THINKING, PoolFactory, set_token
 

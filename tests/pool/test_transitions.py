@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from grok2api.config import Settings
-from grok2api.errors import ApiError
+from grok2api.config.settings import Settings
 from grok2api.pool import UNKNOWN, Status, TokenPool
 from grok2api.pool.account import now_ms
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import Failure, GrokClient, UpstreamError
+from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, HEAVY, chat, set_token
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.config.settings import ServerSettings, Settings
 from grok2api.storage import StorageError
 from grok2api.testing.engines import free_port, storage_factory
 

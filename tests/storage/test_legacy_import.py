@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 
-from grok2api.appkeys import KEYS, STORAGE
-from grok2api.keys import USAGE_NS
-from grok2api.legacy_import import MARKER, import_legacy
+from grok2api.keys.service import USAGE_NS
 from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, NS_META
+from grok2api.storage.legacy_import import MARKER, import_legacy
+from grok2api.web.appkeys import KEYS, STORAGE
 
 FULL = {
     "token": "sso=eyJhbGciOiJIUzI1NiJ9.basic-one",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import GrokClient
 

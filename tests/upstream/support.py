@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 
 FAST_TIMEOUTS = {"connect_timeout": 1.0, "first_byte_timeout": 2.0, "idle_timeout": 2.0, "timeout": 10.0}
 

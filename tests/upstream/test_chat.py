@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import (
     CardAttachment,

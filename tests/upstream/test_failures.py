@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import (
     ChatRequest,

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from grok2api.config import Settings
+from grok2api.config.settings import Settings
 from grok2api.testing.fake_grok.__main__ import main
 from grok2api.upstream import ChatRequest, Failure, GrokClient, UpstreamError
 

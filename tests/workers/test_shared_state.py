@@ -22,8 +22,8 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from grok2api.config import load_settings
-from grok2api.runtime_config import save
+from grok2api.config.runtime import save
+from grok2api.config.settings import load_settings
 from grok2api.testing.engines import engine_url, free_port, storage_factory
 from grok2api.testing.fake_grok import FakeGrok
 
@@ -67,7 +67,7 @@ class Deployment:
         self.env, self.urls, self.procs = env, urls, procs
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "grok2api.cli", *args], env=self.env, capture_output=True,
+        out = subprocess.run([sys.executable, "-m", "grok2api", *args], env=self.env, capture_output=True,
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         return out.stdout
@@ -105,7 +105,7 @@ async def deploy(fake_grok: FakeGrok, tmp_path: Path) -> AsyncIterator[Callable[
         urls = []
         for _ in range(processes):
             port = free_port()
-            procs.append(subprocess.Popen([sys.executable, "-m", "grok2api.cli", "serve", "--port", str(port)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "grok2api", "serve", "--port", str(port)],
                                           env=env, cwd=tmp_path))
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:

@@ -1,7 +1,7 @@
 """Hook implementations only: cheap to import, they hand objects to the kernel's registries."""
 
 from grok2api import hookimpl
-from grok2api.registry import FilterRegistry, ModelRegistry
+from grok2api.api import FilterRegistry, ModelRegistry
 from hello_plugin.model import HELLO, answer
 from hello_plugin.polite import PoliteFilter
 

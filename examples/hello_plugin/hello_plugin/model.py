@@ -5,9 +5,7 @@ import uuid
 
 from aiohttp import web
 
-from grok2api.appkeys import FILTERS
-from grok2api.errors import invalid
-from grok2api.registry import ModelRequest, ModelSpec
+from grok2api.api import FILTERS, ModelRequest, ModelSpec, invalid
 
 HELLO = ModelSpec(
     id="hello-1",

@@ -1,6 +1,6 @@
 """A response filter: softens one rude word, even when it arrives split over two chunks."""
 
-from grok2api.registry import ModelSpec
+from grok2api.api import ModelSpec
 
 RUDE, POLITE = "darn", "d*rn"
 

@@ -9,10 +9,7 @@ from typing import Any
 import pytest_asyncio
 from aiohttp import web
 
-from grok2api.app import create_app
-from grok2api.appkeys import KEYS, POOL
-from grok2api.config import Settings
-from grok2api.pool import POOL_SUPER
+from grok2api.api import KEYS, POOL, POOL_SUPER, Settings, create_app
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.testing.pytest_plugin import load_plugin
 from grok2api_plugins.chat.settings import ChatSettings

@@ -13,8 +13,7 @@ import openai
 import orjson
 from aiohttp import web
 
-from grok2api.appkeys import POOL
-from grok2api.pool import Account
+from grok2api.api import POOL, Account
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.testing.openai_schema import validate
 

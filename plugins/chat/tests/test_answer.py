@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from grok2api.config import Settings
-from grok2api.filters import FilterChain
-from grok2api.upstream import (
+from grok2api.api import (
     CardAttachment,
+    FilterChain,
     ImageProgress,
     ModelResponse,
     ResponseMeta,
+    Settings,
     TextDelta,
     WebSearchResults,
 )
@@ -34,9 +34,7 @@ THINKING_STREAM = [
 
 
 def builder(show: bool = True, think_tags: bool = False) -> AnswerBuilder:
-    tag_filter = TagFilter()
-    tag_filter.bind(Settings())
-    chain = FilterChain([tag_filter])
+    chain = FilterChain([TagFilter(Settings())])
     return AnswerBuilder(lambda: chain.open(CHAT_MODELS[0]), show_reasoning=show, think_tags=think_tags)
 
 

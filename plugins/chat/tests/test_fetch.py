@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from grok2api.errors import ApiError
+from grok2api.api import ApiError
 from grok2api_plugins.chat.fetch import AttachmentLoader, refusal
 from grok2api_plugins.chat.request import Attachment
 from grok2api_plugins.chat.settings import ChatSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grok2api.config import Settings
+from grok2api.api import Settings
 from grok2api_plugins.chat.catalog import CHAT_MODELS
 from grok2api_plugins.chat.citations import Citations
 from grok2api_plugins.chat.markup import ElementRewriter
@@ -23,11 +23,9 @@ def run(stream, pieces: list[str]) -> str:
 
 
 def tag_stream(tags=("xaiartifact", "xai:tool_usage_card", "grok:render")):
-    f = TagFilter()
     settings = Settings()
     settings.grok.filter_tags = list(tags)
-    f.bind(settings)
-    return f.open(CHAT_MODELS[0])
+    return TagFilter(settings).open(CHAT_MODELS[0])
 
 
 def splits(text: str) -> st.SearchStrategy[list[str]]:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import CacheSettings, Settings
-from grok2api.media import MediaCache, cache_name
+from grok2api.api import CacheSettings, MediaCache, Settings, cache_name
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from grok2api.errors import ApiError
+from grok2api.api import ApiError
 from grok2api_plugins.chat.prompt import flatten
 from grok2api_plugins.chat.request import parse_chat
 

@@ -8,7 +8,7 @@ import re
 
 import httpx2 as httpx
 
-from grok2api.appkeys import MEDIA
+from grok2api.api import MEDIA
 
 from .conftest import StartGateway
 

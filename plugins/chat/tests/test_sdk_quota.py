@@ -5,8 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from grok2api.appkeys import KEYS
-from grok2api.keys import key_id
+from grok2api.api import KEYS, key_id
 
 from .conftest import StartGateway
 from .support import API_KEY, Live

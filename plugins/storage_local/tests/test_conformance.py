@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.api import ServerSettings, Settings
 from grok2api.testing.storage_conformance import SqlConformance
 
 

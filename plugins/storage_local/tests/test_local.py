@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from grok2api.config import ServerSettings, Settings
-from grok2api.storage import StorageError
+from grok2api.api import ServerSettings, Settings, StorageError
 from grok2api_plugins.storage_local.engine import LocalStorage
 
 

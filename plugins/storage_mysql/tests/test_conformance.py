@@ -2,7 +2,7 @@
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.api import ServerSettings, Settings
 from grok2api.testing.engines import mysql_url  # noqa: F401 - fixture
 from grok2api.testing.storage_conformance import SqlConformance
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.api import ServerSettings, Settings
 from grok2api_plugins.storage_mysql.engine import MysqlStorage
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.api import ServerSettings, Settings
 from grok2api.testing.storage_conformance import assert_notified_promptly
 from grok2api_plugins.storage_pgsql.engine import PgsqlStorage
 

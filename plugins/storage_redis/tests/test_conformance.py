@@ -3,8 +3,7 @@
 import pytest
 import redis.asyncio as redis
 
-from grok2api.config import ServerSettings, Settings
-from grok2api.storage import Storage
+from grok2api.api import ServerSettings, Settings, Storage
 from grok2api.testing.engines import redis_url  # noqa: F401 - fixture
 from grok2api.testing.storage_conformance import StorageConformance
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grok2api.config import ServerSettings, Settings
+from grok2api.api import ServerSettings, Settings
 from grok2api.testing.storage_conformance import assert_notified_promptly
 from grok2api_plugins.storage_redis.engine import RedisStorage
 

@@ -10,15 +10,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 import pluggy
 from aiohttp import web
 
-from grok2api import hookspecs
-from grok2api.config import ConfigError
-from grok2api.registry import CleanupContext, Registries, _Registry
+from grok2api.config.settings import ConfigError, Settings
+from grok2api.plugin import hookspecs
+from grok2api.plugin.registries import Attribution, CleanupContext, CommandRegistry, RegistrationError, Registries
 
 GROUP = "grok2api"
+KERNEL_PREFIX = "kernel:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ def build_plugin_manager(
     """
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
+    for builtin in _kernel_plugins():
+        pm.register(builtin, name=builtin.PLUGIN_NAME)
     known = {ep.name for ep in installed_entry_points()} if load_entrypoints else set()
     for plugin in plugins:
         known.add(plugin_name(plugin))
@@ -67,6 +71,15 @@ def build_plugin_manager(
     return pm
 
 
+def _kernel_plugins() -> list[ModuleType]:
+    """The kernel's own hook implementations (its capabilities and commands): always on,
+    and not listed among the plugins."""
+    from grok2api.cli import commands
+    from grok2api.web import capabilities
+
+    return [capabilities, commands]
+
+
 def plugin_name(plugin: object) -> str:
     """A plugin's name: an explicit ``name`` attribute, else the plugin folder's name."""
     explicit = getattr(plugin, "plugin_name", None)
@@ -82,7 +95,7 @@ def plugin_infos(pm: pluggy.PluginManager, disabled: Sequence[str] = ()) -> list
     versions = {ep.name: (ep.dist.version if ep.dist else "") for ep in installed_entry_points()}
     infos = []
     for name, plugin in pm.list_name_plugin():
-        if plugin is None:
+        if plugin is None or name.startswith(KERNEL_PREFIX):
             continue
         hooks = tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or ()))
         infos.append(PluginInfo(name, versions.get(name, ""), hooks, True))
@@ -92,32 +105,64 @@ def plugin_infos(pm: pluggy.PluginManager, disabled: Sequence[str] = ()) -> list
 
 
 class Hooks:
-    """Typed calls into the plugins. Each hook implementation runs with its registry
-    told which plugin is speaking, so errors name the culprit."""
+    """Typed calls into the plugins, through pluggy's own hook calling.
+
+    Before each call the registries' :class:`~grok2api.plugin.registries.Attribution`
+    learns which function belongs to which plugin, so a registration (or a crash) inside
+    an implementation is reported with the plugin's name.
+    """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
 
-    def _each(self, hook_name: str, registry: _Registry) -> None:
+    def _call(self, hook_name: str, attribution: Attribution, **kwargs: object) -> list[Any]:
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # pluggy calls last-registered first
-            registry.current_plugin = impl.plugin_name
-            impl.function(**{arg: registry for arg in impl.argnames})
-        registry.current_plugin = "?"
+        attribution.plugins = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        try:
+            return list(caller(**kwargs))
+        except RegistrationError:
+            raise
+        except Exception as exc:
+            culprit = _culprit(exc, attribution)
+            raise RegistrationError(f"plugin {culprit!r}: {hook_name} failed: {exc!r}") from exc
+        finally:
+            attribution.plugins = {}
 
-    def fill(self, registries: Registries) -> None:
-        """Run every registration hook, in the order start-up needs them."""
-        self._each("grok2api_add_config", registries.config)
-        self._each("grok2api_register_storage", registries.storage)
-        self._each("grok2api_register_models", registries.models)
-        self._each("grok2api_register_filters", registries.filters)
-        self._each("grok2api_register_image_methods", registries.image_methods)
+    def add_config(self, registries: Registries) -> None:
+        self._call("grok2api_add_config", registries.attribution, config=registries.config)
+
+    def register(self, registries: Registries, settings: Settings) -> None:
+        """Every registration hook after config, each given the validated settings."""
+        a = registries.attribution
+        self._call("grok2api_register_capabilities", a, capabilities=registries.capabilities, settings=settings)
+        self._call("grok2api_register_storage", a, storage=registries.storage, settings=settings)
+        self._call("grok2api_register_models", a, models=registries.models, settings=settings)
+        self._call("grok2api_register_filters", a, filters=registries.filters, settings=settings)
+        self._call("grok2api_register_image_methods", a, methods=registries.image_methods, settings=settings)
+        self._call("grok2api_register_observers", a, observers=registries.observers, settings=settings)
+        self._call("grok2api_register_admin_pages", a, pages=registries.admin_pages, settings=settings)
+        registries.models.check(registries.capabilities.capabilities)
+
+    def commands(self, commands: CommandRegistry) -> None:
+        self._call("grok2api_register_commands", commands.attribution, commands=commands)
 
     def routes(self, app: web.Application) -> list[web.AbstractRouteDef]:
         routes: list[web.AbstractRouteDef] = []
-        for result in self.pm.hook.grok2api_add_routes(app=app):
+        for result in self._call("grok2api_add_routes", Attribution(), app=app):
             routes.extend(result or ())
         return routes
 
     def cleanup_contexts(self, app: web.Application) -> list[CleanupContext]:
-        return [ctx for ctx in reversed(self.pm.hook.grok2api_cleanup_ctx(app=app)) if ctx is not None]
+        results = self._call("grok2api_cleanup_ctx", Attribution(), app=app)
+        return [ctx for ctx in reversed(results) if ctx is not None]
+
+
+def _culprit(exc: BaseException, attribution: Attribution) -> str:
+    """The plugin whose implementation the traceback of ``exc`` passes through."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = attribution.plugins.get(tb.tb_frame.f_code)
+        if name is not None:
+            return name
+        tb = tb.tb_next
+    return "?"

@@ -15,10 +15,24 @@ from types import ModuleType
 from aiohttp import web
 from pydantic import ValidationError
 
-from grok2api.appkeys import (
+from grok2api.config.runtime import load_stored, reload_section
+from grok2api.config.settings import PLUGIN_OWNED_KEYS, SECTIONS, ConfigError, GrokSettings, Settings, describe_error
+from grok2api.keys.service import KeyService
+from grok2api.logs.logger import logger
+from grok2api.logs.request_log import RequestLog
+from grok2api.media.cache import MediaCache
+from grok2api.plugin.filters import FilterChain
+from grok2api.plugin.manager import Hooks, build_plugin_manager
+from grok2api.plugin.registries import ConfigRegistry, Registries
+from grok2api.pool import TokenPool
+from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
+from grok2api.storage.legacy_import import import_legacy
+from grok2api.upstream import GrokClient
+from grok2api.web.appkeys import (
     FILTERS,
     KEYS,
     MEDIA,
+    OBSERVERS,
     PLUGIN_MANAGER,
     POOL,
     REGISTRIES,
@@ -28,23 +42,11 @@ from grok2api.appkeys import (
     STORAGE,
     UPSTREAM,
 )
-from grok2api.auth import AdminSessions, auth_middleware
-from grok2api.config import SECTIONS, ConfigError, Settings, describe_error
-from grok2api.errors import error_middleware
-from grok2api.filters import FilterChain
-from grok2api.keys import KeyService
-from grok2api.legacy_import import import_legacy
-from grok2api.logging import logger
-from grok2api.media import MediaCache
-from grok2api.middleware import cors_preflight_middleware, request_id_middleware, stamp_headers
-from grok2api.plugins import Hooks, build_plugin_manager
-from grok2api.pool import TokenPool
-from grok2api.registry import ConfigRegistry, Registries
-from grok2api.request_log import RequestLog
-from grok2api.routes import kernel_routes
-from grok2api.runtime_config import load_stored, reload_section
-from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
-from grok2api.upstream import GrokClient
+from grok2api.web.auth import AdminSessions, auth_middleware
+from grok2api.web.errors import error_middleware
+from grok2api.web.middleware import cors_preflight_middleware, request_id_middleware, stamp_headers
+from grok2api.web.pages import admin_page_routes
+from grok2api.web.routes import kernel_routes
 
 
 def create_app(
@@ -56,26 +58,17 @@ def create_app(
     """Build the gateway. ``plugins`` are registered in addition to (or, with
     ``load_entrypoints=False``, instead of) the installed ones.
 
-    Raises :class:`~grok2api.config.ConfigError` for anything an operator must fix.
+    Order: plugins declare their config sections; every section is validated; the
+    registration hooks run with the validated settings; then the app is assembled.
+    Raises :class:`~grok2api.config.settings.ConfigError` for anything an operator must fix.
     """
     pm = build_plugin_manager(plugins, load_entrypoints=load_entrypoints, disabled=settings.plugins.disabled)
     hooks = Hooks(pm)
     registries = Registries(config=ConfigRegistry(reserved=set(SECTIONS)))
-    hooks.fill(registries)
+    hooks.add_config(registries)
     _validate_plugin_sections(settings, registries)
-    if settings.server.storage_type not in registries.storage.factories:
-        offered = ", ".join(sorted(registries.storage.factories)) or "none"
-        raise ConfigError(
-            f"server.storage_type: no installed plugin provides storage {settings.server.storage_type!r} "
-            f"(available: {offered}); is the plugin installed and enabled?"
-        )
-
-    methods = registries.image_methods.methods
-    if methods and settings.grok.image_generation_method not in methods:
-        raise ConfigError(
-            f"grok.image_generation_method: no installed plugin provides {settings.grok.image_generation_method!r} "
-            f"(available: {', '.join(sorted(methods))})"
-        )
+    hooks.register(registries, settings)
+    _check_choices(settings, registries)
 
     app = web.Application(
         middlewares=[
@@ -93,7 +86,8 @@ def create_app(
     app.on_response_prepare.append(stamp_headers)
     app.cleanup_ctx.extend([_storage_ctx, _services_ctx, _change_feed_ctx])
     app.cleanup_ctx.extend(hooks.cleanup_contexts(app))
-    app.router.add_routes(kernel_routes())
+    app.router.add_routes(kernel_routes(registries.capabilities.capabilities.values()))
+    app.router.add_routes(admin_page_routes(registries.admin_pages))
     app.router.add_routes(hooks.routes(app))
     return app
 
@@ -104,14 +98,44 @@ def config_sections(registries: Registries) -> dict[str, type]:
 
 
 def _validate_plugin_sections(settings: Settings, registries: Registries) -> None:
+    """Each plugin section from its own table plus the original's key names it took over
+    (a value under the new name wins); a kernel-section key nobody takes is an error."""
     raw = settings.extra_sections
+    unclaimed = dict(settings.unclaimed_keys)
     for name, model in registries.config.sections.items():
+        table = dict(raw.get(name) or {})
+        for dotted, field_name in registries.config.moved[name].items():
+            if dotted in settings.unclaimed_keys:
+                table.setdefault(field_name, settings.unclaimed_keys[dotted])
+                unclaimed.pop(dotted, None)
         try:
-            setattr(settings, name, model.model_validate(raw.get(name, {})))
+            setattr(settings, name, model.model_validate(table))
         except ValidationError as exc:
             raise ConfigError(f"invalid configuration: {describe_error(exc, name)}") from exc
+    for dotted in sorted(unclaimed):
+        if dotted not in PLUGIN_OWNED_KEYS:
+            raise ConfigError(f"invalid configuration: {dotted}: unknown key (no kernel section or "
+                              "installed plugin takes it)")
+        logger.warning("config key {} is used by a plugin that is not installed", dotted)
     for name in sorted(set(raw) - set(registries.config.sections)):
         logger.warning("config section [{}] is not used by any installed plugin", name)
+
+
+def _check_choices(settings: Settings, registries: Registries) -> None:
+    """Names in config that a plugin must provide: the storage engine and the image method."""
+    if settings.server.storage_type not in registries.storage.factories:
+        offered = ", ".join(sorted(registries.storage.factories)) or "none"
+        raise ConfigError(
+            f"server.storage_type: no installed plugin provides storage {settings.server.storage_type!r} "
+            f"(available: {offered}); is the plugin installed and enabled?"
+        )
+    method = settings.grok.image_generation_method
+    methods = registries.image_methods.methods
+    if method not in methods and (methods or method != GrokSettings.model_fields["image_generation_method"].default):
+        raise ConfigError(
+            f"grok.image_generation_method: no installed plugin provides image method {method!r} "
+            f"(installed: {', '.join(sorted(methods)) or 'none'})"
+        )
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -138,6 +162,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[MEDIA] = media = MediaCache(settings, client)
     app[POOL] = pool = TokenPool(storage, client, settings)
     app[REQUEST_LOG] = request_log = RequestLog(storage)
+    app[OBSERVERS] = [request_log, *app[REGISTRIES].observers.observers]
     await pool.start()
     request_log.start()
     try:

@@ -12,26 +12,34 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from grok2api.logging import logger, mask_secret
+from grok2api.logs.logger import logger, mask_secret
 
-IMAGE_METHODS = ("legacy", "imagine_ws_experimental")
-_IMAGE_METHOD_ALIASES = {
+#: the original's other names for the built-in image methods (``grok.image_generation_method``)
+IMAGE_METHOD_ALIASES = {
     "imagine_ws": "imagine_ws_experimental",
     "experimental": "imagine_ws_experimental",
     "new": "imagine_ws_experimental",
     "new_method": "imagine_ws_experimental",
 }
 
+#: keys of the original's kernel sections that now belong to plugin sections (each plugin
+#: claims its own with ``add_section(..., moved=...)``); unclaimed, they are ignored with a warning
+PLUGIN_OWNED_KEYS = frozenset({
+    "grok.video_poster_preview",
+    "performance.media_max_concurrent",
+    "performance.assets_delete_batch_size",
+    "performance.admin_assets_batch_size",
+})
+
 
 def normalize_image_method(value: object) -> str:
-    """Map the original's aliases onto the two method names; anything else is ``legacy``."""
+    """Lower-case and trimmed, with the original's aliases resolved; any other name stays
+    as it is, for the app to check against the installed methods."""
     text = str(value or "").strip().lower()
-    if text in IMAGE_METHODS:
-        return text
-    return _IMAGE_METHOD_ALIASES.get(text, "legacy")
+    return IMAGE_METHOD_ALIASES.get(text, text)
 
 
 class Section(BaseModel):
@@ -57,7 +65,6 @@ class GrokSettings(Section):
     dynamic_statsig: bool = True
     statsig_id: str = Field("", description="static x-statsig-id when dynamic_statsig is off")
     filter_tags: list[str] = ["xaiartifact", "xai:tool_usage_card", "grok:render"]
-    video_poster_preview: bool = False
     timeout: float = Field(120, gt=0, description="total upstream timeout, seconds")
     connect_timeout: float = Field(10, gt=0)
     first_byte_timeout: float = Field(60, gt=0)
@@ -111,10 +118,7 @@ class CacheSettings(Section):
 
 class PerformanceSettings(Section):
     assets_max_concurrent: int = Field(25, ge=1)
-    media_max_concurrent: int = Field(50, ge=1)
     usage_max_concurrent: int = Field(25, ge=1)
-    assets_delete_batch_size: int = Field(10, ge=1)
-    admin_assets_batch_size: int = Field(10, ge=1)
 
 
 class ServerSettings(Section):
@@ -176,6 +180,27 @@ class Settings(BaseSettings):
     plugins: PluginsSettings = PluginsSettings()
     log_level: str = "INFO"
     data_dir: Path = Path("data")
+    #: ``"section.key"`` values of kernel sections that no kernel field takes, set aside
+    #: for the plugin sections that claim them (see :data:`PLUGIN_OWNED_KEYS`)
+    unclaimed_keys: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_aside_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data, unclaimed = dict(data), dict(data.get("unclaimed_keys") or {})
+        for name, model in SECTIONS.items():
+            table = data.get(name)
+            if not isinstance(table, dict):
+                continue
+            unknown = [key for key in table if key not in model.model_fields]
+            for key in unknown:
+                unclaimed[f"{name}.{key}"] = table[key]
+            if unknown:
+                data[name] = {k: v for k, v in table.items() if k not in unknown}
+        data["unclaimed_keys"] = unclaimed
+        return data
 
     @field_validator("log_level", mode="before")
     @classmethod

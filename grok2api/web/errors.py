@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from grok2api.logging import logger
+from grok2api.keys.service import QuotaExceeded
+from grok2api.logs.logger import logger
+from grok2api.pool.errors import AccountNotFound, InvalidAccountField, NoAccountAvailable
+from grok2api.web.appkeys import REGISTRIES
+
+#: the ``code`` of the error a request ended with, for the request observers
+ERROR_CODE = web.RequestKey("error_code", str)
 
 _TYPES = {
     400: "invalid_request_error",
@@ -78,20 +84,51 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     return ApiError(status, exc.reason or "Request failed", code=None)
 
 
+def from_domain(exc: Exception) -> ApiError | None:
+    """The HTTP form of the kernel's domain errors (the pool's and the keys' refusals)."""
+    if isinstance(exc, NoAccountAvailable):
+        if exc.retry_after is None:
+            return ApiError(503, exc.message, code="no_available_token")
+        return ApiError(429, exc.message, code="rate_limit_exceeded", headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, QuotaExceeded):
+        return ApiError(429, str(exc), code="daily_quota_exceeded")
+    if isinstance(exc, AccountNotFound):
+        return ApiError(404, "No such account", code="token_not_found")
+    if isinstance(exc, InvalidAccountField):
+        return invalid(exc.message, exc.field)
+    return None
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _render(request: web.Request, error: ApiError) -> web.StreamResponse:
+    """In the shape of the capability whose route this is (Anthropic's, say), else OpenAI's."""
+    if error.code:
+        request[ERROR_CODE] = error.code
+    resource = request.match_info.route.resource
+    registries = request.app.get(REGISTRIES)
+    if resource is not None and registries is not None:
+        for capability in registries.capabilities.capabilities.values():
+            if capability.render_error is not None and capability.path == resource.canonical:
+                return capability.render_error(error)
+    return error.response()
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render :class:`ApiError`, aiohttp's HTTP exceptions and crashes as OpenAI errors."""
+    """Render :class:`ApiError`, domain errors, aiohttp's HTTP exceptions and crashes as API errors."""
     try:
         return await handler(request)
     except ApiError as exc:
-        return exc.response()
+        return _render(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _from_http_exception(exc).response()
-    except Exception:
+        return _render(request, _from_http_exception(exc))
+    except Exception as exc:
+        mapped = from_domain(exc)
+        if mapped is not None:
+            return _render(request, mapped)
         logger.exception("unhandled error on {} {}", request.method, request.path)
-        return ApiError(500, "Internal server error", code="internal_error").response()
+        return _render(request, ApiError(500, "Internal server error", code="internal_error"))

@@ -1,6 +1,6 @@
 """``grok2api keys create|list|update|delete``: managed API keys from the command line.
 
-:func:`add_parser` declares the sub-commands; :func:`run` executes the parsed command
+:func:`arguments` declares the sub-commands; :func:`run` executes the parsed command
 on a :class:`~grok2api.keys.KeyService` and returns the exit status. Each command is
 also a function of its own taking ``(args, keys)``:
 
@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
-from grok2api.keys import BUCKETS, KeyExists, KeyNotFound, KeyService
+from grok2api.keys.service import BUCKETS, KeyExists, KeyNotFound, KeyService
 from grok2api.storage import JSON
 
 Command = Callable[[argparse.Namespace, KeyService], Awaitable[int]]
@@ -99,8 +98,8 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
                             help=f"{bucket} requests per day (-1 unlimited, 0 blocked)")
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser("keys", help="manage API keys and their daily limits")
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``keys`` sub-commands and their options."""
     actions = parser.add_subparsers(dest="keys_command", required=True)
     made = actions.add_parser("create", help="create a key; its text is printed once")
     made.add_argument("--name")
@@ -118,7 +117,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     _add_limits(changed)
     removed = actions.add_parser("delete", help="delete a key")
     removed.add_argument("key", help="the key or its id")
-    return parser
 
 
 async def run(args: argparse.Namespace, keys: KeyService) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from grok2api.logging import logger
-from grok2api.registry import ModelSpec
+from grok2api.logs.logger import logger
+from grok2api.plugin.registries import ModelSpec
 
 
 @runtime_checkable

@@ -16,11 +16,14 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from grok2api.logging import logger
+from grok2api.logs.logger import logger
+from grok2api.plugin.registries import RequestRecord
 from grok2api.storage import JSON, Storage
+from grok2api.web.auth import needs_api_key
 
-#: the model a ``/v1`` request named, set by the kernel's dispatcher for the log
+#: the model and capability of a dispatched ``/v1`` request, set by the kernel's dispatcher
 MODEL_ID = web.RequestKey("model_id", str)
+CAPABILITY = web.RequestKey("capability", str)
 STREAM = "requests"
 STATS_NS = "stats:"
 ALL = "_all"
@@ -44,6 +47,10 @@ def _outcome(status: int) -> str:
 
 
 class RequestLog:
+    """The kernel's own request observer: ``/v1`` calls (but media files) into storage."""
+
+    name = "request_log"
+
     def __init__(self, storage: Storage, *, interval: float = 2.0, max_len: int = 10_000) -> None:
         self.storage = storage
         self.interval = interval
@@ -64,6 +71,11 @@ class RequestLog:
             fields["requests"] += 1
             fields[_outcome(status)] += 1
             fields["duration_ms"] += int(duration_ms)
+
+    def request_finished(self, app: web.Application, record: RequestRecord) -> None:
+        if needs_api_key(record.path):
+            self.record(method=record.method, path=record.path, status=record.status,
+                        duration_ms=record.duration_ms, model=record.model, key_name=record.key_name)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="request-log")

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 import pluggy
 from aiohttp import web
 
-from grok2api.config import Settings
-from grok2api.filters import FilterChain
-from grok2api.registry import Registries
+from grok2api.config.settings import Settings
+from grok2api.plugin.filters import FilterChain
+from grok2api.plugin.registries import Registries, RequestObserver
 
 if TYPE_CHECKING:
-    from grok2api.auth import AdminSessions
-    from grok2api.keys import KeyService
-    from grok2api.media import MediaCache
+    from grok2api.keys.service import KeyService
+    from grok2api.logs.request_log import RequestLog
+    from grok2api.media.cache import MediaCache
     from grok2api.pool import TokenPool
-    from grok2api.request_log import RequestLog
     from grok2api.storage import Storage
     from grok2api.upstream import GrokClient
+    from grok2api.web.auth import AdminSessions
 
 SETTINGS = web.AppKey("settings", Settings)
 PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
@@ -31,3 +31,5 @@ UPSTREAM: web.AppKey[GrokClient] = web.AppKey("upstream")
 POOL: web.AppKey[TokenPool] = web.AppKey("pool")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
 REQUEST_LOG: web.AppKey[RequestLog] = web.AppKey("request_log")
+#: the request observers: the kernel's request log first, then the plugins'
+OBSERVERS: web.AppKey[list[RequestObserver]] = web.AppKey("observers")

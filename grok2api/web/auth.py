@@ -19,14 +19,16 @@ from typing import Any
 
 from aiohttp import web
 
-from grok2api.errors import ApiError, Handler
-from grok2api.keys import Identity, KeyService
-from grok2api.logging import logger
+from grok2api.keys.service import Identity, KeyService
+from grok2api.logs.logger import logger
 from grok2api.storage import NS_SESSIONS, Storage
+from grok2api.web.errors import ApiError, Handler
 
 IDENTITY = web.RequestKey("identity", Identity)
 ADMIN_LOGIN_PATH = "/api/v1/admin/login"
 SESSION_TTL = 24 * 3600
+#: the cookie a browser carries the admin session in (HTML pages; the JSON API takes a bearer token)
+SESSION_COOKIE = "grok2api_session"
 _NO_KEY_HINT = (
     "No API key is configured, so only loopback clients are served. "
     "Create one with `grok2api keys create` or set app.api_key."

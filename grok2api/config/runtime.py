@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grok2api.config import ConfigError, Settings, apply_update, environment_config
-from grok2api.logging import logger
+from grok2api.config.settings import ConfigError, Settings, apply_update, environment_config
+from grok2api.logs.logger import logger
 from grok2api.storage import NS_CONFIG, Storage
 
 

@@ -19,14 +19,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from grok2api.config import Settings
-from grok2api.errors import ApiError
+from grok2api.config.settings import Settings
 from grok2api.storage import JSON, NS_API_KEYS, Change, Storage
 
 BUCKETS = ("chat", "heavy", "image", "video")
 USAGE_NS = "key_usage:"
 KEEP_DAYS = 31
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class QuotaExceeded(Exception):
+    """A managed key's daily limit would be passed; ``buckets`` names which."""
+
+    def __init__(self, buckets: list[str]) -> None:
+        super().__init__(f"Daily quota exceeded: {'/'.join(buckets)}")
+        self.buckets = buckets
 
 
 class KeyNotFound(LookupError):
@@ -140,7 +147,7 @@ class KeyService:
         return any(r.get("is_active", True) for r in (await self._records()).values())
 
     async def charge(self, identity: Identity, usage: Mapping[str, int]) -> None:
-        """Take ``usage`` from the key's daily limits, all or nothing; 429 names the bucket."""
+        """Take ``usage`` from the key's daily limits, all or nothing; :class:`QuotaExceeded` names the bucket."""
         if identity.kind != "managed" or identity.key_id is None:
             return
         record = (await self._records()).get(identity.key_id) or {}
@@ -153,8 +160,7 @@ class KeyService:
             used = await self.storage.counters(USAGE_NS + day, identity.key_id)
             over = [b for b in usage if limits[f"{b}_used"] >= 0
                     and used.get(f"{b}_used", 0) + usage[b] > limits[f"{b}_used"]]
-            raise ApiError(429, f"Daily quota exceeded: {'/'.join(over) or '/'.join(usage)}",
-                           code="daily_quota_exceeded")
+            raise QuotaExceeded(over or list(usage))
         if day != self._pruned_day:
             self._pruned_day = day
             await self._prune(day)

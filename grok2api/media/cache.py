@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from grok2api.appkeys import MEDIA
-from grok2api.config import Settings
-from grok2api.errors import ApiError
-from grok2api.logging import logger
+from grok2api.config.settings import Settings
+from grok2api.logs.logger import logger
+from grok2api.web.appkeys import MEDIA
+from grok2api.web.errors import ApiError
 
 if TYPE_CHECKING:
     from grok2api.upstream import GrokClient

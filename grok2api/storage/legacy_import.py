@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from grok2api.config import SECTIONS, load_file_config
-from grok2api.keys import BUCKETS, USAGE_NS, key_id, key_record
-from grok2api.logging import logger
+from grok2api.config.settings import SECTIONS, load_file_config
+from grok2api.keys.service import BUCKETS, USAGE_NS, key_id, key_record
+from grok2api.logs.logger import logger
 from grok2api.storage import JSON, NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, NS_META, Storage
 from grok2api.upstream import normalize_sso
 

@@ -1,0 +1,1 @@
+"""Settings: the kernel's sections and their sources (``settings``), run-time changes (``runtime``)."""
