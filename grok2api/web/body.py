@@ -56,6 +56,8 @@ async def read_multipart(request: web.Request) -> dict[str, Any]:
                     body[name] = (existing if isinstance(existing, list) else [existing]) + [text]
                 else:
                     body[name] = text
-    except (ValueError, AssertionError, UnicodeDecodeError) as exc:  # aiohttp's refusals of a broken form
-        raise invalid(f"Malformed multipart body: {exc}", param="body", code="invalid_multipart") from None
+    except web.HTTPException:
+        raise  # a part over the body size limit: 413
+    except Exception:  # aiohttp refuses a broken form with several exception types, not all of them public
+        raise invalid("Malformed multipart/form-data body", param="body", code="invalid_multipart") from None
     return body

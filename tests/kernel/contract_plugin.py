@@ -83,6 +83,13 @@ async def paint(req: ModelRequest) -> web.Response:
                               "progress_events": progress})
 
 
+async def edit(req: ModelRequest) -> web.Response:
+    """Echoes the multipart form the kernel read: fields as text, files as name, type and size."""
+    files = [{"filename": f.filename, "content_type": f.content_type, "size": len(f.data)}
+             for f in req.body.get("image", [])]
+    return web.json_response({"prompt": req.body.get("prompt"), "files": files})
+
+
 class Recorder:
     """A request observer that keeps what it saw."""
 
@@ -137,7 +144,7 @@ class ContractPlugin:
     @hookimpl
     def grok2api_register_models(self, models: ModelRegistry) -> None:
         models.add(TRANSLATOR, translate=translate)
-        models.add(PAINTER, image=paint)
+        models.add(PAINTER, image=paint, image_edit=edit)
 
     @hookimpl
     def grok2api_register_image_methods(self, methods: ImageMethodRegistry) -> None:

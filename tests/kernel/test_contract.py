@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 
 from grok2api.api import (
@@ -72,6 +73,25 @@ async def test_a_third_image_method_is_selected_by_config(gateway, make_settings
     assert resp.status == 200, body
     assert body["method"] == "flux" and body["progress_events"] == 2
     assert [base64.b64decode(d["b64_json"]) for d in body["data"]] == [PNG, PNG]
+
+
+async def test_multipart_edits_reach_the_model_as_fields_and_files(gateway, flux) -> None:
+    client = await gateway(STORE, ContractPlugin(), settings=flux)
+    form = aiohttp.FormData()
+    form.add_field("model", PAINTER.id)
+    form.add_field("prompt", "make it blue")
+    for name in ("a.png", "b.png"):
+        form.add_field("image[]", PNG, filename=name, content_type="image/png")
+    resp = await client.post("/v1/images/edits", data=form)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"prompt": "make it blue", "files": [
+        {"filename": "a.png", "content_type": "image/png", "size": len(PNG)},
+        {"filename": "b.png", "content_type": "image/png", "size": len(PNG)}]}
+    not_a_form = await client.post("/v1/images/edits", json={"model": PAINTER.id})
+    assert not_a_form.status == 400 and (await not_a_form.json())["error"]["param"] == "body"
+    broken = await client.post("/v1/images/edits", data=b"--xyz\r\nbroken",
+                               headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert broken.status == 400 and (await broken.json())["error"]["code"] in ("invalid_multipart", "missing_model")
 
 
 async def test_an_unknown_image_method_stops_start_up_with_the_installed_ones(gateway, make_settings) -> None:

@@ -18,10 +18,39 @@ def hook_signatures() -> dict[str, str]:
     }
 
 
+def hooks_doc() -> str:
+    return (ROOT / "docs" / "hooks.md").read_text()
+
+
 def test_every_hook_has_a_section_headed_by_its_signature() -> None:
-    headings = set(re.findall(r"^## `(.+)`$", (ROOT / "docs" / "hooks.md").read_text(), re.M))
+    headings = set(re.findall(r"^## `(.+)`$", hooks_doc(), re.M))
     missing = [sig for sig in hook_signatures().values() if sig not in headings]
     assert not missing, f"docs/hooks.md lacks a section for: {missing}"
+
+
+def test_the_docs_name_no_hook_that_does_not_exist() -> None:
+    for page in (ROOT / "docs").glob("*.md"):
+        named = set(re.findall(r"\bgrok2api_[a-z_]+\b", page.read_text()))
+        gone = sorted(named - set(hook_signatures()) - {"grok2api_session", "grok2api_plugins"})
+        assert not gone, f"{page.name} names hooks that do not exist: {gone}"
+
+
+def test_the_public_api_lists_what_it_exports() -> None:
+    from grok2api import api
+
+    exported = {name for name in vars(api) if name[0].isalpha()}  # not dunders, nor pytest's rewrite helpers
+    assert set(api.__all__) - {"__version__"} == exported
+    plugins_doc = (ROOT / "docs" / "plugins.md").read_text()
+    missing = [name for name in api.__all__ if f"`{name}`" not in plugins_doc]
+    assert not missing, f"docs/plugins.md does not list: {missing}"
+
+
+def test_plugins_import_only_the_public_api() -> None:
+    imports = re.compile(r"^\s*(?:from|import) (grok2api(?:\.[a-z_.]+)?)\b", re.M)
+    allowed = ("grok2api", "grok2api.api", "grok2api.testing")
+    for path in [*(ROOT / "plugins").rglob("*.py"), *(ROOT / "examples").rglob("*.py")]:
+        for module in imports.findall(path.read_text()):
+            assert module == "grok2api" or module.startswith(allowed[1:]), f"{path}: imports {module}"
 
 
 def test_every_hook_has_a_docstring() -> None:
