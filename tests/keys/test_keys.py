@@ -14,13 +14,13 @@ from grok2api.keys.service import (
     KeyExists,
     KeyNotFound,
     KeyService,
+    QuotaExceeded,
     limits_from,
     parse_limit,
     usage_day,
 )
 from grok2api.storage import NS_API_KEYS
 from grok2api.testing.engines import storage_settings
-from grok2api.web.errors import ApiError
 
 ENGINES = ["local", "redis", "pgsql", "mysql"]
 
@@ -118,13 +118,12 @@ async def test_charge_is_all_or_nothing_and_names_the_bucket(keys: KeyService) -
     who = await keys.authenticate(key)
     assert who is not None
     await keys.charge(who, {"heavy": 1, "chat": 1})
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(QuotaExceeded) as refused:
         await keys.charge(who, {"heavy": 1, "chat": 1})
-    assert refused.value.status == 429 and refused.value.code == "daily_quota_exceeded"
-    assert refused.value.message == "Daily quota exceeded: heavy"
+    assert refused.value.buckets == ["heavy"] and str(refused.value) == "Daily quota exceeded: heavy"
     (row,) = await keys.list_rows()
     assert row["usage_today"]["chat_used"] == 1  # nothing applied by the refused charge
-    with pytest.raises(ApiError, match="Daily quota exceeded: image"):
+    with pytest.raises(QuotaExceeded, match="Daily quota exceeded: image"):
         await keys.charge(who, {"image": 1})  # 0 means blocked
     await keys.charge(who, {"video": 50})  # -1 means unlimited
     await keys.charge(who, {"chat": 1})
@@ -183,7 +182,7 @@ async def test_workers_share_keys_and_quota(engine: str, make_storage, tmp_path:
         try:
             await service.charge(who, {"chat": 1})
             return True
-        except ApiError:
+        except QuotaExceeded:
             return False
 
     results = await asyncio.gather(*(attempt(s, w) for s, w in [(a, who_a), (b, who_b)] * 20))

@@ -11,9 +11,9 @@ import orjson
 from grok2api.pool import Lease, TokenPool
 from grok2api.pool.account import Bucket
 from grok2api.pool.claims import NS_CLAIMS
+from grok2api.pool.errors import NoAccountAvailable
 from grok2api.storage import NS_ACCOUNTS, Change, Storage
 from grok2api.testing.fake_grok import FakeGrok
-from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, PoolFactory, grok_settings
 
@@ -29,7 +29,7 @@ async def served(pool: TokenPool) -> bool:
 
     try:
         await pool.call(GROK3, nothing)
-    except ApiError:
+    except NoAccountAvailable:
         return False
     return True
 

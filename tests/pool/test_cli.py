@@ -14,7 +14,7 @@ from grok2api.testing.fake_grok import FakeGrok
 
 async def tokens(pool: TokenPool, *argv: str) -> int:
     parser = argparse.ArgumentParser(prog="grok2api")
-    cli.add_parser(parser.add_subparsers(dest="command"))
+    cli.arguments(parser.add_subparsers(dest="command").add_parser("tokens"))
     return await cli.run(parser.parse_args(["tokens", *argv]), pool)
 
 
@@ -51,7 +51,7 @@ async def test_import_a_text_file_and_the_originals_token_json(pool: TokenPool, 
     assert (four.pool, four.heavy_quota, four.note) == ("ssoSuper", 2, "big")
     assert await tokens(pool, "list", "--status", "expired", "--json") == 0
     rows = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["status"], r["quota"]) for r in rows] == [("expired", 3)] and rows[0]["token"] == "***"
+    assert [(r["status"], r["quota"]) for r in rows] == [("expired", 3)] and rows[0]["token"] == "***en"
 
 
 async def test_a_bad_file_is_reported(pool: TokenPool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from grok2api.pool import Status, TokenPool
+from grok2api.pool.errors import NoAccountAvailable
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import Failure, GrokClient, ModelResponse, UpstreamError
-from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, chat, open_chat
 
@@ -40,7 +40,7 @@ async def test_rotation_is_bounded_by_max_retry_and_raises_the_last_failure(pool
     fake_grok.inject("server_error", status=503, times=None)
     with pytest.raises(UpstreamError) as caught:
         await pool.call(GROK3, chat(client))
-    assert caught.value.failure is Failure.UPSTREAM_5XX and caught.value.status == 503
+    assert caught.value.failure is Failure.UPSTREAM_5XX and caught.value.retry_after is None
     assert len(set(chat_accounts(fake_grok))) == 3  # max_retry 2: three accounts, each once
 
 
@@ -61,9 +61,9 @@ async def test_running_out_of_accounts_reports_the_upstreams_failure(pool: Token
     with pytest.raises(UpstreamError) as caught:
         await pool.call(GROK3, chat(client))
     assert caught.value.failure is Failure.RATE_LIMITED
-    with pytest.raises(ApiError) as next_request:
+    with pytest.raises(NoAccountAvailable) as next_request:
         await pool.call(GROK3, chat(client))
-    assert next_request.value.status == 429
+    assert next_request.value.retry_after is not None
 
 
 async def test_a_stream_rotates_before_its_first_event(pool: TokenPool, client: GrokClient,

@@ -10,8 +10,8 @@ import pytest
 from grok2api.config.settings import Settings
 from grok2api.pool import Lease, TokenPool
 from grok2api.pool.account import now_ms
+from grok2api.pool.errors import NoAccountAvailable
 from grok2api.upstream import Failure, UpstreamError
-from grok2api.web.errors import ApiError
 
 from .conftest import GROK3, HEAVY, THINKING, PoolFactory, set_token
 
@@ -83,7 +83,7 @@ async def test_concurrent_requests_never_both_take_the_last_unit(pool: TokenPool
     results = await asyncio.gather(*(pool.acquire(GROK3) for _ in range(10)), return_exceptions=True)
     won = [r for r in results if isinstance(r, Lease)]
     assert len(won) == 1 and won[0].account.quota == 0
-    assert all(isinstance(r, ApiError) and r.status == 429 for r in results if r not in won)
+    assert all(isinstance(r, NoAccountAvailable) and r.retry_after is not None for r in results if r not in won)
 
 
 async def test_the_concurrency_limit_per_account_holds_under_a_burst(pool: TokenPool,
@@ -99,12 +99,12 @@ async def test_the_concurrency_limit_per_account_holds_under_a_burst(pool: Token
     results = await asyncio.gather(*(hold() for _ in range(12)), return_exceptions=True)
     served = Counter(r for r in results if isinstance(r, str))
     assert sum(served.values()) == 10 and set(served.values()) == {2}
-    refused = [r for r in results if isinstance(r, ApiError)]
-    assert len(refused) == 2 and "busy" in refused[0].message and refused[0].headers["Retry-After"] == "1"
+    refused = [r for r in results if isinstance(r, NoAccountAvailable)]
+    assert len(refused) == 2 and "busy" in refused[0].message and refused[0].retry_after == 1
     set_token(settings, max_inflight_per_account=1)
     held = [await pool.acquire(GROK3) for _ in range(5)]
     assert len({lease.token for lease in held}) == 5
-    with pytest.raises(ApiError):
+    with pytest.raises(NoAccountAvailable):
         await pool.acquire(GROK3)
 
 
@@ -112,20 +112,20 @@ async def test_excluded_accounts_are_skipped(pool: TokenPool) -> None:
     await seed(pool, {"a": {"quota": 9}, "b": {}})
     lease = await pool.acquire(GROK3, exclude=["a"])
     assert lease.token == "b"
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NoAccountAvailable) as caught:
         await pool.acquire(GROK3, exclude=["a", "b"])
     assert "already tried" in caught.value.message
 
 
 async def test_no_account_configured_is_a_503_that_says_so(pool: TokenPool) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NoAccountAvailable) as caught:
         await pool.acquire(GROK3)
-    assert (caught.value.status, caught.value.code) == (503, "no_available_token")
+    assert caught.value.retry_after is None
     assert "none is configured" in caught.value.message
     await seed(pool, {"b": {"pool": "ssoBasic"}})
-    with pytest.raises(ApiError) as heavy:
+    with pytest.raises(NoAccountAvailable) as heavy:
         await pool.acquire(HEAVY)
-    assert heavy.value.status == 503 and "ssoSuper" in heavy.value.message
+    assert heavy.value.retry_after is None and "ssoSuper" in heavy.value.message
 
 
 async def test_all_cooling_is_a_429_with_the_earliest_recovery(pool: TokenPool) -> None:
@@ -135,9 +135,9 @@ async def test_all_cooling_is_a_429_with_the_earliest_recovery(pool: TokenPool) 
         "later": {"status": "cooling", "quota": 0, "cooldown_until": now + 50_000},
         "dead": {"status": "expired"},
     })
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NoAccountAvailable) as caught:
         await pool.acquire(GROK3)
-    assert caught.value.status == 429 and caught.value.headers["Retry-After"] in ("12", "13")
+    assert caught.value.retry_after in (12, 13)
 
 
 async def test_the_selection_heaps_stay_small_under_churn(pool: TokenPool) -> None:

@@ -21,9 +21,9 @@ import orjson
 from grok2api.config.settings import Settings
 from grok2api.plugin.registries import ModelSpec
 from grok2api.pool import TokenPool
+from grok2api.pool.errors import NoAccountAvailable
 from grok2api.storage import NS_ACCOUNTS
 from grok2api.upstream import ChatRequest, GrokClient
-from grok2api.web.errors import ApiError
 from grok2api_plugins.storage_local.engine import LocalStorage
 
 GROK3 = ModelSpec("grok-3", "Grok 3", "grok-3", "MODEL_MODE_GROK_3", "grok-3")
@@ -54,7 +54,7 @@ async def serve_until_refused(pool: TokenPool, client: GrokClient, loops: int) -
         while True:
             try:
                 await serve(pool, client, 1)
-            except ApiError:
+            except NoAccountAvailable:
                 return
             served += 1
 
