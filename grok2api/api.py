@@ -81,6 +81,10 @@ from grok2api.upstream import (
     Failure,
     GrokClient,
     ImageProgress,
+    ImagineEvent,
+    ImagineImage,
+    ImagineSlotDone,
+    ImagineSlotStarted,
     InStreamError,
     ModelResponse,
     ResponseMeta,
@@ -135,6 +139,6 @@ __all__ = [
     "check_ns", "decode", "encode", "feed_reset", "now_ms", "FeedWaiter", "SqlStorage", "parse_sql_url",
     # the Grok client
     "CardAttachment", "ChatRequest", "ConversationStarted", "Event", "Failure", "GrokClient", "ImageProgress",
-    "InStreamError", "ModelResponse", "ResponseMeta", "TextDelta", "UpstreamError", "WebSearchResults",
-    "http_status",
+    "ImagineEvent", "ImagineImage", "ImagineSlotDone", "ImagineSlotStarted", "InStreamError", "ModelResponse",
+    "ResponseMeta", "TextDelta", "UpstreamError", "WebSearchResults", "http_status",
 ]

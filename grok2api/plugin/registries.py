@@ -17,21 +17,20 @@ from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from aiohttp import web
-from pydantic import BaseModel
+if TYPE_CHECKING:  # at run time this module imports no aiohttp or pydantic: ``grok2api --help`` needs it
+    from aiohttp import web
+    from pydantic import BaseModel
 
-from grok2api.config.settings import normalize_image_method
-
-if TYPE_CHECKING:
     from grok2api.config.settings import Settings
     from grok2api.keys.service import Identity
     from grok2api.plugin.filters import ResponseFilter
     from grok2api.storage import Storage
+    from grok2api.web.body import UploadedFile
     from grok2api.web.errors import ApiError
 
 Kind = Literal["chat", "image", "image_edit", "video"]
 Tier = Literal["basic", "super"]
-CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+CleanupContext = Callable[["web.Application"], AsyncIterator[None]]
 
 
 class RegistrationError(Exception):
@@ -151,9 +150,9 @@ class ModelRequest:
         return self.request.app
 
 
-Handler = Callable[[ModelRequest], Awaitable[web.StreamResponse]]
-BodyReader = Callable[[web.Request], Awaitable[dict[str, Any]]]
-ErrorRenderer = Callable[["ApiError"], web.StreamResponse]
+Handler = Callable[[ModelRequest], Awaitable["web.StreamResponse"]]
+BodyReader = Callable[["web.Request"], Awaitable[dict[str, Any]]]
+ErrorRenderer = Callable[["ApiError"], "web.StreamResponse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +268,11 @@ class FilterRegistry(_Registry):
 
 @dataclass(frozen=True, slots=True)
 class ImageRequest:
-    """One generation as a method receives it, already validated by the endpoint."""
+    """One generation as a method receives it, already validated by the endpoint.
+
+    ``images`` are the source pictures of an edit (empty for a generation); a method
+    uploads them with the account it leases, as Grok only lets their owner use them.
+    """
 
     model: ModelSpec
     prompt: str
@@ -277,6 +280,7 @@ class ImageRequest:
     aspect_ratio: str
     stream: bool = False
     concurrency: int = 1
+    images: tuple[UploadedFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,11 +294,16 @@ class ImagePartial:
 
 @dataclass(frozen=True, slots=True)
 class ImageReady:
-    """Picture ``index`` is finished: its bytes and media type."""
+    """Picture ``index`` is finished: its bytes and media type.
+
+    ``name`` is its file name in the media cache (``cache_name`` of its upstream URL);
+    a method that already put the file there (a download) saves the endpoint a write.
+    """
 
     index: int
     data: bytes
     mime: str
+    name: str = ""
 
 
 ImageEvent = ImagePartial | ImageReady
@@ -322,6 +331,8 @@ class ImageMethodRegistry(_Registry):
     def add(self, method: ImageMethod) -> None:
         if not isinstance(method, ImageMethod):
             raise self.error(f"image method {method!r} needs a name and a generate(app, request) method")
+        from grok2api.config.settings import normalize_image_method
+
         name = normalize_image_method(method.name)
         if name != method.name or not _NAME.match(name):
             raise self.error(f"image method name {method.name!r} must be lower-case and not an alias")
@@ -331,13 +342,15 @@ class ImageMethodRegistry(_Registry):
 
     def get(self, name: str) -> ImageMethod:
         """The method ``grok.image_generation_method`` names (checked at start-up)."""
+        from grok2api.config.settings import normalize_image_method
+
         return self.methods[normalize_image_method(name)]
 
 
 # -- commands ---------------------------------------------------------------------------------
 
 CommandRunner = Callable[[argparse.Namespace, "Settings"], int]
-AppCommandRunner = Callable[[argparse.Namespace, web.Application], Awaitable[int]]
+AppCommandRunner = Callable[[argparse.Namespace, "web.Application"], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +442,7 @@ class ObserverRegistry(_Registry):
 
 # -- admin console pages ----------------------------------------------------------------------
 
-PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PageHandler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 @dataclass(frozen=True, slots=True)
