@@ -31,10 +31,14 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 
 
 def run_server(app: web.Application, settings: Settings, reuse_port: bool = False) -> None:
-    """Serve ``app`` on ``server.host``/``server.port`` until SIGINT or SIGTERM."""
+    """Serve ``app`` on ``server.host``/``server.port`` until SIGINT or SIGTERM.
+
+    aiohttp closes a connection that waits for a request longer than its keep-alive
+    timeout, half-received headers included: that is ``server.header_timeout_sec``."""
     app.on_startup.append(_freeze_startup_objects)
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None,
-                reuse_port=reuse_port, print=None, handle_signals=True, loop=new_event_loop())
+                reuse_port=reuse_port, print=None, handle_signals=True, loop=new_event_loop(),
+                keepalive_timeout=settings.server.header_timeout_sec)
 
 
 def _serve_worker(settings: Settings) -> None:

@@ -129,6 +129,11 @@ class ServerSettings(Section):
     workers: int = Field(1, ge=1)
     storage_type: str = "local"
     storage_url: str = ""
+    header_timeout_sec: float = Field(
+        30, gt=0, description="longest wait for a request's headers, also how long an idle keep-alive "
+        "connection stays open (a reverse proxy's idle timeout towards the gateway must be shorter)")
+    body_timeout_sec: float = Field(60, gt=0, description="longest wait for a whole request body (408 past it); "
+                                    "answers, streamed ones included, are not bounded by it")
 
     @field_validator("storage_type", mode="before")
     @classmethod

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import mimetypes
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,8 +42,13 @@ def cache_name(path_or_url: str) -> str:
     return path.lstrip("/").replace("/", "-").replace("\\", "-")
 
 
+#: longest file name the file systems the cache lives on store (bytes)
+MAX_NAME_BYTES = 255
+
+
 def _valid_name(name: str) -> bool:
-    return bool(name) and not name.startswith(".") and "\x00" not in name
+    return (bool(name) and not name.startswith(".") and "\x00" not in name
+            and len(name.encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES)
 
 
 class MediaCache:
@@ -77,9 +81,12 @@ class MediaCache:
         name = name.replace("/", "-").replace("\\", "-")
         if not _valid_name(name):
             return None
-        root = self.directory(kind).resolve()
-        path = (root / name).resolve()
-        if path.parent != root or not path.is_file():
+        try:
+            root = self.directory(kind).resolve()
+            path = (root / name).resolve()
+            if path.parent != root or not path.is_file():
+                return None
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13), an unreadable entry
             return None
         return path
 
@@ -123,7 +130,7 @@ class MediaCache:
         data = await asyncio.to_thread(path.read_bytes)
         if not self.settings.cache.keep_base64_cache:
             path.unlink(missing_ok=True)
-        return f"data:{_content_type(kind, path)};base64,{base64.b64encode(data).decode()}"
+        return f"data:{_content_type(kind, data)};base64,{base64.b64encode(data).decode()}"
 
     def schedule_trim(self) -> None:
         """Trim in the background, once at a time; a request during a trim runs another after it."""
@@ -177,20 +184,46 @@ class MediaCache:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _content_type(kind: MediaKind, path: Path) -> str:
-    guessed = mimetypes.guess_type(path.name)[0] or ""
-    if guessed.startswith(f"{kind}/"):
-        return guessed
-    return "video/mp4" if kind == "video" else "image/jpeg"
+#: leading bytes of the formats Grok serves, and their types
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (8, b"WEBP", "image/webp"),
+    (4, b"ftypqt", "video/quicktime"),
+    (4, b"ftyp", "video/mp4"),
+    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
+)
+
+
+def _content_type(kind: MediaKind, head: bytes) -> str:
+    """The type a file's first bytes show (its name may lie), if it is a ``kind``; else
+    ``application/octet-stream``, which no browser renders (the answer says nosniff)."""
+    for offset, signature, content_type in _SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return content_type if content_type.startswith(f"{kind}/") else "application/octet-stream"
+    return "application/octet-stream"
 
 
 def _serve(kind: MediaKind) -> web.RouteDef:
-    async def serve(request: web.Request) -> web.StreamResponse:
-        path = request.app[MEDIA].resolve(kind, request.match_info["name"])
+    def lookup(media: MediaCache, name: str) -> tuple[Path, str] | None:
+        path = media.resolve(kind, name)
         if path is None:
-            raise ApiError(404, f"{kind.capitalize()} not found", code="not_found")
-        return web.FileResponse(path, headers={"Content-Type": _content_type(kind, path),
-                                               "Cache-Control": _CACHE_CONTROL})
+            return None
+        try:
+            with path.open("rb") as file:
+                return path, _content_type(kind, file.read(16))
+        except OSError:  # removed by a trim since
+            return None
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        found = await asyncio.to_thread(lookup, request.app[MEDIA], request.match_info["name"])
+        if found is None:
+            raise ApiError(404, f"{kind.capitalize()} not found", code="not_found", param="name")
+        path, content_type = found
+        return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": _CACHE_CONTROL,
+                                               "X-Content-Type-Options": "nosniff"})
 
     return web.get(f"/v1/files/{kind}/{{name:.+}}", serve)
 

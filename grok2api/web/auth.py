@@ -48,10 +48,15 @@ def same_secret(presented: str, expected: str) -> bool:
 
 
 def bearer(request: web.Request) -> str | None:
+    """The bearer token, or None; a header that is not ASCII (keys and session tokens never
+    are) is a 401 naming it, not a token to compare."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
+    if not value.isascii():
+        raise ApiError(401, "The Authorization header must be ASCII: Bearer <key>", param="Authorization",
+                       code="invalid_api_key")
     return value.strip()
 
 

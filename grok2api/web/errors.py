@@ -7,6 +7,7 @@ with an honest status; internal details are logged, never sent.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
 
 import orjson
 from aiohttp import web
@@ -25,9 +26,11 @@ _TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "invalid_request_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
+    417: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -58,12 +61,15 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=self.status,
             body=orjson.dumps(self.body()),
             content_type="application/json",
             headers=self.headers,
         )
+        if self.status == 408:  # the rest of a body that did not arrive in time is not waited for
+            response.force_close()
+        return response
 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_value") -> ApiError:
@@ -82,6 +88,35 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     if status == 413:
         return ApiError(413, "Request body too large", code="request_too_large")
     return ApiError(status, exc.reason or "Request failed", code=None)
+
+
+#: aiohttp's own answers that pass the app's signals, by status: (message, param, code); never
+#: its text, which may quote a request header back (``Unknown Expect: <value>``)
+_AIOHTTP_ANSWERS = {
+    417: ("Expectation failed: only 'Expect: 100-continue' is supported", "Expect", "expectation_failed"),
+    500: ("Internal server error", None, "internal_error"),
+    504: ("The request took too long to handle", None, "timeout"),
+}
+
+
+def openai_error_body(response: web.StreamResponse) -> None:
+    """``on_response_prepare``: an error aiohttp wrote as text (an unknown ``Expect``, a crash
+    outside the error middleware) leaves as an OpenAI error object instead."""
+    if response.status < 400 or not isinstance(response, web.Response) or response.content_type != "text/plain":
+        return
+    status = response.status
+    message, param, code = _AIOHTTP_ANSWERS.get(status) or (_phrase(status), None, None)
+    body = orjson.dumps(ApiError(status, message, code=code, param=param).body())
+    response.body = body
+    response.content_type = "application/json"
+    response.headers["Content-Length"] = str(len(body))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Request failed"
 
 
 def from_domain(exc: Exception) -> ApiError | None:

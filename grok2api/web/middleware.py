@@ -17,11 +17,17 @@ from grok2api.logs.request_log import CAPABILITY, MODEL_ID
 from grok2api.plugin.registries import RequestObserver, RequestRecord
 from grok2api.web.appkeys import OBSERVERS
 from grok2api.web.auth import IDENTITY
-from grok2api.web.errors import ERROR_CODE, Handler
+from grok2api.web.errors import ERROR_CODE, Handler, openai_error_body
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _PREPARED_AT = web.RequestKey("prepared_at", float)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+#: HTML pages run only what the gateway itself serves: no inline script or style, no framing
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @web.middleware
@@ -85,12 +91,19 @@ async def cors_preflight_middleware(request: web.Request, handler: Handler) -> w
 
 
 async def stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every response, streamed or not, carries the request id;
-    ``/v1`` responses are readable from any origin. Notes when the head left, for the
-    observers' time to first byte."""
+    """``on_response_prepare``: every response, streamed or not, carries the request id, is
+    never content-sniffed and sends no referrer; HTML pages get a strict CSP; ``/v1``
+    responses are readable from any origin; an error aiohttp wrote as text becomes an
+    OpenAI error. Notes when the head left, for the observers' time to first byte."""
     request[_PREPARED_AT] = time.perf_counter()
+    openai_error_body(response)
+    headers = response.headers
     if REQUEST_ID in request:
-        response.headers["X-Request-Id"] = request[REQUEST_ID]
+        headers["X-Request-Id"] = request[REQUEST_ID]
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    if response.content_type == "text/html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     if _is_api(request):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"

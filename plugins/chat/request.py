@@ -89,7 +89,7 @@ def _message(raw: Any, param: str) -> Message:
     if not isinstance(raw, dict):
         raise invalid(f"'{param}' must be an object with 'role' and 'content'", param, "invalid_type")
     role = raw.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise invalid(f"'{param}.role' must be one of {', '.join(sorted(ROLES))}", f"{param}.role", "invalid_role")
     content = raw.get("content")
     texts: list[str] = []
@@ -174,7 +174,7 @@ def _audio(obj: Any, param: str) -> Attachment:
     data, fmt = obj.get("data"), obj.get("format")
     if not isinstance(data, str) or not data.strip():
         raise invalid(f"'{param}.data' must be base64-encoded audio", f"{param}.data", "invalid_value")
-    if fmt not in AUDIO_FORMATS:
+    if not isinstance(fmt, str) or fmt not in AUDIO_FORMATS:
         raise invalid(f"'{param}.format' must be one of {', '.join(AUDIO_FORMATS)}", f"{param}.format",
                       "invalid_value")
     return Attachment("audio", data.strip(), f"{param}.data", f"audio.{fmt}", AUDIO_FORMATS[fmt])
