@@ -144,7 +144,7 @@ async def bench(size: int, ops: int) -> dict[str, float]:
         rss_growth = rss_mb() - rss_before
 
         pool_ops, pool_lat = await run_window(ops, lambda: pool.acquire(GROK3), lambda lease: lease.release())
-        baseline = NaiveSelector([Account.from_record(a.token, a.to_record()) for a in pool.list()],
+        baseline = NaiveSelector([Account.from_record(a.token, a.to_record()) for a in pool.accounts()],
                                  settings.token.max_inflight_per_account)
 
         async def naive_acquire() -> Account:

@@ -51,7 +51,7 @@ async def import_file(args: argparse.Namespace, pool: TokenPool) -> int:
 
 
 async def list_accounts(args: argparse.Namespace, pool: TokenPool) -> int:
-    accounts = pool.list(pool=args.pool, status=args.status)
+    accounts = pool.accounts(pool=args.pool, status=args.status)
     if args.json:
         for account in accounts:
             sys.stdout.write(orjson.dumps({**account.to_record(), "token": mask_secret(account.token)}).decode() + "\n")
@@ -66,7 +66,7 @@ async def list_accounts(args: argparse.Namespace, pool: TokenPool) -> int:
 
 
 async def export(args: argparse.Namespace, pool: TokenPool) -> int:
-    accounts = pool.list(pool=args.pool, status=args.status)
+    accounts = pool.accounts(pool=args.pool, status=args.status)
     fmt = args.format or ("json" if args.output.suffix.lower() == ".json" else "txt")
     data = tokens_json(accounts) if fmt == "json" else tokens_text(accounts).encode()
     args.output.write_bytes(data)

@@ -72,6 +72,7 @@ def retryable(error: UpstreamError, cfg: GrokSettings) -> bool:
     """
     if error.failure in _NOT_SENT:
         return True
+    status: int | None
     if error.failure is Failure.UPSTREAM_5XX:
         status = error.status or 500
     else:
@@ -173,7 +174,7 @@ def set_by_operator(account: Account, status: Status) -> Fields:
 
 def cooldown_seconds(cfg: TokenSettings, streak: int) -> float:
     """The exponential cooldown after ``streak`` rate limits in a row."""
-    return min(cfg.cooldown_base_sec * 2 ** max(0, streak - 1), cfg.cooldown_max_sec)
+    return min(cfg.cooldown_base_sec * 2.0 ** max(0, streak - 1), cfg.cooldown_max_sec)
 
 
 def _expire(account: Account) -> Fields:

@@ -30,7 +30,6 @@ from grok2api.upstream.errors import Failure, UpstreamError
 
 T = TypeVar("T")
 _OPERATOR_STATUSES = ("active", "disabled")
-_END = object()
 _BUCKET_OF_FIELD = {name: bucket for bucket, name in QUOTA_FIELDS.items()}
 
 
@@ -118,8 +117,8 @@ class TokenPool:
         down or busy, and (without) when none is configured or all are expired or disabled.
         """
         now = now_ms()
-        for account in self._selector.due(model, now):
-            self._apply(account, machine.wake(account, now))
+        for due in self._selector.due(model, now):
+            self._apply(due, machine.wake(due, now))
         account = self._selector.pick(model, now, exclude)
         if account is None:
             self._writer.count("no_account")
@@ -173,9 +172,10 @@ class TokenPool:
             rest = None
             try:
                 rest = open_stream(lease)
-                first = await anext(rest, _END)
-                if first is _END:
-                    raise UpstreamError(Failure.PROTOCOL, "the upstream stream ended before its first event")
+                try:
+                    first = await anext(rest)
+                except StopAsyncIteration:
+                    raise UpstreamError(Failure.PROTOCOL, "the upstream stream ended before its first event") from None
             except BaseException as error:
                 await close_quietly(rest)
                 await lease.fail(error)
@@ -230,7 +230,7 @@ class TokenPool:
     def get(self, token: str) -> Account | None:
         return self._selector.get(normalize_token(token))
 
-    def list(self, *, pool: str | None = None, status: str | None = None) -> list[Account]:
+    def accounts(self, *, pool: str | None = None, status: str | None = None) -> list[Account]:
         wanted = Status.parse(status) if status else None
         return [a for a in self._selector.accounts.values()
                 if (pool is None or a.pool == pool) and (wanted is None or a.status is wanted)]

@@ -54,12 +54,12 @@ async def test_a_restart_loses_nothing(make_pool: PoolFactory, client: GrokClien
     fake_grok.inject("rate_limited", retry_after=120, times=2)
     with pytest.raises(UpstreamError):  # both accounts cool down
         await pool.call(GROK3, chat(client))
-    assert {a.status for a in pool.list()} == {Status.COOLING}
-    before = {a.token: a.to_record() for a in pool.list()}
+    assert {a.status for a in pool.accounts()} == {Status.COOLING}
+    before = {a.token: a.to_record() for a in pool.accounts()}
     assert (await other_storage.get(NS_ACCOUNTS, "acct-a"))["use_count"] == 0  # still pending
     await pool.stop()
     reloaded = await make_pool(on=other_storage)
-    assert {a.token: a.to_record() for a in reloaded.list()} == before
+    assert {a.token: a.to_record() for a in reloaded.accounts()} == before
     assert reloaded.get("acct-a").to_record()["custom"] == 1
 
 
@@ -80,7 +80,7 @@ async def test_sigterm_flushes_the_pool_before_the_process_ends(pool: TokenPool,
     _out, err = await asyncio.wait_for(worker.communicate(), 30)
     assert worker.returncode == 0, err.decode()[-2000:]
     await pool.apply_change(Change(0, "", "", "reset"))  # reload everything
-    assert {a.token: a.use_count for a in pool.list()} == served and sum(served.values()) == 5
+    assert {a.token: a.use_count for a in pool.accounts()} == served and sum(served.values()) == 5
 
 
 async def test_workers_see_each_others_changes_and_keep_their_own_pending_ones(

@@ -66,7 +66,7 @@ async def serve_until_terminated(pool: TokenPool, client: GrokClient, requests: 
     await serve(pool, client, requests)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print("ready", orjson.dumps({a.token: a.use_count for a in pool.list()}).decode(), flush=True)
+    print("ready", orjson.dumps({a.token: a.use_count for a in pool.accounts()}).decode(), flush=True)
     await stop.wait()
 
 
