@@ -7,6 +7,7 @@ own; :func:`apply_update` validates run-time changes with the same models.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -56,6 +57,21 @@ class AppSettings(Section):
     image_format: Literal["url", "base64", "b64_json"] = "url"
     video_format: Literal["url", "base64"] = "url"
     max_request_mb: float = Field(20, gt=0, description="largest request body accepted (413 above)")
+    trusted_proxies: list[str] = Field(
+        [], description="reverse proxies (addresses or CIDR networks) whose Forwarded / X-Forwarded-For / "
+        "X-Real-IP headers name the client")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or CIDR network such as 127.0.0.1 or 10.0.0.0/8") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{item!r} trusts every address; name your proxies")
+        return value
 
 
 class GrokSettings(Section):
@@ -129,6 +145,9 @@ class ServerSettings(Section):
     workers: int = Field(1, ge=1)
     storage_type: str = "local"
     storage_url: str = ""
+    shutdown_grace_sec: float = Field(
+        20, ge=0, description="on SIGTERM, how long requests in flight may still run before they are ended "
+        "(streams with an error event); keep it under the orchestrator's kill timeout")
     header_timeout_sec: float = Field(
         30, gt=0, description="longest wait for a request's headers, also how long an idle keep-alive "
         "connection stays open (a reverse proxy's idle timeout towards the gateway must be shorter)")

@@ -157,7 +157,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, storage = app[SETTINGS], app[STORAGE]
     app[KEYS] = KeyService(storage, settings)
-    app[SESSIONS] = AdminSessions(storage)
+    app[SESSIONS] = AdminSessions(storage, lambda: settings.app.app_key)
     app[UPSTREAM] = client = GrokClient(settings)
     app[MEDIA] = media = MediaCache(settings, client)
     app[POOL] = pool = TokenPool(storage, client, settings)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +21,7 @@ from aiohttp import web
 from grok2api.keys.service import Identity, KeyService
 from grok2api.logs.logger import logger
 from grok2api.storage import NS_SESSIONS, Storage
+from grok2api.web.clients import client_address, is_loopback
 from grok2api.web.errors import ApiError, Handler
 
 IDENTITY = web.RequestKey("identity", Identity)
@@ -33,13 +33,6 @@ _NO_KEY_HINT = (
     "No API key is configured, so only loopback clients are served. "
     "Create one with `grok2api keys create` or set app.api_key."
 )
-
-
-def is_loopback(request: web.Request) -> bool:
-    try:
-        return ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        return False
 
 
 def same_secret(presented: str, expected: str) -> bool:
@@ -61,22 +54,33 @@ def bearer(request: web.Request) -> str | None:
 
 
 class AdminSessions:
-    """Admin session tokens, stored by hash with a TTL so a leaked database opens nothing."""
+    """Admin session tokens, stored by hash with a TTL so a leaked database opens nothing.
 
-    def __init__(self, storage: Storage) -> None:
+    A session also records a keyed digest of the admin password it was made under (keyed
+    by the token, so the record says nothing about the password): when the password
+    changes, every session made before ends.
+    """
+
+    def __init__(self, storage: Storage, password: Callable[[], str]) -> None:
         self.storage = storage
+        self._password = password
 
     @staticmethod
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
+    def _made_under(self, token: str) -> str:
+        return hmac.new(token.encode(), self._password().encode(), hashlib.sha256).hexdigest()
+
     async def create(self, username: str) -> str:
         token = "adm-" + secrets.token_urlsafe(32)
-        await self.storage.put(NS_SESSIONS, self._key(token), {"username": username}, ttl=SESSION_TTL)
+        record = {"username": username, "password": self._made_under(token)}
+        await self.storage.put(NS_SESSIONS, self._key(token), record, ttl=SESSION_TTL)
         return token
 
     async def valid(self, token: str) -> bool:
-        return await self.storage.get(NS_SESSIONS, self._key(token)) is not None
+        record = await self.storage.get(NS_SESSIONS, self._key(token))
+        return record is not None and hmac.compare_digest(str(record.get("password", "")), self._made_under(token))
 
 
 async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
@@ -138,7 +142,7 @@ async def admin_login(request: web.Request, body: dict[str, Any], username: str,
         raise ApiError(403, "The default admin password works only from loopback; change app.app_key",
                        code="default_password")
     if not ok:
-        logger.warning("failed admin login from {}", request.remote)
+        logger.warning("failed admin login from {}", client_address(request))
         raise ApiError(401, "Invalid username or password", code="invalid_credentials")
     token = await sessions.create(user)
     return web.json_response({"status": "success", "token": token, "expires_in": SESSION_TTL})
