@@ -27,6 +27,10 @@ CAPABILITY = web.RequestKey("capability", str)
 STREAM = "requests"
 STATS_NS = "stats:"
 ALL = "_all"
+#: flushes tried at shutdown before what is left is given up (and logged)
+STOP_ATTEMPTS = 3
+#: entries held while storage is down; past this the oldest are dropped
+MAX_PENDING = 100_000
 
 
 def stats_namespace(at: float) -> str:
@@ -58,6 +62,8 @@ class RequestLog:
         self._entries: deque[JSON] = deque()
         self._counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._task: asyncio.Task[None] | None = None
+        #: requests whose log entry or counts could not be kept (see :meth:`flush`)
+        self.dropped = 0
 
     def record(self, *, method: str, path: str, status: int, duration_ms: float, model: str | None,
                key_name: str | None) -> None:
@@ -81,11 +87,21 @@ class RequestLog:
         self._task = asyncio.create_task(self._loop(), name="request-log")
 
     async def stop(self) -> None:
+        """Write what is left, trying :data:`STOP_ATTEMPTS` times; never raises, so the
+        rest of shutdown (the pool's writes) always runs."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task})
-        while self._counts or self._entries:  # what requests finishing meanwhile recorded, too
-            await self.flush()
+        for _ in range(STOP_ATTEMPTS):  # what requests finishing meanwhile recorded, too
+            if not (self._counts or self._entries):
+                return
+            try:
+                await self.flush()
+            except Exception as exc:
+                logger.warning("request log: write at shutdown failed: {}", exc)
+        if self._counts or self._entries:
+            logger.error("request log: {} entries and {} counters not written at shutdown", len(self._entries),
+                         len(self._counts))
 
     async def _loop(self) -> None:
         while True:
@@ -96,17 +112,29 @@ class RequestLog:
                 logger.warning("request log: write failed, will retry: {}", exc)
 
     async def flush(self) -> None:
-        """Write what is buffered; each piece leaves the buffer only once it is stored."""
+        """Write what is buffered; each piece leaves the buffer only once it is stored.
+
+        A counter that storage refuses as invalid (``ValueError``: it can never be written)
+        is dropped and counted in :attr:`dropped`, so it cannot hold up the others; any
+        other failure keeps everything for the next flush. Past :data:`MAX_PENDING`
+        buffered entries the oldest are dropped and counted.
+        """
         # what is counted now; requests recorded meanwhile start fresh counts for the next
         # flush (taking them too would keep a busy gateway's flush writing for ever)
         for target in list(self._counts):
             fields = self._counts.pop(target)
             try:
                 await self.storage.incr(*target, dict(fields))
+            except ValueError as exc:
+                self.dropped += fields.get("requests", 0)
+                logger.error("request log: dropped the counters of {}: {}", target, exc)
             except BaseException:
                 for name, value in fields.items():
                     self._counts[target][name] += value
                 raise
+        while len(self._entries) > MAX_PENDING:
+            self._entries.popleft()
+            self.dropped += 1
         batch = list(self._entries)  # entries recorded meanwhile are appended after these
         if batch:
             await self.storage.append_logs(STREAM, batch, max_len=self.max_len)

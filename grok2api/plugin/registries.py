@@ -173,6 +173,7 @@ class Capability:
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_MODEL_ID = re.compile(r"^[!-~]{1,128}$")
 
 
 class CapabilityRegistry(_Registry):
@@ -212,6 +213,8 @@ class ModelRegistry(_Registry):
 
     def add(self, spec: ModelSpec, **handlers: Handler) -> None:
         """``models.add(spec, chat=handler, video=other)``: one handler per capability name."""
+        if not _MODEL_ID.match(spec.id):
+            raise self.error(f"model id {spec.id!r} must be 1-128 printable characters without spaces")
         if spec.id in self.models:
             other = self.models[spec.id].plugin
             raise self.error(f"model {spec.id!r} is already registered by plugin {other!r}")

@@ -168,10 +168,11 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await request_log.stop()
-        await pool.stop()
-        await media.close()
-        await client.close()
+        for step in (request_log.stop, pool.stop, media.close, client.close):
+            try:  # one step failing never skips the next: the pool's writes must happen
+                await step()
+            except Exception:
+                logger.exception("shutdown: {} failed", step.__qualname__)
 
 
 async def _route_change(app: web.Application, change: Change, sections: dict[str, type]) -> None:

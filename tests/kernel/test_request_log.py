@@ -22,7 +22,7 @@ async def test_requests_are_logged_and_counted(gateway) -> None:
     await log.flush()
     entries = await client.app[STORAGE].read_log(STREAM, limit=10)
     assert [(e.data["path"], e.data["status"], e.data["model"]) for e in entries] == [
-        ("/v1/chat/completions", 404, "nope"),
+        ("/v1/chat/completions", 404, None),  # an unknown model id never becomes a storage key
         ("/v1/chat/completions", 200, "echo-1"),
         ("/v1/chat/completions", 200, "echo-1"),
     ]
@@ -67,3 +67,36 @@ async def test_a_flush_under_load_writes_what_it_found_and_ends(gateway) -> None
     await log.stop()  # and stopping writes the rest
     (hour,) = (await log.stats()).values()
     assert hour[ALL]["requests"] == recorded
+
+
+async def test_an_overlong_model_name_is_a_404_and_never_stops_the_log(gateway) -> None:
+    client = await gateway("storage_local", EchoPlugin())
+    log = client.app[REQUEST_LOG]
+    resp = await client.post("/v1/chat/completions", json={"model": "m" * 600})
+    assert resp.status == 404 and len((await resp.json())["error"]["message"]) < 300
+    assert (await client.post("/v1/chat/completions", json={"model": "echo-1"})).status == 200
+    await log.flush()
+    (hour,) = (await log.stats()).values()
+    assert hour[ALL]["requests"] == 2 and hour["echo-1"]["requests"] == 1
+
+
+async def test_a_counter_storage_refuses_is_dropped_and_counted_not_retried_for_ever(gateway) -> None:
+    client = await gateway("storage_local", EchoPlugin())
+    log = client.app[REQUEST_LOG]
+    log.record(method="POST", path="/v1/chat/completions", status=200, duration_ms=1.0, model="k" * 600,
+               key_name=None)
+    await log.flush()  # the invalid counter key is dropped; the total and the entry are written
+    assert log.dropped == 1
+    (hour,) = (await log.stats()).values()
+    assert hour[ALL]["requests"] == 1
+    assert len(await client.app[STORAGE].read_log(STREAM, limit=10)) == 1
+
+
+async def test_stopping_with_storage_gone_gives_up_and_does_not_raise(gateway) -> None:
+    client = await gateway("storage_local", EchoPlugin())
+    log = client.app[REQUEST_LOG]
+    await client.post("/v1/chat/completions", json={"model": "echo-1"})
+    await client.app[STORAGE].close()
+    await log.stop()  # logged, not raised: the rest of shutdown goes on
+    await client.app[STORAGE].open()
+
