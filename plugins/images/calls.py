@@ -39,7 +39,8 @@ class Slots:
 async def run_calls(calls: list[Call], limit: int, slots: Slots) -> AsyncIterator[ImageEvent]:
     """Every event of every call as it comes; each finished picture once.
 
-    A call that fails is logged and the others go on. When no picture arrived at all,
+    A call that fails is logged and the others go on; one the pool refuses because our
+other calls hold every account waits for one of them to end. When no picture arrived at all,
     the failure is raised: moderation first (every picture was refused), else the first
     call's error; calls that ended without a picture and without an error raise
     ``Failure.PROTOCOL``. Closing the iterator cancels the calls still running, which
@@ -48,12 +49,31 @@ async def run_calls(calls: list[Call], limit: int, slots: Slots) -> AsyncIterato
     queue: asyncio.Queue[object] = asyncio.Queue()
     gate = asyncio.Semaphore(limit)
     errors: list[BaseException] = []
+    ended = asyncio.Condition()
+    state = {"busy": 0, "ended": 0}
+
+    async def attempt(call: Call) -> None:
+        """The call, again each time another one ends while the pool has no account free
+        (the others hold them: one account serves only a few requests at once)."""
+        while True:
+            seen = state["ended"]
+            state["busy"] += 1
+            try:
+                async for event in call():
+                    await queue.put(event)
+                return
+            except NoAccountAvailable:
+                if state["busy"] == 1:
+                    raise  # nothing of ours holds an account: there is none
+            finally:
+                state["busy"] -= 1
+            async with ended:
+                await ended.wait_for(lambda seen=seen: state["ended"] > seen)  # type: ignore[misc]
 
     async def run(call: Call) -> None:
         try:
             async with gate:
-                async for event in call():
-                    await queue.put(event)
+                await attempt(call)
         except (UpstreamError, NoAccountAvailable) as exc:
             errors.append(exc)
         except Exception as exc:  # our own bug in one call must not hang the others
@@ -61,6 +81,9 @@ async def run_calls(calls: list[Call], limit: int, slots: Slots) -> AsyncIterato
             errors.append(exc)
         finally:
             queue.put_nowait(_DONE)
+            state["ended"] += 1
+            async with ended:
+                ended.notify_all()
 
     tasks = [asyncio.create_task(run(call)) for call in calls]
     delivered, running = 0, len(tasks)

@@ -43,6 +43,8 @@ class FaultKind(StrEnum):
     SSE = "sse"  # SSE framing: event: and data: lines, blank lines, data: [DONE]
     # elsewhere
     IMAGINE_ERROR = "imagine_error"  # an error frame instead of pictures (`message`)
+    IMAGINE_ERROR_MID = "imagine_error_mid"  # the round's first `after_lines` frames, then an internal_error frame
+    IMAGINE_DROP = "imagine_drop"  # the socket closes after the round's first `after_lines` frames
     REPEAT_PAGE_TOKEN = "repeat_page_token"  # the asset list hands out the same page token forever
 
 
@@ -51,12 +53,13 @@ ANSWERS = frozenset({
     FaultKind.CLOUDFLARE_EMPTY, FaultKind.MODERATED, FaultKind.RATE_LIMITED, FaultKind.SERVER_ERROR,
     FaultKind.DISCONNECT,
 })
+IMAGINE_FAULTS = frozenset({FaultKind.IMAGINE_ERROR, FaultKind.IMAGINE_ERROR_MID, FaultKind.IMAGINE_DROP})
 _ONLY_ON = {
     **{kind: Endpoint.CHAT for kind in (
         FaultKind.RATE_LIMITED_IN_STREAM, FaultKind.USAGE_LIMIT, FaultKind.STREAM_ERROR,
         FaultKind.IDLE_GAP, FaultKind.TRUNCATE, FaultKind.DROP, FaultKind.SPLIT_LINES,
         FaultKind.MERGE_LINES, FaultKind.SSE)},
-    FaultKind.IMAGINE_ERROR: Endpoint.IMAGINE,
+    **dict.fromkeys(IMAGINE_FAULTS, Endpoint.IMAGINE),
     FaultKind.REPEAT_PAGE_TOKEN: Endpoint.LIST_ASSETS,
 }
 

@@ -4,7 +4,8 @@ Which answer a request gets, first rule that matches:
 
 1. **video** — ``toolOverrides.videoGen`` is true (or ``modelName`` is ``imagine-video-gen``);
 2. **image** — the message starts with ``Image Generation:``, ``Image Edit:`` or ``Drawing:``
-   (any case), or ``toolOverrides.imageGen`` is true; ``imageGenerationCount`` images;
+   (any case), or ``toolOverrides.imageGen`` is true; ``imageGenerationCount`` images (an
+   ``imagine-image-edit`` request must name pictures its account uploaded, else a 400);
 3. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
    header and analysis tokens, a web search with results, a citation card and a
    ``<grok:render>`` tag in the final text;
@@ -116,6 +117,21 @@ class _Script:
             "streamErrors": [], "metadata": {"llm_info": {"modelHash": self.model_hash}},
             "model": self.model, **fields,
         }, isThinking=False, isSoftStop=False)
+
+
+def edit_sources(body: dict[str, Any], assets_url: str) -> list[str] | None:
+    """The pictures an ``imagine-image-edit`` request edits (None for any other model):
+    the legacy edit's ``fileAttachments`` ids, or the imagine edit's ``imageReferences``
+    as asset paths (§4.3)."""
+    if body.get("modelName") != "imagine-image-edit":
+        return None
+    config = body
+    for key in ("responseMetadata", "modelConfigOverride", "modelMap", "imageEditModelConfig"):
+        config = _mapping(config.get(key))
+    references = config.get("imageReferences")
+    sources = [_text(f) for f in body.get("fileAttachments") or []]
+    sources += [_text(r).removeprefix(assets_url).lstrip("/") for r in references or [] if isinstance(r, str)]
+    return sources
 
 
 def reply_for(body: dict[str, Any], user_id: str) -> Reply:

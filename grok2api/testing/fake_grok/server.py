@@ -24,10 +24,10 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from grok2api.testing.fake_grok.accounts import Account, Bucket, Tier, bucket_name
-from grok2api.testing.fake_grok.faults import ANSWERS, Endpoint, Fault, FaultBook, FaultKind
+from grok2api.testing.fake_grok.faults import ANSWERS, IMAGINE_FAULTS, Endpoint, Fault, FaultBook, FaultKind
 from grok2api.testing.fake_grok.imagine import serve_imagine
 from grok2api.testing.fake_grok.media import mp4
-from grok2api.testing.fake_grok.replies import StoredAsset, reply_for
+from grok2api.testing.fake_grok.replies import StoredAsset, edit_sources, reply_for
 from grok2api.testing.fake_grok.streaming import StreamPlan, write_stream
 
 StatsigCheck = Literal["off", "legacy", "x1-only", "signed"]
@@ -134,7 +134,7 @@ class FakeGrok:
     picks the §7.2 answer shape (``tokens``: the superset with token budget, or
     ``queries``); ``quota_exhausted`` answers a chat on an empty bucket with a 429
     (``http``) or an in-stream code-8 error (``in_stream``); ``frame_delay`` paces
-    stream lines; ``imagine_close_after_round`` closes the imagine socket after a round.
+    stream lines and imagine frames; ``imagine_close_after_round`` closes the imagine socket after a round.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, statsig: StatsigCheck = "legacy",
@@ -296,6 +296,9 @@ class FakeGrok:
         body = ctx.record.json
         if not isinstance(body, dict) or not isinstance(body.get("message"), str):
             return _error(400, 3, "message is required")
+        sources = edit_sources(body, self.assets_url)
+        if sources is not None and not self._owns(ctx.account, sources):
+            return _error(400, 3, "an image edit needs images this account uploaded")
         bucket = ctx.account.bucket(bucket_name(str(body.get("modelName") or ""), str(body.get("modelMode") or "")))
         exhausted = not bucket.take()
         if exhausted and self.quota_exhausted == "http":
@@ -308,6 +311,12 @@ class FakeGrok:
             self._store(reply.assets)
             frames = self._spoil(reply.frames, ctx.faults)
         return await write_stream(request, frames, StreamPlan.from_faults(ctx.faults, self.frame_delay))
+
+    def _owns(self, account: Account, sources: list[str]) -> bool:
+        """Every source (an upload's file id or asset path) is an upload of this account."""
+        uploads = {key for asset in self.assets.values() if asset.owner == account.user_id
+                   for key in (asset.asset_id, asset.path)}
+        return bool(sources) and all(source in uploads for source in sources)
 
     @staticmethod
     def _spoil(frames: list[dict[str, Any]], faults: list[Fault]) -> list[dict[str, Any]]:
@@ -418,9 +427,9 @@ class FakeGrok:
     async def _imagine(self, request: web.Request, ctx: _Context) -> web.StreamResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        errors = [fault for fault in ctx.faults if fault.kind == FaultKind.IMAGINE_ERROR]
-        await serve_imagine(ws, ctx.record.ws_messages, errors, self.assets_url, self._store,
-                            self.imagine_close_after_round)
+        spoilers = [fault for fault in ctx.faults if fault.kind in IMAGINE_FAULTS]
+        await serve_imagine(ws, ctx.record.ws_messages, spoilers, self.assets_url, self._store,
+                            self.imagine_close_after_round, self.frame_delay)
         return ws
 
     async def _asset(self, request: web.Request, ctx: _Context) -> web.StreamResponse:
