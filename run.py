@@ -2,7 +2,7 @@
 """Set up and run grok2api with nothing but Python 3.11+.
 
     python3 run.py          start the gateway (SQLite in ./data), same as `grok2api serve`
-    python3 run.py test     run the whole test suite (extra arguments go to pytest)
+    python3 run.py test     ruff, mypy, then the whole test suite (extra arguments go to pytest)
     python3 run.py <cmd>    any other `grok2api` command, e.g. `python3 run.py tokens list`
 
 The gateway and its commands run from `.venv/`, which holds grok2api alone; the tests run
@@ -11,6 +11,8 @@ add its model to the gateway). Each is created on first use and reinstalled only
 what goes into it changed, so switching between the commands reinstalls nothing. run.py
 then becomes the command (exec): a signal sent to its process id reaches the gateway or
 pytest, and their exit code is its own. Windows has no exec; there it waits on a child.
+Before pytest, the test command runs ruff and mypy; the first that fails ends it with
+its output and exit code.
 """
 
 from __future__ import annotations
@@ -70,6 +72,32 @@ TEST = Environment(ROOT / ".venv-test", (f"{ROOT}[test]", str(HELLO)),
                    (ROOT / "pyproject.toml", HELLO / "pyproject.toml"))
 
 
+CHECKS = (("ruff", "check"), ("mypy",))
+
+
+def link_plugins() -> None:
+    """Give mypy the name grok2api_plugins for plugins/ (``mypy_path`` in pyproject.toml):
+    mypy cannot follow the import hook by which the editable install maps that name."""
+    link = TEST.path / "mypy-path" / "grok2api_plugins"
+    if link.is_symlink():
+        return
+    link.parent.mkdir(exist_ok=True)
+    try:
+        link.symlink_to(Path("..", "..", "plugins"), target_is_directory=True)
+    except OSError as exc:
+        sys.exit(f"mypy needs {link} to link to plugins/ ({exc}); on Windows, allow symbolic links (Developer Mode)")
+
+
+def check() -> int:
+    """Lint and type-check the tree: the exit code of the first check that fails, else 0."""
+    link_plugins()
+    for name, *args in CHECKS:
+        code = subprocess.call([str(TEST.executable(name)), *args], cwd=ROOT)
+        if code:
+            return code
+    return 0
+
+
 def hand_over(command: list[str], cwd: Path | None = None) -> int:
     """Become ``command``, so nothing is left running when this process id is signalled."""
     if os.name == "nt":
@@ -86,7 +114,7 @@ def main(argv: list[str]) -> int:
         sys.exit(f"grok2api needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if argv[:1] == ["test"]:
         TEST.ensure()
-        return hand_over([str(TEST.executable("python")), "-m", "pytest", *argv[1:]], cwd=ROOT)
+        return check() or hand_over([str(TEST.executable("python")), "-m", "pytest", *argv[1:]], cwd=ROOT)
     SERVE.ensure()
     return hand_over([str(SERVE.executable("grok2api")), *(argv or ["serve"])])
 

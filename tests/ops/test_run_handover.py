@@ -3,7 +3,8 @@
 Each test runs a copy of run.py in a temporary tree whose two environments are stand-ins
 stamped as installed, so nothing is installed: the serving one's ``grok2api`` starts the real
 gateway of this environment, its ``python`` fails loudly should run.py try to install; the
-test one's ``python`` records who ran it, where and how, and exits like pytest finding no tests.
+test one's ``ruff``, ``mypy`` and ``python`` record who ran them, where and how, the checks
+pass and ``python`` exits like pytest finding no tests.
 """
 
 from __future__ import annotations
@@ -61,11 +62,25 @@ def tree(tmp_path: Path) -> Path:
     script(run.SERVE.executable("python"), "echo 'run.py tried to install into .venv' >&2; exit 97")
     gateway = Path(sysconfig.get_path("scripts")) / "grok2api"  # this environment's, installed like any other
     script(run.SERVE.executable("grok2api"), f'exec {shlex.quote(str(gateway))} "$@"')
-    record = shlex.quote(str(tmp_path / "ran"))
-    script(run.TEST.executable("python"), f'echo "$$ $(pwd -P) $*" > {record}; exit {NO_TESTS}')
+    for name, code in (("ruff", 0), ("mypy", 0), ("python", NO_TESTS)):
+        record(run.TEST.executable(name), tmp_path / "ran", code)
     for environment in (run.SERVE, run.TEST):
         environment.stamp.write_text(environment.digest())
     return root
+
+
+def record(path: Path, log: Path, code: int, output: str = "") -> None:
+    """A stand-in that appends its name, process id, directory and arguments to ``log``."""
+    line = f'echo "{path.name} $$ $(pwd -P) $*" >> {shlex.quote(str(log))}'
+    script(path, f"{line}; printf %s {shlex.quote(output)}; exit {code}")
+
+
+def ran(tmp_path: Path) -> list[tuple[str, int, Path, list[str]]]:
+    runs = []
+    for line in (tmp_path / "ran").read_text().splitlines():
+        name, pid, cwd, *args = line.split()
+        runs.append((name, int(pid), Path(cwd), args))
+    return runs
 
 
 def gateway_env(tmp_path: Path) -> dict[str, str]:
@@ -82,15 +97,27 @@ def healthy(port: int) -> bool:
     return False
 
 
-def test_the_test_command_becomes_pytest_in_the_repository(tree: Path, tmp_path: Path) -> None:
+def test_the_test_command_checks_then_becomes_pytest_in_the_repository(tree: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = subprocess.Popen([sys.executable, str(tree / "run.py"), "test", "-q", "-k", "probe"], cwd=elsewhere,
                             stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == NO_TESTS, err
-    pid, cwd, *args = (tmp_path / "ran").read_text().split()
-    assert (int(pid), Path(cwd), args) == (proc.pid, tree.resolve(), ["-m", "pytest", "-q", "-k", "probe"])
+    (ruff, _, ruff_cwd, ruff_args), (mypy, _, mypy_cwd, mypy_args), pytest_run = ran(tmp_path)
+    assert (ruff, ruff_cwd, ruff_args, mypy, mypy_cwd, mypy_args) == ("ruff", tree.resolve(), ["check"], "mypy",
+                                                                      tree.resolve(), [])
+    assert pytest_run == ("python", proc.pid, tree.resolve(), ["-m", "pytest", "-q", "-k", "probe"])
+    assert (tree / ".venv-test" / "mypy-path" / "grok2api_plugins").resolve() == (tree / "plugins").resolve()
+
+
+def test_a_failing_check_ends_the_test_command_before_pytest(tree: Path, tmp_path: Path) -> None:
+    error = 'grok2api/x.py:1: error: Name "y" is not defined  [name-defined]\n'
+    record(load(tree / "run.py").TEST.executable("mypy"), tmp_path / "ran", 1, error)
+    result = subprocess.run([sys.executable, str(tree / "run.py"), "test"], capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stdout) == (1, error), result.stderr
+    assert [name for name, *_ in ran(tmp_path)] == ["ruff", "mypy"]
 
 
 def test_switching_commands_reinstalls_nothing(tree: Path, tmp_path: Path) -> None:
