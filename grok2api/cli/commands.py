@@ -1,6 +1,7 @@
 """The kernel's own subcommands, registered through the same hook a plugin uses.
 
-Each command's module is imported only when its command runs, so ``grok2api --help``
+Each command's module (and aiohttp, pydantic, the storage engines behind them) is
+imported only when its command runs or its options are parsed, so ``grok2api --help``
 stays quick.
 """
 
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import orjson
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from grok2api import hookimpl
-from grok2api.config.settings import Settings, masked
 from grok2api.plugin.registries import Command, CommandRegistry
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from grok2api.config.settings import Settings
 
 PLUGIN_NAME = "kernel:commands"
 
@@ -50,6 +53,9 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from grok2api.config.settings import masked
     from grok2api.web.app import create_app
 
     create_app(settings)  # plugin sections are validated here

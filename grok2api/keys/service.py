@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ BUCKETS = ("chat", "heavy", "image", "video")
 USAGE_NS = "key_usage:"
 KEEP_DAYS = 31
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def random_alphanumeric(length: int) -> str:
+    """Letters and digits only: a generated key never reads ``sk--…`` and survives any shell or URL."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
 
 
 class QuotaExceeded(Exception):
@@ -184,11 +191,11 @@ class KeyService:
     async def create(self, *, name: str | None = None, key: str | None = None, is_active: bool = True,
                      limits: Mapping[str, Any] | None = None, created_at: int | None = None) -> tuple[JSON, str]:
         """Store a new key; returns its row and the full key, which is never shown again."""
-        key = (key or "").strip() or "sk-" + secrets.token_urlsafe(24)
+        key = (key or "").strip() or "sk-" + random_alphanumeric(32)
         ident = key_id(key)
         if await self.storage.get(NS_API_KEYS, ident) is not None:
             raise KeyExists("Key already exists")
-        record = key_record(key, name=(name or "").strip() or "key-" + secrets.token_urlsafe(6),
+        record = key_record(key, name=(name or "").strip() or "key-" + random_alphanumeric(8),
                             created_at=created_at if created_at is not None else int(time.time()),
                             is_active=bool(is_active), limits=limits or {})
         await self.storage.put(NS_API_KEYS, ident, record)

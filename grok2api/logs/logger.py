@@ -41,10 +41,12 @@ _PATTERNS = [
 
 
 def mask_secret(value: str) -> str:
-    """Keep just enough of a secret to tell two apart: ``abcd…wxyz`` or ``***``."""
-    if len(value) <= 12:
-        return "***"
-    return f"{value[:4]}…{value[-4:]}"
+    """Keep just enough of a secret to tell two apart: ``abcd…wxyz``; a short one keeps its
+    last quarter (``***en``), and only one under four characters is all ``***``."""
+    if len(value) > 12:
+        return f"{value[:4]}…{value[-4:]}"
+    tail = len(value) // 4
+    return f"***{value[-tail:]}" if tail else "***"
 
 
 def mask_text(text: str) -> str:

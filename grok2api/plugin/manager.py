@@ -1,7 +1,9 @@
 """The plugin manager of one app, entry-point discovery, and the typed hook facade.
 
 Kernel code calls hooks only through :class:`Hooks`, never ``pm.hook.x(...)`` directly,
-so every call site is typed and every registration knows which plugin made it.
+so every call site is typed and every registration knows which plugin made it. Nothing
+here imports aiohttp or the settings models at run time: the ``grok2api`` command
+builds a manager before it knows whether it will need either.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from aiohttp import web
 
-from grok2api.config.settings import ConfigError, Settings
 from grok2api.plugin import hookspecs
 from grok2api.plugin.registries import Attribution, CleanupContext, CommandRegistry, RegistrationError, Registries
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from grok2api.config.settings import Settings
 
 GROUP = "grok2api"
 KERNEL_PREFIX = "kernel:"
@@ -55,6 +60,8 @@ def build_plugin_manager(
         known.add(plugin_name(plugin))
     unknown = sorted(set(disabled) - known)
     if unknown:
+        from grok2api.config.settings import ConfigError
+
         raise ConfigError(
             f"plugins.disabled names {', '.join(map(repr, unknown))}, which no installed plugin provides "
             f"(installed: {', '.join(sorted(known)) or 'none'})"

@@ -71,7 +71,7 @@ async def ready(request: web.Request) -> web.Response:
             mask_text(f"{type(exc).__name__}: {exc}")[:300]
         checks["storage"] = {"ok": False, "engine": app[SETTINGS].server.storage_type, "error": reason}
     pool = app.get(POOL)
-    accounts = pool.list() if pool is not None else []
+    accounts = pool.accounts() if pool is not None else []
     checks["pool"] = {"ok": pool is not None, "accounts": len(accounts),
                       "usable": sum(1 for a in accounts if a.usable)}
     checks["upstream"] = {"ok": app.get(UPSTREAM) is not None}
