@@ -21,6 +21,8 @@ from aiohttp import web
 from grok2api.keys.service import Identity, KeyService
 from grok2api.logs.logger import logger
 from grok2api.storage import NS_SESSIONS, Storage
+from grok2api.web.appkeys import SETTINGS
+from grok2api.web.body import read_json
 from grok2api.web.clients import client_address, is_loopback
 from grok2api.web.errors import ApiError, Handler
 
@@ -82,6 +84,19 @@ class AdminSessions:
         record = await self.storage.get(NS_SESSIONS, self._key(token))
         return record is not None and hmac.compare_digest(str(record.get("password", "")), self._made_under(token))
 
+    async def authorize(self, request: web.Request) -> None:
+        """The guard of ``/api/v1/admin/*``: a bearer session token. The admin plugin's
+        sessions replace this object (``app[SESSIONS]``) with stored users, cookies and CSRF."""
+        token = bearer(request)
+        if token is None or not token.startswith("adm-") or not await self.valid(token):
+            raise ApiError(401, "Admin session required: log in at POST /api/v1/admin/login",
+                           code="invalid_admin_session")
+
+    async def login(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/admin/login`` with the configured ``app.admin_username`` / ``app.app_key``."""
+        app = request.app[SETTINGS].app
+        return await admin_login(request, await read_json(request), app.admin_username, app.app_key, self)
+
 
 async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
     presented = bearer(request)
@@ -117,10 +132,7 @@ def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyServic
         if needs_api_key(path):
             request[IDENTITY] = await authenticate_api(request, get_api_key(), keys())
         elif path.startswith("/api/v1/admin/") and path != ADMIN_LOGIN_PATH:
-            token = bearer(request)
-            if token is None or not token.startswith("adm-") or not await sessions().valid(token):
-                raise ApiError(401, "Admin session required: log in at POST /api/v1/admin/login",
-                               code="invalid_admin_session")
+            await sessions().authorize(request)
         return await handler(request)
 
     return middleware

@@ -16,7 +16,7 @@ from grok2api.media.cache import media_routes
 from grok2api.plugin.manager import plugin_infos
 from grok2api.plugin.registries import Capability, ModelRequest
 from grok2api.web.appkeys import PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
-from grok2api.web.auth import IDENTITY, admin_login
+from grok2api.web.auth import IDENTITY
 from grok2api.web.body import read_json
 from grok2api.web.errors import ApiError, Handler, invalid
 
@@ -94,8 +94,8 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    app = request.app[SETTINGS].app
-    return await admin_login(request, await read_json(request), app.admin_username, app.app_key, request.app[SESSIONS])
+    """Served by whichever sessions object the app holds (the admin plugin replaces the kernel's)."""
+    return await request.app[SESSIONS].login(request)
 
 
 async def list_plugins(request: web.Request) -> web.Response:
