@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
 from grok2api.api import KEYS, POOL, Settings, create_app
 from grok2api.testing.fake_grok import FakeGrok
+from grok2api.testing.fake_grok.media import jpeg, png
 from grok2api.testing.pytest_plugin import load_plugin
 from grok2api_plugins.chat.tests.support import FAST_TIMEOUTS, free_socket
 from grok2api_plugins.images import hooks
@@ -53,3 +55,13 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
     for runner, live in started:
         await runner.cleanup()
         assert not live.bodies.failures, "\n\n".join(live.bodies.failures)
+
+
+@pytest.fixture
+def fake_jpeg() -> bytes:
+    return jpeg("a source picture", 2048)
+
+
+@pytest.fixture
+def fake_png() -> bytes:
+    return png("a source picture")
