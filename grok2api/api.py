@@ -7,17 +7,21 @@ describes each group; the test kit for plugin authors is :mod:`grok2api.testing`
 """
 
 from grok2api import __version__, hookimpl
+from grok2api.config.runtime import save as save_config
 from grok2api.config.settings import (
+    SECRET_KEYS,
     CacheSettings,
     ConfigError,
     GrokSettings,
     Section,
     ServerSettings,
     Settings,
+    environment_config,
+    load_file_config,
     load_settings,
 )
 from grok2api.ids import random_hex, random_uuid
-from grok2api.keys.service import Identity, QuotaExceeded, key_id
+from grok2api.keys.service import Identity, KeyExists, KeyNotFound, QuotaExceeded, key_id
 from grok2api.logs.logger import logger, mask_secret, mask_text
 from grok2api.logs.request_log import CAPABILITY, MODEL_ID
 from grok2api.media.cache import MediaCache, cache_name
@@ -56,10 +60,12 @@ from grok2api.plugin.registries import (
 )
 from grok2api.pool import POOL_BASIC, POOL_SUPER, Account, Lease, LeasedStream, TokenPool
 from grok2api.pool.errors import AccountNotFound, NoAccountAvailable
+from grok2api.pool.files import parse_tokens, tokens_json, tokens_text
 from grok2api.storage import (
     JSON,
     MAX_FIELD_LEN,
     MAX_KEY_LEN,
+    NS_SESSIONS,
     Change,
     LogEntry,
     Storage,
@@ -93,7 +99,7 @@ from grok2api.upstream import (
     WebSearchResults,
     http_status,
 )
-from grok2api.web.app import create_app
+from grok2api.web.app import config_sections, create_app
 from grok2api.web.appkeys import (
     FILTERS,
     KEYS,
@@ -108,8 +114,9 @@ from grok2api.web.appkeys import (
     STORAGE,
     UPSTREAM,
 )
-from grok2api.web.auth import IDENTITY, SESSION_COOKIE
+from grok2api.web.auth import IDENTITY, SESSION_COOKIE, AdminSessions, bearer
 from grok2api.web.body import UploadedFile, read_json, read_multipart
+from grok2api.web.clients import client_address, is_loopback
 from grok2api.web.errors import ApiError, from_domain, invalid
 from grok2api.web.pages import has_admin_session
 
@@ -123,20 +130,22 @@ __all__ = [
     # the app and what it holds
     "__version__", "create_app", "FILTERS", "KEYS", "MEDIA", "OBSERVERS", "PLUGIN_MANAGER", "POOL", "REGISTRIES",
     "REQUEST_LOG", "SESSIONS", "SETTINGS", "STORAGE", "UPSTREAM", "IDENTITY", "CAPABILITY", "MODEL_ID",
-    "SESSION_COOKIE",
+    "SESSION_COOKIE", "AdminSessions", "bearer", "client_address", "is_loopback",
     # requests and errors
     "ApiError", "invalid", "from_domain", "read_json", "read_multipart", "UploadedFile", "has_admin_session",
     # configuration
     "CacheSettings", "ConfigError", "GrokSettings", "Section", "ServerSettings", "Settings", "load_settings",
+    "SECRET_KEYS", "config_sections", "save_config", "environment_config", "load_file_config",
     # filters, logging, ids
     "ChainStream", "FilterChain", "ResponseFilter", "StreamFilter", "logger", "mask_secret", "mask_text",
     "random_hex", "random_uuid",
     # API keys, the pool, the media cache
-    "Identity", "QuotaExceeded", "key_id", "Account", "Lease", "LeasedStream", "TokenPool", "POOL_BASIC",
-    "POOL_SUPER", "AccountNotFound", "NoAccountAvailable", "MediaCache", "cache_name",
+    "Identity", "QuotaExceeded", "KeyExists", "KeyNotFound", "key_id", "Account", "Lease", "LeasedStream",
+    "TokenPool", "POOL_BASIC", "POOL_SUPER", "AccountNotFound", "NoAccountAvailable", "MediaCache", "cache_name",
+    "parse_tokens", "tokens_json", "tokens_text",
     # storage engines
-    "JSON", "MAX_FIELD_LEN", "MAX_KEY_LEN", "Change", "LogEntry", "Storage", "StorageError", "check_name",
-    "check_ns", "decode", "encode", "feed_reset", "now_ms", "FeedWaiter", "SqlStorage", "parse_sql_url",
+    "JSON", "MAX_FIELD_LEN", "MAX_KEY_LEN", "NS_SESSIONS", "Change", "LogEntry", "Storage", "StorageError",
+    "check_name", "check_ns", "decode", "encode", "feed_reset", "now_ms", "FeedWaiter", "SqlStorage", "parse_sql_url",
     # the Grok client
     "CardAttachment", "ChatRequest", "ConversationStarted", "Event", "Failure", "GrokClient", "ImageProgress",
     "ImagineEvent", "ImagineImage", "ImagineSlotDone", "ImagineSlotStarted", "InStreamError", "ModelResponse",

@@ -14,7 +14,11 @@ from grok2api.pool.account import Account
 def read_tokens(path: Path) -> list[str | dict[str, Any]]:
     """Bare tokens (text file; blank lines and ``#`` comments skipped) or records with
     their pool (JSON). Raises ValueError for JSON of another shape."""
-    text = path.read_text(encoding="utf-8-sig")
+    return parse_tokens(path.read_text(encoding="utf-8-sig"), str(path))
+
+
+def parse_tokens(text: str, path: str = "input") -> list[str | dict[str, Any]]:
+    """:func:`read_tokens` of text already read (an upload); ``path`` names it in errors."""
     if not text.lstrip().startswith(("{", "[")):
         return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     try:
