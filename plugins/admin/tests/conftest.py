@@ -1,0 +1,43 @@
+"""Fixtures of the admin plugin's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from grok2api.api import SETTINGS, Settings
+from grok2api_plugins.admin import identity
+from grok2api_plugins.admin.settings import AdminSettings
+
+from .support import PLUGINS
+
+Admin = Callable[..., Awaitable[TestClient]]
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id still, with parameters a loaded test machine hashes in milliseconds."""
+    monkeypatch.setattr(identity, "_hasher", lambda: _CHEAP)
+
+
+@pytest.fixture
+def admin(gateway: Any, make_settings: Callable[..., Settings]) -> Admin:
+    """``await admin(app={...}, admin={...})``: a gateway with local storage and the admin plugin.
+    Several calls with the same settings are several workers on one database."""
+    shared: list[Settings] = []
+
+    async def make(*, admin: dict[str, Any] | None = None, **sections: dict[str, Any]) -> TestClient:
+        settings = shared[0] if shared and not sections else make_settings(**sections)
+        shared[:] = [settings]
+        client: TestClient = await gateway(*PLUGINS, settings=settings)
+        if admin:  # plugin sections exist once the app is built
+            client.app[SETTINGS].admin = AdminSettings.model_validate(  # type: ignore[attr-defined]
+                {**client.app[SETTINGS].admin.model_dump(), **admin})  # type: ignore[attr-defined]
+        return client
+
+    return make
