@@ -12,6 +12,7 @@ Nothing here ever rewrites a whole namespace: every write names its records.
 from __future__ import annotations
 
 import abc
+import builtins
 import functools
 import re
 import time
@@ -126,7 +127,7 @@ class Storage(abc.ABC):
         """Every decodable record of a namespace (optionally with a key prefix)."""
 
     @abc.abstractmethod
-    async def namespaces(self) -> list[str]:
+    async def namespaces(self) -> builtins.list[str]:
         """Names of the namespaces that hold records, sorted (for export)."""
 
     @abc.abstractmethod
@@ -181,7 +182,7 @@ class Storage(abc.ABC):
         """Remove a whole counter namespace (old days of key usage)."""
 
     @abc.abstractmethod
-    async def counter_namespaces(self, prefix: str = "") -> list[str]:
+    async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
         """Names of the counter namespaces that hold counters, sorted (to prune old days)."""
 
     # locks -----------------------------------------------------------------
@@ -203,11 +204,13 @@ class Storage(abc.ABC):
         await self.append_logs(stream, [data], max_len=max_len)
 
     @abc.abstractmethod
-    async def log_streams(self) -> list[str]:
+    async def log_streams(self) -> builtins.list[str]:
         """Names of the logs that hold entries, sorted (for export)."""
 
     @abc.abstractmethod
-    async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
+    async def read_log(
+        self, stream: str, *, limit: int = 100, before_seq: int | None = None
+    ) -> builtins.list[LogEntry]:
         """Newest first."""
 
     # change feed -----------------------------------------------------------
@@ -216,10 +219,10 @@ class Storage(abc.ABC):
         """The current end of the feed (0 when empty)."""
 
     @abc.abstractmethod
-    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]: ...
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> builtins.list[Change]: ...
 
     @abc.abstractmethod
-    async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
+    async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         """Changes after ``seq``; waits up to ``timeout`` seconds for the first."""
 
     async def watch(self, seq: int, poll: float) -> AsyncIterator[Change]:

@@ -15,6 +15,7 @@ and SQLAlchemy's greenlet per statement cost more CPU than the database work.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -418,7 +419,7 @@ class SqlStorage(Storage):
             query = query.where(records.c.key.startswith(prefix, autoescape=True))
         return await self._run_read(lambda conn: self._decoded(ns, conn.execute(query.order_by(records.c.key))))
 
-    async def namespaces(self) -> list[str]:
+    async def namespaces(self) -> builtins.list[str]:
         query = select(records.c.ns).where(_live(records, now_ms())).distinct().order_by(records.c.ns)
         return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
@@ -441,15 +442,16 @@ class SqlStorage(Storage):
         check_ns(ns)
         now = now_ms()
         expires = None if ttl is None else now + int(ttl * 1000)
-        rows = [{"ns": ns, "key": check_name(key), "data": encode(items[key]).decode(), "expires_at": expires,
-                 "updated_at": now} for key in sorted(items)]
+        keys = [check_name(key) for key in sorted(items)]
+        rows = [{"ns": ns, "key": key, "data": encode(items[key]).decode(), "expires_at": expires, "updated_at": now}
+                for key in keys]
         if not rows:
             return
 
         def work(conn: Connection) -> None:
             for start in range(0, len(rows), _CHUNK):
                 self._upsert_records(conn, rows[start:start + _CHUNK])
-            self._append_changes(conn, ns, [r["key"] for r in rows], "put")
+            self._append_changes(conn, ns, keys, "put")
 
         await self._write(work, feed=True)
 
@@ -578,7 +580,7 @@ class SqlStorage(Storage):
 
         await self._write(work)
 
-    async def counter_namespaces(self, prefix: str = "") -> list[str]:
+    async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
         query = select(counters.c.ns).distinct().order_by(counters.c.ns)
         if prefix:
             query = query.where(counters.c.ns.startswith(prefix, autoescape=True))
@@ -630,11 +632,13 @@ class SqlStorage(Storage):
 
         await self._write(work)
 
-    async def log_streams(self) -> list[str]:
+    async def log_streams(self) -> builtins.list[str]:
         query = select(logs.c.stream).distinct().order_by(logs.c.stream)
         return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
-    async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
+    async def read_log(
+        self, stream: str, *, limit: int = 100, before_seq: int | None = None
+    ) -> builtins.list[LogEntry]:
         check_ns(stream)
         query = select(logs.c.seq, logs.c.at_ms, logs.c.data).where(logs.c.stream == stream)
         if before_seq is not None:
@@ -647,7 +651,7 @@ class SqlStorage(Storage):
     async def last_change(self) -> int:
         return await self._run_read(lambda conn: int(conn.execute(_FEED_END).scalar_one()))
 
-    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> builtins.list[Change]:
         def work(conn: Connection) -> list[Change]:
             marks = dict(conn.execute(_FEED_MARKS).all())
             reset = feed_reset(seq, int(marks[FEED_TRIMMED]), int(marks[FEED_SEQ]))
@@ -658,7 +662,7 @@ class SqlStorage(Storage):
 
         return await self._run_read(work)
 
-    async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
+    async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         if self._waiter is None:
             raise StorageError(f"{self.name} storage is not open")
         return await self._waiter.wait(lambda: self.changes_since(seq), timeout, self.poll_interval)

@@ -25,5 +25,5 @@ class MysqlStorage(SqlStorage):
         return {**super().engine_options(), "connect_args": {"connect_timeout": 10}}
 
     def retryable(self, exc: DBAPIError) -> bool:
-        args = getattr(exc.orig, "args", ())
+        args: tuple[object, ...] = getattr(exc.orig, "args", ())
         return bool(args) and args[0] in _RETRY_CODES

@@ -69,10 +69,11 @@ class PgsqlStorage(SqlStorage):
     async def _listen(self) -> None:
         self._listen_tried = time.monotonic()
         url = self.url()
+        ssl: Any = url.query.get("ssl")  # passed on as SQLAlchemy's asyncpg dialect does; asyncpg checks it
         try:
             self._listener = await asyncpg.connect(
                 host=url.host, port=url.port, user=url.username, password=url.password, database=url.database,
-                ssl=url.query.get("ssl"), timeout=10)
+                ssl=ssl, timeout=10)
             await self._listener.add_listener(CHANNEL, self._notified)
         except (OSError, asyncpg.PostgresError) as exc:
             logger.warning("storage: pgsql LISTEN unavailable, polling the change feed instead: {}", exc)

@@ -19,9 +19,10 @@ decoding JSON in Lua; records expire natively (``PEXPIRE``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -193,6 +194,22 @@ def _flat(data: JSON) -> list[Any]:
     return [part for name, value in data.items() for part in (f".{name}", orjson.dumps(value))]
 
 
+def _members(reply: Iterable[object]) -> list[bytes]:
+    """A reply's members as the bytes they are: this client never decodes them
+    (``decode_responses=False``), while redis-py types replies for either setting."""
+    return cast("list[bytes]", list(reply))
+
+
+def _names(reply: Iterable[object]) -> list[str]:
+    """A reply's members (names of namespaces, keys or logs) as text, sorted."""
+    return sorted(member.decode() for member in _members(reply))
+
+
+def _counts(reply: Mapping[Any, Any]) -> dict[str, int]:
+    """A counter hash (bytes to bytes) as ``{field: value}``."""
+    return {name.decode(): int(value) for name, value in reply.items()}
+
+
 class RedisStorage(Storage):
     name = "redis"
 
@@ -322,12 +339,12 @@ class RedisStorage(Storage):
     async def list(self, ns: str, *, prefix: str = "") -> dict[str, JSON]:
         check_ns(ns)
         members = await self.client.zrangebyscore(f"g2a:ri:{{{ns}}}", f"({now_ms()}", "+inf")
-        keys = sorted(k for k in (m.decode() for m in members) if k.startswith(prefix))
+        keys = [key for key in _names(members) if key.startswith(prefix)]
         return await self._fetch(ns, keys)
 
-    async def namespaces(self) -> list[str]:
+    async def namespaces(self) -> builtins.list[str]:
         now = now_ms()
-        names = sorted(m.decode() for m in await self.client.smembers("g2a:rns"))
+        names = _names(await self.client.smembers("g2a:rns"))
         async with self.client.pipeline(transaction=False) as pipe:
             for ns in names:
                 pipe.zcount(f"g2a:ri:{{{ns}}}", f"({now}", "+inf")
@@ -390,24 +407,22 @@ class RedisStorage(Storage):
 
     async def counters(self, ns: str, key: str) -> dict[str, int]:
         check_ns(ns)
-        raw = await self.client.hgetall(f"g2a:c:{{{ns}}}:{check_name(key)}")
-        return {name.decode(): int(value) for name, value in raw.items()}
+        return _counts(await self.client.hgetall(f"g2a:c:{{{ns}}}:{check_name(key)}"))
 
     async def counters_many(self, ns: str) -> dict[str, dict[str, int]]:
         check_ns(ns)
-        keys = sorted(k.decode() for k in await self.client.smembers(f"g2a:ci:{{{ns}}}"))
+        keys = _names(await self.client.smembers(f"g2a:ci:{{{ns}}}"))
         async with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(f"g2a:c:{{{ns}}}:{key}")
             replies = await pipe.execute()
-        return {key: {name.decode(): int(value) for name, value in raw.items()}
-                for key, raw in zip(keys, replies, strict=True) if raw}
+        return {key: _counts(raw) for key, raw in zip(keys, replies, strict=True) if raw}
 
     async def drop_counters(self, ns: str) -> None:
         await self._scripts["drop"](args=[check_ns(ns)])
 
-    async def counter_namespaces(self, prefix: str = "") -> list[str]:
-        return sorted(n for n in (m.decode() for m in await self.client.smembers("g2a:cns")) if n.startswith(prefix))
+    async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
+        return [name for name in _names(await self.client.smembers("g2a:cns")) if name.startswith(prefix)]
 
     # locks -------------------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
@@ -429,14 +444,16 @@ class RedisStorage(Storage):
                 await self._scripts["log"](keys=[key], args=[now_ms(), raw, max_len, stream], client=pipe)
             await pipe.execute()
 
-    async def log_streams(self) -> list[str]:
-        return sorted(m.decode() for m in await self.client.smembers("g2a:logs"))
+    async def log_streams(self) -> builtins.list[str]:
+        return _names(await self.client.smembers("g2a:logs"))
 
-    async def read_log(self, stream: str, *, limit: int = 100, before_seq: int | None = None) -> list[LogEntry]:
+    async def read_log(
+        self, stream: str, *, limit: int = 100, before_seq: int | None = None
+    ) -> builtins.list[LogEntry]:
         key = f"g2a:log:{{{check_ns(stream)}}}"
         top = "+inf" if before_seq is None else f"({before_seq}"
         entries = []
-        for member in await self.client.zrevrangebyscore(key, top, "-inf", start=0, num=limit):
+        for member in _members(await self.client.zrevrangebyscore(key, top, "-inf", start=0, num=limit)):
             seq, at, raw = member.split(b" ", 2)
             try:
                 entries.append(LogEntry(int(seq), int(at), orjson.loads(raw)))
@@ -448,19 +465,19 @@ class RedisStorage(Storage):
     async def last_change(self) -> int:
         return int(await self.client.get("g2a:feed:seq") or 0)
 
-    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[Change]:
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> builtins.list[Change]:
         end, trimmed = await self.client.mget("g2a:feed:seq", "g2a:feed:trimmed")
         reset = feed_reset(seq, int(trimmed or 0), int(end or 0))
         if reset is not None:
             return [reset]
         out = []
-        for member in await self.client.zrangebyscore("g2a:feed", f"({seq}", "+inf", start=0, num=limit):
+        for member in _members(await self.client.zrangebyscore("g2a:feed", f"({seq}", "+inf", start=0, num=limit)):
             number, raw = member.split(b" ", 1)
             op, ns, key, *origin = orjson.loads(raw)  # entries of older versions name no origin
             out.append(Change(int(number), ns, key, op, origin[0] if origin else ""))
         return out
 
-    async def wait_for_changes(self, seq: int, timeout: float) -> list[Change]:
+    async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         if self._waiter is None:
             raise StorageError("redis storage is not open")
         poll = _LISTEN_POLL if self._subscribed else _FALLBACK_POLL
