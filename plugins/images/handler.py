@@ -125,19 +125,23 @@ class CancelOnDisconnect:
         self._watch.cancel()
 
 
-def store(media: MediaCache, picture: ImageReady) -> Path:
-    """The picture's file in the media cache, written (temp file, then rename) unless already there."""
-    name = picture.name or f"image-{random_hex()}{_EXTENSIONS.get(picture.mime, '.jpg')}"
-    path = media.resolve("image", name)
-    if path is not None:
-        return path
-    directory = media.directory("image")
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name.replace("/", "-")
-    temp = directory / f".{path.name}.{random_hex(4)}"
-    temp.write_bytes(picture.data)
-    os.replace(temp, path)
-    return path
+def store(media: MediaCache, pictures: list[ImageReady]) -> tuple[list[Path], bool]:
+    """Each picture's file in the media cache, written (temp file, then rename) unless
+    already there; and whether any was written."""
+    paths, wrote = [], False
+    for picture in pictures:
+        name = picture.name or f"image-{random_hex()}{_EXTENSIONS.get(picture.mime, '.jpg')}"
+        path = media.resolve("image", name)
+        if path is None:
+            directory = media.directory("image")
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name.replace("/", "-")
+            temp = directory / f".{path.name}.{random_hex(4)}"
+            temp.write_bytes(picture.data)
+            os.replace(temp, path)
+            wrote = True
+        paths.append(path)
+    return paths, wrote
 
 
 class Answer:
@@ -150,10 +154,12 @@ class Answer:
         self.media = req.app[MEDIA]
         self.delivered = 0
 
-    async def _link(self, picture: ImageReady) -> str:
-        path = await asyncio.to_thread(store, self.media, picture)
-        self.media.schedule_trim()
-        return self.media.public_url("image", path)
+    async def _links(self, pictures: list[ImageReady]) -> list[str]:
+        """Links to the pictures in the media cache (one trip to a thread for all of them)."""
+        paths, wrote = await asyncio.to_thread(store, self.media, pictures)
+        if wrote:
+            self.media.schedule_trim()
+        return [self.media.public_url("image", path) for path in paths]
 
     def _forget_download(self, picture: ImageReady) -> None:
         """``cache.keep_base64_cache = false``: a downloaded picture sent as base64 leaves the cache."""
@@ -172,7 +178,7 @@ class Answer:
             raise api_error(exc) from None
         pictures.sort(key=lambda p: p.index)
         if self.ask.response_format == "url":
-            data = [{"url": await self._link(p)} for p in pictures]
+            data = [{"url": link} for link in await self._links(pictures)]
             self.delivered = len(pictures)
             return web.Response(body=orjson.dumps({"created": int(time.time()), "data": data}),
                                 content_type="application/json")
@@ -228,6 +234,7 @@ class Answer:
             partials[event.index] = count + 1
             return shapes.partial(event.index, count, event.percent, event.preview)
         if self.ask.response_format == "url":
-            return shapes.completed(event.index, event.mime, None, await self._link(event))
+            (link,) = await self._links([event])
+            return shapes.completed(event.index, event.mime, None, link)
         self._forget_download(event)
         return shapes.completed(event.index, event.mime, event.data, None)

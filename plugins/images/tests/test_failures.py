@@ -96,7 +96,7 @@ async def test_the_daily_limit_counts_pictures(start_gateway: StartGateway) -> N
     assert await key_usage(live) == 5
 
 
-async def settled(live: Live, endpoint: str, within: float = 1.5) -> float:
+async def settled(live: Live, endpoint: str, within: float = 3.0) -> float:
     """Seconds until the fake saw its request abandoned and the pool got the account back."""
     started = time.monotonic()
     while time.monotonic() - started < within:
@@ -127,5 +127,5 @@ async def test_a_departed_client_cancels_upstream(start_gateway: StartGateway, m
             request.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await request
-    assert await settled(live, endpoint) < 1.0
+    assert await settled(live, endpoint) < 1.5  # the watch looks every 0.1 s; a loaded machine is slower
     assert await key_usage(live) == 0
