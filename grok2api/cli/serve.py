@@ -27,6 +27,9 @@ from grok2api.web.errors import ERROR_CODE, ApiError, Handler
 
 #: how long requests ended at the deadline get to write their last words
 CUT_SECONDS = 5.0
+#: how long aiohttp reads (and drops) the rest of a body the app did not read before it
+#: closes the connection (aiohttp's default; never more than ``server.body_timeout_sec``)
+LINGERING_SECONDS = 10.0
 _RESPONSE = web.RequestKey("drain_response", web.StreamResponse)
 
 
@@ -159,7 +162,8 @@ def run_server(app: web.Application, settings: Settings, reuse_port: bool = Fals
     Drain(settings.server.shutdown_grace_sec).install(app)
     web.run_app(app, host=settings.server.host, port=settings.server.port, access_log=None,
                 reuse_port=reuse_port, print=None, handle_signals=True, loop=new_event_loop(),
-                keepalive_timeout=settings.server.header_timeout_sec, shutdown_timeout=CUT_SECONDS)
+                keepalive_timeout=settings.server.header_timeout_sec, shutdown_timeout=CUT_SECONDS,
+                lingering_time=min(LINGERING_SECONDS, settings.server.body_timeout_sec))
 
 
 def _serve_worker(settings: Settings, announce: bool) -> None:
