@@ -73,12 +73,10 @@ def count_ascii(text: str) -> int:
 def image_tokens(size: tuple[int, int] | None) -> int:
     if size is None:
         return IMAGE_BASE
-    width, height = size
-    fit = min(1.0, 2048 / max(width, height))
-    width, height = width * fit, height * fit
+    fit = min(1.0, 2048 / max(size))
+    width, height = size[0] * fit, size[1] * fit
     short = min(1.0, 768 / min(width, height))
-    width, height = width * short, height * short
-    return IMAGE_BASE + IMAGE_TILE * math.ceil(width / TILE) * math.ceil(height / TILE)
+    return IMAGE_BASE + IMAGE_TILE * math.ceil(width * short / TILE) * math.ceil(height * short / TILE)
 
 
 def audio_tokens(blob: Blob) -> int:

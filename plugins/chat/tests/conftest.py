@@ -46,7 +46,7 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
             fake_grok.add_account(token, tier="super")
         app = create_app(settings, [load_plugin("storage_local"), load_plugin("chat")], load_entrypoints=False)
         current = settings.chat.model_dump()  # type: ignore[attr-defined]
-        settings.chat = ChatSettings.model_validate({**current, **(chat or {})})
+        settings.chat = ChatSettings.model_validate({**current, **(chat or {})})  # type: ignore[attr-defined]
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()

@@ -12,6 +12,8 @@ import httpx2 as httpx
 import openai
 import orjson
 from aiohttp import web
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from grok2api.api import POOL, Account
 from grok2api.testing.fake_grok import FakeGrok
@@ -77,7 +79,8 @@ class Bodies:
 
 class _Recorded(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __init__(self, stream: Any, on_close: Any) -> None:
-        self._stream, self._on_close, self._parts = stream, on_close, []
+        self._stream, self._on_close = stream, on_close
+        self._parts: list[bytes] = []
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -128,6 +131,25 @@ class AsyncCheckingTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return _wrap(self.bodies, request, await super().handle_async_request(request))
+
+
+def content_of(answer: ChatCompletion) -> str:
+    """The text of an answer's first choice (a test fails on none)."""
+    content = answer.choices[0].message.content
+    assert content is not None, answer
+    return content
+
+
+def usage_of(answer: ChatCompletion | ChatCompletionChunk) -> CompletionUsage:
+    """The usage of an answer or of a stream's last chunk (a test fails on none)."""
+    assert answer.usage is not None, answer
+    return answer.usage
+
+
+def error_of(failure: openai.APIError) -> dict[str, Any]:
+    """The OpenAI error object of a failed request, as the SDK read it."""
+    assert isinstance(failure.body, dict), failure.body
+    return failure.body
 
 
 def free_socket() -> socket.socket:

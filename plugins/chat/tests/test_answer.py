@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grok2api.api import (
     CardAttachment,
+    Event,
     FilterChain,
     ImageProgress,
     ModelResponse,
@@ -19,7 +20,7 @@ from grok2api_plugins.chat.tags import TagFilter
 RENDER = ('<grok:render card_id="cite-01" card_type="citation_card" type="render_inline_citation">'
           '<argument name="citation_id">0</argument></grok:render>')
 TOOL = '<xai:tool_usage_card><xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>'
-THINKING_STREAM = [
+THINKING_STREAM: list[Event] = [
     ResponseMeta("r-2", "hash-1"),
     TextDelta("Thinking about your request", thinking=True, tag="header"),
     TextDelta("I should search.", thinking=True, tag="analysis"),
@@ -38,7 +39,7 @@ def builder(show: bool = True, think_tags: bool = False) -> AnswerBuilder:
     return AnswerBuilder(lambda: chain.open(CHAT_MODELS[0]), show_reasoning=show, think_tags=think_tags)
 
 
-def run(b: AnswerBuilder, events: list) -> Delta:
+def run(b: AnswerBuilder, events: list[Event]) -> Delta:
     total = Delta()
     for event in events:
         delta = b.on_event(event)

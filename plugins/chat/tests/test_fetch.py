@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from grok2api.api import ApiError
 from grok2api_plugins.chat.fetch import AttachmentLoader, refusal
@@ -19,7 +20,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 @pytest.fixture
-async def origin(aiohttp_server) -> TestServer:
+async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     async def image(request: web.Request) -> web.Response:
         return web.Response(body=PNG, content_type="image/png")
 
@@ -41,7 +42,7 @@ async def origin(aiohttp_server) -> TestServer:
 
 
 def loader_for(**settings: object) -> tuple[AttachmentLoader, ChatSettings]:
-    config = ChatSettings(**settings)  # type: ignore[arg-type]
+    config = ChatSettings(**settings)
     return AttachmentLoader(lambda: config), config
 
 

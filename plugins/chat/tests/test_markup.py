@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grok2api.api import Settings
+from grok2api.api import Settings, StreamFilter
 from grok2api_plugins.chat.catalog import CHAT_MODELS
 from grok2api_plugins.chat.citations import Citations
 from grok2api_plugins.chat.markup import ElementRewriter
@@ -18,11 +18,12 @@ RENDER = ('<grok:render card_id="cite-01" card_type="citation_card" type="render
           '<argument name="citation_id">0</argument></grok:render>')
 
 
-def run(stream, pieces: list[str]) -> str:
+def run(stream: StreamFilter | None, pieces: list[str]) -> str:
+    assert stream is not None
     return "".join(stream.feed(p) for p in pieces) + stream.flush()
 
 
-def tag_stream(tags=("xaiartifact", "xai:tool_usage_card", "grok:render")):
+def tag_stream(tags: tuple[str, ...] = ("xaiartifact", "xai:tool_usage_card", "grok:render")) -> StreamFilter | None:
     settings = Settings()
     settings.grok.filter_tags = list(tags)
     return TagFilter(settings).open(CHAT_MODELS[0])
@@ -50,6 +51,7 @@ def test_unclosed_element_is_dropped_and_plain_text_is_kept() -> None:
 
 def test_untouched_text_is_not_held_back() -> None:
     stream = tag_stream()
+    assert stream is not None
     assert stream.feed("hello <b>") == "hello <b>"
     assert stream.feed("x <gro") == "x "
     assert stream.feed("und") == "<ground"

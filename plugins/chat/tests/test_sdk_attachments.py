@@ -9,10 +9,13 @@ import openai
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from openai.types.chat import ChatCompletionContentPartImageParam
+from pytest_aiohttp import AiohttpServer
 
 from grok2api_plugins.chat.usage import IMAGE_BASE, count_tokens
 
 from .conftest import StartGateway
+from .support import error_of, usage_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
 WAV = b"RIFF\x00\x00\x00\x00WAVEfmt "
@@ -24,7 +27,7 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture
-async def origin(aiohttp_server) -> TestServer:
+async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     async def image(request: web.Request) -> web.Response:
         return web.Response(body=PNG, content_type="image/png")
 
@@ -44,8 +47,9 @@ async def test_inline_attachments_are_uploaded_and_attached(start_gateway: Start
     assert answer.choices[0].message.content == "Echo: What is in these?"
     # the PNG's size cannot be read (base cost), the WAV has no data chunk (estimated by
     # size: 1 token), the "PDF" is text
-    assert answer.usage.prompt_tokens == count_tokens("What is in these?") + IMAGE_BASE + 1 + count_tokens(PDF.decode())
-    assert answer.usage.prompt_tokens_details.audio_tokens == 1
+    usage = usage_of(answer)
+    assert usage.prompt_tokens == count_tokens("What is in these?") + IMAGE_BASE + 1 + count_tokens(PDF.decode())
+    assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.audio_tokens == 1
     uploads = live.fake.requests_to("upload")
     got = [(u.json["fileName"], u.json["fileMimeType"], base64.b64decode(u.json["content"])) for u in uploads]
     assert sorted(got) == sorted([("image.png", "image/png", PNG), ("audio.wav", "audio/wav", WAV),
@@ -57,7 +61,8 @@ async def test_inline_attachments_are_uploaded_and_attached(start_gateway: Start
 async def test_uploads_follow_the_account_when_the_pool_rotates(start_gateway: StartGateway) -> None:
     live = await start_gateway(basic=["basic-1", "basic-2"])
     first = live.fake.inject("rate_limited", endpoint="upload", retry_after=30)
-    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64(PNG)}"}}
+    image: ChatCompletionContentPartImageParam = {"type": "image_url",
+                                                  "image_url": {"url": f"data:image/png;base64,{b64(PNG)}"}}
     answer = await live.aclient().chat.completions.create(
         model="grok-4", messages=[{"role": "user", "content": [{"type": "text", "text": "rotate"}, image]}])
     assert answer.choices[0].message.content == "Echo: rotate" and first.times == 0
@@ -77,7 +82,7 @@ async def test_remote_urls_are_refused_for_local_addresses(start_gateway: StartG
 
     with pytest.raises(openai.BadRequestError) as caught:
         await asyncio.to_thread(ask)
-    error = caught.value.body
+    error = error_of(caught.value)
     assert error["param"] == "messages[0].content[1].image_url.url"
     assert error["code"] == "attachment_url_refused" and "loopback" in error["message"]
     assert not live.chats() and not live.fake.requests_to("upload")

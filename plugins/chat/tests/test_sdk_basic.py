@@ -6,12 +6,13 @@ import asyncio
 
 import httpx2 as httpx
 import pytest
+from openai.types.chat import ChatCompletion
 
 from grok2api.testing.openai_schema import validate
 from grok2api_plugins.chat.catalog import CHAT_MODELS
 
 from .conftest import StartGateway
-from .support import API_KEY
+from .support import API_KEY, content_of, usage_of
 
 THINKING = {"grok-3-mini", "grok-3-thinking", "grok-4-mini", "grok-4-thinking", "grok-4-heavy",
             "grok-4.1-mini", "grok-4.1-expert", "grok-4.1-thinking"}
@@ -21,21 +22,21 @@ async def test_every_model_answers_with_the_sync_client(start_gateway: StartGate
     live = await start_gateway(basic=["basic-1"], super_=["super-1"])
     client = live.client()
 
-    def ask(model: str):
+    def ask(model: str) -> ChatCompletion:
         return client.chat.completions.create(model=model, messages=[
             {"role": "system", "content": "Be terse."},
             {"role": "user", "content": f"Say hello as {model}"}])
 
     for spec in CHAT_MODELS:
         answer = await asyncio.to_thread(ask, spec.id)
-        message = answer.choices[0].message
         expected = f"Echo: Say hello as {spec.id}"
-        assert message.content.startswith(expected), (spec.id, message.content)
-        reasoning = getattr(message, "reasoning_content", None)
+        assert content_of(answer).startswith(expected), (spec.id, content_of(answer))
+        reasoning = getattr(answer.choices[0].message, "reasoning_content", None)
         assert bool(reasoning) == (spec.id in THINKING), (spec.id, reasoning)
         assert answer.model == spec.id and answer.choices[0].finish_reason == "stop"
-        assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
-        assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+        usage = usage_of(answer)
+        assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+        assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     sent = [(r.json["modelName"], r.json["modelMode"], r.sso) for r in live.chats()]
     assert sent == [(s.upstream_model, s.upstream_mode, "super-1" if s.heavy else sent[i][2])
                     for i, s in enumerate(CHAT_MODELS)]
@@ -59,7 +60,8 @@ async def test_streaming_with_the_async_client(start_gateway: StartGateway) -> N
     assert "tool_usage_card" not in content + reasoning and "grok:render" not in content
     finals = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finals[-1] == "stop" and finals.count("stop") == 1
-    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens_details.reasoning_tokens > 0
+    details = usage_of(chunks[-1]).completion_tokens_details
+    assert chunks[-1].choices == [] and details is not None and (details.reasoning_tokens or 0) > 0
     assert [s for _, _, s in live.bodies.seen][0][-1] == "CreateChatCompletionStreamResponse"
 
 
@@ -88,8 +90,9 @@ async def test_reasoning_can_be_turned_off(start_gateway: StartGateway, think: s
     answer = await live.aclient().chat.completions.create(
         model="grok-4.1-thinking", messages=[{"role": "user", "content": "quiet"}], extra_body=extra)
     assert getattr(answer.choices[0].message, "reasoning_content", None) is None
-    assert answer.choices[0].message.content.startswith("Echo: quiet")
-    assert answer.usage.completion_tokens_details.reasoning_tokens == 0
+    assert content_of(answer).startswith("Echo: quiet")
+    details = usage_of(answer).completion_tokens_details
+    assert details is not None and details.reasoning_tokens == 0
 
 
 async def test_reasoning_in_think_tags_when_configured(start_gateway: StartGateway) -> None:
@@ -97,7 +100,7 @@ async def test_reasoning_in_think_tags_when_configured(start_gateway: StartGatew
     client = live.aclient()
     answer = await client.chat.completions.create(
         model="grok-4.1-thinking", messages=[{"role": "user", "content": "tags"}])
-    content = answer.choices[0].message.content
+    content = content_of(answer)
     assert content.startswith("<think>\n") and "</think>\n\nEcho: tags" in content
     stream = await client.chat.completions.create(
         model="grok-4.1-thinking", messages=[{"role": "user", "content": "tags"}], stream=True)

@@ -7,10 +7,12 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from .conftest import StartGateway
+from .support import error_of
 
-ASK = [{"role": "user", "content": "Tell me several words about the sea"}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me several words about the sea"}]
 QUICK = {"first_byte_timeout": 0.4, "idle_timeout": 0.4}
 
 BEFORE = [  # fault, its parameters, HTTP status, error code, whether the pool moves on to another account
@@ -48,9 +50,10 @@ async def test_failures_before_the_first_byte_are_http_errors(
     live.fake.inject(fault, endpoint="chat", **params)
     with pytest.raises(openai.APIStatusError) as caught:
         answer = await live.aclient().chat.completions.create(model="grok-4", messages=ASK, stream=stream)
-        async for _chunk in answer:  # pragma: no cover - the request itself must fail
-            pass
-    assert (caught.value.status_code, caught.value.body["code"]) == (status, code)
+        if isinstance(answer, openai.AsyncStream):  # pragma: no cover - the request itself must fail
+            async for _chunk in answer:
+                pass
+    assert (caught.value.status_code, error_of(caught.value)["code"]) == (status, code)
     if "retry_after" in params:
         assert caught.value.response.headers["retry-after"] == "30"
     assert live.inflight() == {"basic-1": 0}
@@ -88,7 +91,7 @@ async def test_failures_after_the_first_byte_end_the_stream_with_an_error(
     assert received[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in received).startswith("Echo:")
     assert all(c.choices[0].finish_reason is None for c in received)
-    assert caught.value.body["code"] == code
+    assert error_of(caught.value)["code"] == code
     (path, http_status, schemas) = live.bodies.seen[-1]
     assert http_status == 200 and schemas[-1] == "ErrorResponse"
     assert set(live.inflight().values()) == {0}
@@ -96,7 +99,7 @@ async def test_failures_after_the_first_byte_end_the_stream_with_an_error(
     live.fake.inject(fault, endpoint="chat", **params)  # the other account; the first may be cooling down now
     with pytest.raises(openai.APIStatusError) as failed:
         await live.aclient().chat.completions.create(model="grok-4", messages=ASK)
-    assert (failed.value.status_code, failed.value.body["code"]) == (status, code)
+    assert (failed.value.status_code, error_of(failed.value)["code"]) == (status, code)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -105,6 +108,7 @@ async def test_an_answer_without_text_is_an_error_not_an_empty_200(start_gateway
     live.fake.inject("truncate", endpoint="chat", after_lines=3)  # conversation, user echo, model hash: no text
     with pytest.raises(openai.APIStatusError) as caught:
         answer = await live.aclient().chat.completions.create(model="grok-4", messages=ASK, stream=stream)
-        async for _chunk in answer:  # pragma: no cover - the request itself must fail
-            pass
-    assert (caught.value.status_code, caught.value.body["code"]) == (502, "upstream_error")
+        if isinstance(answer, openai.AsyncStream):  # pragma: no cover - the request itself must fail
+            async for _chunk in answer:
+                pass
+    assert (caught.value.status_code, error_of(caught.value)["code"]) == (502, "upstream_error")

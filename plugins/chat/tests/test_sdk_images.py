@@ -7,19 +7,21 @@ import base64
 import re
 
 import httpx2 as httpx
+from openai.types.chat import ChatCompletionMessageParam
 
 from grok2api.api import MEDIA
 
 from .conftest import StartGateway
+from .support import content_of
 
 LINK = re.compile(r"!\[([^\]]+)\]\(([^)]+)\)")
-ASK = [{"role": "user", "content": "Image Generation: a red fox in snow"}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Image Generation: a red fox in snow"}]
 
 
 async def test_generated_images_are_cached_and_served(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     answer = await live.aclient().chat.completions.create(model="grok-3", messages=ASK)
-    content = answer.choices[0].message.content
+    content = content_of(answer)
     assert content.startswith("I'll generate images of a red fox in snow.\n")
     links = LINK.findall(content)
     assert len(links) == 2
@@ -50,7 +52,7 @@ async def test_a_failed_download_still_links_the_image(start_gateway: StartGatew
     live = await start_gateway()
     live.fake.inject("server_error", endpoint="asset", times=None)
     answer = await live.aclient().chat.completions.create(model="grok-3", messages=ASK)
-    links = LINK.findall(answer.choices[0].message.content)
+    links = LINK.findall(content_of(answer))
     assert [url.startswith(live.fake.assets_url + "/users/") for _, url in links] == [True, True]
 
 
