@@ -101,10 +101,13 @@ _AIOHTTP_ANSWERS = {
 
 def openai_error_body(response: web.StreamResponse) -> None:
     """``on_response_prepare``: an error aiohttp wrote as text (an unknown ``Expect``, a crash
-    outside the error middleware) leaves as an OpenAI error object instead."""
-    if response.status < 400 or not isinstance(response, web.Response) or response.content_type != "text/plain":
-        return
+    outside the error middleware, in HTML when the client accepts it) leaves as an OpenAI
+    error object instead."""
     status = response.status
+    if status < 400 or not isinstance(response, web.Response):
+        return
+    if response.content_type != "text/plain" and not (status >= 500 and response.content_type == "text/html"):
+        return
     message, param, code = _AIOHTTP_ANSWERS.get(status) or (_phrase(status), None, None)
     body = orjson.dumps(ApiError(status, message, code=code, param=param).body())
     response.body = body

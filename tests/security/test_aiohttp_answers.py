@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from grok2api import hookimpl
 from grok2api.testing.openai_schema import validate
+from grok2api.web.errors import openai_error_body
 
 from .support import API_KEY, RawResponse, exchange, request_bytes
 
@@ -54,3 +58,49 @@ async def test_parser_refusals_are_aiohttps_own_400(gateway, make_settings, name
     assert answer.raw.startswith(b"HTTP/1.0 400 Bad Request\r\n"), name
     assert answer.headers["content-type"].startswith("text/plain")
     assert API_KEY.encode() not in answer.raw
+
+
+@pytest.mark.parametrize(("status", "content_type", "code"), [
+    (500, "text/plain", "internal_error"), (500, "text/html", "internal_error"), (504, "text/plain", "timeout"),
+    (417, "text/plain", "expectation_failed"), (400, "text/plain", None),
+])
+def test_aiohttps_text_errors_become_openai_errors(status: int, content_type: str, code: str | None) -> None:
+    """What aiohttp's protocol handler writes for an error raised outside the error middleware."""
+    response = web.Response(status=status, text="500 Internal Server Error\n\nServer got itself in trouble",
+                            content_type=content_type)
+    openai_error_body(response)
+    assert response.content_type == "application/json"
+    assert isinstance(response.body, bytes) and response.headers["Content-Length"] == str(len(response.body))
+    body = orjson.loads(response.body)
+    validate("ErrorResponse", body)
+    assert body["error"]["code"] == code and "trouble" not in body["error"]["message"]
+
+
+def test_html_of_the_app_below_500_is_left_alone() -> None:
+    response = web.Response(status=404, text="<p>no such page</p>", content_type="text/html")
+    openai_error_body(response)
+    assert response.content_type == "text/html"
+
+
+class NoAnswerPlugin:
+    """A route that returns nothing: the request-id middleware, outside the error
+    middleware, fails on it and aiohttp's protocol handler answers."""
+
+    plugin_name = "no-answer"
+
+    @hookimpl
+    def grok2api_add_routes(self, app: web.Application) -> list[web.RouteDef]:
+        async def nothing(request: web.Request) -> web.Response:
+            return None  # type: ignore[return-value]
+
+        return [web.get("/v1/nothing", nothing)]
+
+
+async def test_a_crash_outside_the_error_middleware_is_an_openai_error(gateway, make_settings) -> None:
+    client = await gateway("storage_local", NoAnswerPlugin(), settings=make_settings(app={"api_key": API_KEY}))
+    for accept in ("*/*", "text/html"):
+        resp = await client.get("/v1/nothing", headers={**AUTH, "Accept": accept})
+        assert resp.status == 500 and resp.content_type == "application/json"
+        body = await resp.json()
+        validate("ErrorResponse", body)
+        assert body["error"]["code"] == "internal_error"
