@@ -139,9 +139,10 @@ def grok2api_register_commands(commands: CommandRegistry) -> None:
     """Add ``grok2api <name>`` subcommands.
 
     Called while the ``grok2api`` command builds its parser (settings are read first,
-    for ``plugins.disabled``; a command's ``run`` receives them). Call ``commands.add(Command(name, help, arguments=..., run=...))`` or
-    with ``run_app=`` for a command that needs the started app. A name already taken
-    stops the command. Returns nothing.
+    for ``plugins.disabled``; a command's ``run`` receives them). Call
+    ``commands.add(Command(name, help, arguments=..., run=...))``, or with ``run_app=``
+    for a command that needs the started app. A name already taken stops the command.
+    Returns nothing.
     """
 
 
