@@ -4,13 +4,15 @@ The same builder serves streaming and non-streaming answers, so both get identic
 text: reasoning kept apart from content (or wrapped in ``<think>`` when configured),
 tool cards and raw tool output never shown, citations turned into links, and the
 kernel's response filters run over each text. Generated images are collected for the
-handler, which downloads them before the account is released.
+handler, which downloads them before the account is released. With tools on offer, the
+answer text first goes through the :class:`ToolCallParser`: calls leave as
+``Delta.calls``, never through the filters that could change their arguments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grok2api.api import (
     CardAttachment,
@@ -23,6 +25,7 @@ from grok2api.api import (
     WebSearchResults,
 )
 from grok2api_plugins.chat.citations import Citations
+from grok2api_plugins.chat.tools import ToolCall, ToolCallParser
 
 HIDDEN_TAGS = frozenset({"tool_usage_card", "raw_function_result"})
 REASONING_TAGS = frozenset({"header", "analysis"})
@@ -33,9 +36,10 @@ THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
 class Delta:
     reasoning: str = ""
     content: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.reasoning or self.content)
+        return bool(self.reasoning or self.content or self.calls)
 
 
 def is_reasoning(event: TextDelta) -> bool:
@@ -54,7 +58,8 @@ def carries_answer(event: Event) -> bool:
 class AnswerBuilder:
     """One answer. ``on_event`` returns what may be sent now; ``finish`` the rest."""
 
-    def __init__(self, open_chain: Callable[[], ChainStream], *, show_reasoning: bool, think_tags: bool) -> None:
+    def __init__(self, open_chain: Callable[[], ChainStream], *, show_reasoning: bool, think_tags: bool,
+                 tools: ToolCallParser | None = None) -> None:
         self._reasoning_chain = open_chain()
         self._content_chain = open_chain()
         self._citations = Citations()
@@ -62,6 +67,7 @@ class AnswerBuilder:
         self._think_tags = think_tags
         self._think_open = False
         self._progress: dict[int, int] = {}
+        self._tools = tools
         self.raw_content = ""  # answer text as Grok sent it, before any rewriting
         self.reasoning = ""  # what the client got as reasoning
         self.content = ""  # what the client got as content
@@ -122,7 +128,24 @@ class AnswerBuilder:
         self._think_open = True
         return Delta(content=opener + text)
 
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The tool calls of the answer so far."""
+        return self._tools.calls if self._tools is not None else []
+
     def _say(self, text: str) -> Delta:
+        if self._tools is None:
+            return self._text(text)
+        said = Delta()
+        for piece in self._tools.feed(text):
+            if isinstance(piece, str):
+                part = self._text(piece)
+                said.content += part.content
+            else:
+                said.calls.append(piece)
+        return said
+
+    def _text(self, text: str) -> Delta:
         return self._content(self._content_chain.feed(self._citations.rewriter.feed(text)))
 
     def _content(self, text: str) -> Delta:
@@ -143,7 +166,8 @@ class AnswerBuilder:
                 tail.content += reasoning
             else:
                 tail.reasoning = reasoning
-        content = self._content_chain.feed(self._citations.rewriter.flush()) + self._content_chain.flush()
+        held = self._citations.rewriter.feed(self._tools.flush()) if self._tools is not None else ""
+        content = self._content_chain.feed(held + self._citations.rewriter.flush()) + self._content_chain.flush()
         if self._think_open:
             tail.content += THINK_CLOSE.rstrip("\n") + ("\n\n" if content else "\n")
             self._think_open = False

@@ -1,4 +1,7 @@
-"""``POST /v1/chat/completions`` for the chat models.
+"""``POST /v1/chat/completions`` for the chat models, and the pipeline every chat surface shares.
+
+:func:`serve` answers a :class:`Conversation` in a :class:`Surface`'s format (chat
+completions here; Anthropic's Messages and OpenAI's Responses in their plugins).
 
 Order of work: validate, load attachments (refusals are 400s), charge the API key's
 daily quota, then lease an account and go upstream. The pool rotates accounts on a
@@ -14,34 +17,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
 
-from grok2api.web.appkeys import FILTERS, KEYS, MEDIA, POOL, SETTINGS, UPSTREAM
-from grok2api.web.errors import ApiError, invalid
-from grok2api.logs.logger import logger
-from grok2api.pool import LeasedStream
-from grok2api.plugin.registries import ModelRequest, ModelSpec
-from grok2api.upstream import (
+from grok2api.api import (
+    FILTERS,
+    KEYS,
+    MEDIA,
+    POOL,
+    SETTINGS,
+    UPSTREAM,
+    ApiError,
     ChatRequest,
     ConversationStarted,
     Event,
     Failure,
     InStreamError,
+    LeasedStream,
+    ModelRequest,
+    ModelSpec,
     ResponseMeta,
     UpstreamError,
     http_status,
+    invalid,
+    logger,
 )
 from grok2api_plugins.chat.answer import AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import quota_buckets
 from grok2api_plugins.chat.fetch import Blob
 from grok2api_plugins.chat.prompt import Prompt, flatten
-from grok2api_plugins.chat.render import DONE, Completion, error_event, image_markdown
+from grok2api_plugins.chat.render import Completion, image_markdown
 from grok2api_plugins.chat.request import parse_chat
 from grok2api_plugins.chat.service import CHAT
-from grok2api_plugins.chat.usage import PromptTokens, usage
+from grok2api_plugins.chat.surface import Conversation, Outcome, Surface
+from grok2api_plugins.chat.tools import Convention, ToolCallParser
+from grok2api_plugins.chat.usage import PromptTokens
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -50,9 +62,20 @@ SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contro
 
 
 async def chat_completions(req: ModelRequest) -> web.StreamResponse:
-    app, settings = req.app, req.app[SETTINGS]
+    settings = req.app[SETTINGS]
     chat = parse_chat(req.body, default_stream=settings.grok.stream, default_thinking=settings.grok.thinking)
-    prompt = flatten(chat.messages)
+    conversation = Conversation(chat.messages, chat.toolset, chat.show_reasoning)
+    return await serve(req, conversation, Completion(req.model.id, include_usage=chat.include_usage),
+                       stream=chat.stream,
+                       think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
+
+
+async def serve(req: ModelRequest, conversation: Conversation, surface: Surface, *, stream: bool,
+                think_tags: bool = False) -> web.StreamResponse:
+    """The chat provider's answer to ``conversation``, written by ``surface``."""
+    app, settings = req.app, req.app[SETTINGS]
+    rules = Convention.of(settings.chat)  # type: ignore[attr-defined]
+    prompt = flatten(conversation.messages, rules, conversation.toolset)
     service = app[CHAT]
     limit = settings.chat.max_attachments  # type: ignore[attr-defined]
     if len(prompt.attachments) > limit:
@@ -61,10 +84,10 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
     blobs = await gather(service.loader.load, prompt.attachments)
     await app[KEYS].charge(req.identity, quota_buckets(req.model))
 
-    builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=chat.show_reasoning,
-                            think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
-    answer = Answer(req, builder, Completion(req.model.id, include_usage=chat.include_usage),
-                    PromptTokens.of(prompt.text, blobs))
+    tools = ToolCallParser(rules, conversation.toolset) if conversation.toolset.active else None
+    builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=conversation.show_reasoning,
+                            think_tags=think_tags, tools=tools)
+    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs))
     with service.disconnects.watching(req.request):
         try:
             upstream = await app[POOL].stream(
@@ -72,7 +95,7 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
         except UpstreamError as exc:
             raise api_error(exc) from None
         try:
-            return await (answer.stream(upstream) if chat.stream else answer.collect(upstream))
+            return await (answer.stream(upstream) if stream else answer.collect(upstream))
         finally:
             await upstream.aclose()
 
@@ -128,11 +151,11 @@ def api_error(exc: UpstreamError) -> ApiError:
 class Answer:
     """One response to one request, streamed or collected."""
 
-    def __init__(self, req: ModelRequest, builder: AnswerBuilder, completion: Completion,
+    def __init__(self, req: ModelRequest, builder: AnswerBuilder, surface: Surface,
                  prompt_tokens: PromptTokens) -> None:
         self.req = req
         self.builder = builder
-        self.completion = completion
+        self.surface = surface
         self.prompt_tokens = prompt_tokens
 
     async def _images(self, upstream: LeasedStream[Event]) -> str:
@@ -154,8 +177,8 @@ class Answer:
     async def _finish(self, upstream: LeasedStream[Event]) -> tuple[Delta, str]:
         return self.builder.finish(), await self._images(upstream)
 
-    def _usage(self, images: str) -> dict[str, Any]:
-        return usage(self.prompt_tokens, self.builder.reasoning, self.builder.content + images)
+    def _outcome(self, content: str, reasoning: str) -> Outcome:
+        return Outcome(content, reasoning, tuple(self.builder.calls), self.prompt_tokens, self.builder.model_hash)
 
     async def collect(self, upstream: LeasedStream[Event]) -> web.Response:
         reasoning: list[str] = []
@@ -168,14 +191,11 @@ class Answer:
             tail, images = await self._finish(upstream)
         except UpstreamError as exc:
             raise api_error(exc) from None
-        self.completion.system_fingerprint = self.builder.model_hash
-        body = self.completion.response("".join(content) + tail.content + images,
-                                        "".join(reasoning) + tail.reasoning or None, self._usage(images))
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
+        outcome = self._outcome("".join(content) + tail.content + images, "".join(reasoning) + tail.reasoning)
+        return web.Response(body=orjson.dumps(self.surface.body(outcome)), content_type="application/json")
 
     async def stream(self, upstream: LeasedStream[Event]) -> web.StreamResponse:
-        completion = self.completion
-        sse = LazyStream(self.req.request, completion)
+        sse = LazyStream(self.req.request, self.surface, self.prompt_tokens)
         try:
             try:
                 async for event in upstream:
@@ -187,15 +207,13 @@ class Answer:
                 error = api_error(exc)
                 if sse.response is None:
                     raise error from None
-                logger.warning("chat stream {} failed after it began: {}", completion.id, error.message)
-                await sse.response.write_eof(error_event(error))
+                logger.warning("{} stream failed after it began: {}", self.req.capability, error.message)
+                await sse.response.write_eof(self.surface.failure(error))
                 return sse.response
-            assert sse.response is not None  # converse() raised unless there was an answer
-            usage_chunk = completion.usage_chunk(self._usage(images)) if completion.include_usage else b""
-            # the last chunks and the end of the body in one send
-            await sse.response.write_eof(completion.chunk({}, "stop") + usage_chunk + DONE)
+            outcome = self._outcome(self.builder.content + images, self.builder.reasoning)
+            await sse.end(self.surface.closing(outcome))
         except ConnectionResetError:
-            logger.info("chat stream {}: the client left", completion.id)
+            logger.info("{} stream: the client left", self.req.capability)
         assert sse.response is not None  # only a write can lose the client
         return sse.response
 
@@ -212,21 +230,31 @@ class LazyStream:
     """An SSE response whose head goes out with its first chunk, so a failure before
     any answer can still be an HTTP status."""
 
-    def __init__(self, request: web.Request, completion: Completion) -> None:
+    def __init__(self, request: web.Request, surface: Surface, prompt: PromptTokens) -> None:
         self.request = request
-        self.completion = completion
+        self.surface = surface
+        self.prompt = prompt
         self.response: web.StreamResponse | None = None
+        self._opening = b""
 
-    async def send(self, delta: Delta, fingerprint: str) -> None:
-        if not delta:
-            return
-        self.completion.system_fingerprint = fingerprint
-        piece = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
-        if delta.content:
-            piece["content"] = delta.content
-        chunk = self.completion.chunk(piece)
+    async def open(self) -> web.StreamResponse:
+        """The response, its head sent; the surface's opening events wait for the next write."""
         if self.response is None:
             self.response = _EventStream(headers=SSE_HEADERS)
             await self.response.prepare(self.request)
-            chunk = self.completion.chunk({"role": "assistant", "content": ""}) + chunk
-        await self.response.write(chunk)
+            self._opening = self.surface.opening(self.prompt)
+        return self.response
+
+    async def send(self, delta: Delta, model_hash: str) -> None:
+        if not delta:
+            return
+        chunk = self.surface.delta(delta, model_hash)
+        response = await self.open()
+        opening, self._opening = self._opening, b""
+        await response.write(opening + chunk)
+
+    async def end(self, last: bytes) -> None:
+        """The last events and the end of the body, in one send."""
+        response = await self.open()
+        opening, self._opening = self._opening, b""
+        await response.write_eof(opening + last)

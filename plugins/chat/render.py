@@ -1,7 +1,9 @@
 """OpenAI's chat-completion shapes: the response object, stream chunks and their SSE framing.
 
 One :class:`Completion` per request fixes the ``id`` and ``created`` every chunk
-repeats, as OpenAI's stream does.
+repeats, as OpenAI's stream does; it is the chat API's :class:`Surface`. A tool call
+streams as two chunks: its ``id`` and ``name`` with empty ``arguments``, then the
+arguments, which clients append.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from typing import Any
 import orjson
 
 from grok2api.api import ApiError, random_hex
+from grok2api_plugins.chat.answer import Delta
+from grok2api_plugins.chat.surface import Outcome
+from grok2api_plugins.chat.tools import ToolCall
+from grok2api_plugins.chat.usage import PromptTokens, usage
 
 DONE = b"data: [DONE]\n\n"
 
@@ -40,6 +46,7 @@ class Completion:
         self.model = model
         self.system_fingerprint = ""
         self.include_usage = include_usage  # then OpenAI sends "usage": null on every chunk but the last
+        self._calls = 0
 
     def _head(self, obj: str) -> dict[str, Any]:
         head: dict[str, Any] = {"id": self.id, "object": obj, "created": self.created, "model": self.model}
@@ -60,11 +67,53 @@ class Completion:
         body["usage"] = usage
         return sse(body)
 
-    def response(self, content: str, reasoning: str | None, usage: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
-        if reasoning:
-            message["reasoning_content"] = reasoning
+    def opening(self, prompt: PromptTokens) -> bytes:
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def delta(self, delta: Delta, model_hash: str) -> bytes:
+        self.system_fingerprint = model_hash
+        piece = {"reasoning_content": delta.reasoning} if delta.reasoning else {}
+        if delta.content:
+            piece["content"] = delta.content
+        out = self.chunk(piece) if piece else b""
+        for call in delta.calls:
+            head = {"index": self._calls, "id": call.id, "type": "function",
+                    "function": {"name": call.name, "arguments": ""}}
+            out += self.chunk({"tool_calls": [head]})
+            out += self.chunk({"tool_calls": [{"index": self._calls, "function": {"arguments": call.arguments}}]})
+            self._calls += 1
+        return out
+
+    def closing(self, outcome: Outcome) -> bytes:
+        usage_chunk = self.usage_chunk(self._usage(outcome)) if self.include_usage else b""
+        return self.chunk({}, _finish(outcome)) + usage_chunk + DONE
+
+    def failure(self, error: ApiError) -> bytes:
+        return error_event(error)
+
+    def body(self, outcome: Outcome) -> dict[str, Any]:
+        self.system_fingerprint = outcome.model_hash
+        message: dict[str, Any] = {"role": "assistant", "content": outcome.content, "refusal": None,
+                                   "annotations": []}
+        if outcome.calls:  # the text around calls, if any, without the lines the calls stood on
+            message["content"] = outcome.content.strip() or None
+            message["tool_calls"] = [_call(c) for c in outcome.calls]
+        if outcome.reasoning:
+            message["reasoning_content"] = outcome.reasoning
         body = self._head("chat.completion")
-        body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}]
-        body["usage"] = usage
+        body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(outcome)}]
+        body["usage"] = self._usage(outcome)
         return body
+
+    @staticmethod
+    def _usage(outcome: Outcome) -> dict[str, Any]:
+        calls = "".join(c.name + c.arguments for c in outcome.calls)
+        return usage(outcome.prompt, outcome.reasoning, outcome.content + calls)
+
+
+def _finish(outcome: Outcome) -> str:
+    return "tool_calls" if outcome.calls else "stop"
+
+
+def _call(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}

@@ -2,8 +2,10 @@
 
 Every refusal is a 400 whose ``param`` is the exact path of the bad field
 (``messages[2].content[0].image_url.url``). Fields the gateway cannot honour
-(``temperature``, ``tools``, ``n``, …) are ignored, as the original did. Tool turns
-are kept as text so an agent's history still reaches the model.
+(``temperature``, ``n``, …) are ignored, as the original did. ``tools``,
+``tool_choice`` and ``parallel_tool_calls`` become a :class:`Toolset`; an assistant's
+``tool_calls`` and the ``tool`` messages answering them are kept as typed calls and
+results, which the prompt writes out by the calling convention.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from grok2api.api import invalid
+from grok2api_plugins.chat.tools import ChoiceMode, Tool, ToolCall, Toolset
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 AUDIO_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -37,6 +40,8 @@ class Message:
     role: str
     text: str
     attachments: tuple[Attachment, ...] = ()
+    calls: tuple[ToolCall, ...] = ()  # an assistant's tool calls
+    call_id: str = ""  # the call a tool message answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class ChatInput:
     stream: bool
     include_usage: bool
     show_reasoning: bool
+    toolset: Toolset = Toolset()
 
 
 def parse_chat(body: dict[str, Any], *, default_stream: bool, default_thinking: bool) -> ChatInput:
@@ -57,7 +63,57 @@ def parse_chat(body: dict[str, Any], *, default_stream: bool, default_thinking: 
     if options is not None and not isinstance(options, dict):
         raise invalid("'stream_options' must be an object", "stream_options", "invalid_type")
     include_usage = stream and _optional_bool(options or {}, "include_usage", False, "stream_options.")
-    return ChatInput(parsed, stream, include_usage, _show_reasoning(body, default_thinking))
+    return ChatInput(parsed, stream, include_usage, _show_reasoning(body, default_thinking), parse_toolset(body))
+
+
+def parse_toolset(body: dict[str, Any]) -> Toolset:
+    """``tools`` (function tools), ``tool_choice`` and ``parallel_tool_calls`` of a chat body."""
+    raw = body.get("tools")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise invalid("'tools' must be an array of tool objects", "tools", "invalid_type")
+    tools = []
+    for i, entry in enumerate(raw):
+        param = f"tools[{i}]"
+        if not isinstance(entry, dict) or entry.get("type", "function") != "function":
+            raise invalid(f"'{param}' must be a function tool ({{\"type\": \"function\", \"function\": {{...}}}})",
+                          f"{param}.type", "invalid_type")
+        tools.append(function_tool(entry.get("function"), f"{param}.function"))
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise invalid("tool names must be unique", "tools", "invalid_value")
+    mode, forced = _tool_choice(body.get("tool_choice"), names)
+    return Toolset(tuple(tools), mode, forced, _optional_bool(body, "parallel_tool_calls", True))
+
+
+def function_tool(spec: Any, param: str) -> Tool:
+    """One function's ``name``, ``description`` and JSON Schema ``parameters``."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"].strip():
+        raise invalid(f"'{param}.name' must be a non-empty string", f"{param}.name", "invalid_value")
+    description = spec.get("description") or ""
+    if not isinstance(description, str):
+        raise invalid(f"'{param}.description' must be a string", f"{param}.description", "invalid_type")
+    parameters = spec.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise invalid(f"'{param}.parameters' must be a JSON Schema object", f"{param}.parameters", "invalid_type")
+    return Tool(spec["name"].strip(), description, parameters)
+
+
+def _tool_choice(choice: Any, names: list[str]) -> tuple[ChoiceMode, str]:
+    if choice is None or choice == "auto":
+        return "auto", ""
+    if choice in ("none", "required"):
+        return choice, ""
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str):
+        raise invalid("'tool_choice' must be 'auto', 'none', 'required' or {\"type\": \"function\", "
+                      "\"function\": {\"name\": ...}}", "tool_choice", "invalid_value")
+    if name not in names:
+        raise invalid(f"'tool_choice' names {name!r}, which is not in 'tools'", "tool_choice.function.name",
+                      "invalid_value")
+    return "function", name
 
 
 def _optional_bool(obj: dict[str, Any], key: str, default: bool, prefix: str = "") -> bool:
@@ -104,23 +160,24 @@ def _message(raw: Any, param: str) -> Message:
     elif content is not None or role not in ("assistant", "tool", "function"):
         raise invalid(f"'{param}.content' must be a string or an array of content parts", f"{param}.content",
                       "invalid_type")
+    calls: tuple[ToolCall, ...] = ()
+    call_id = ""
     if role == "assistant":
-        texts.extend(_tool_calls(raw.get("tool_calls"), f"{param}.tool_calls"))
+        calls = _tool_calls(raw.get("tool_calls"), f"{param}.tool_calls")
     elif role in ("tool", "function"):
         ref = raw.get("tool_call_id") or raw.get("name")
-        if isinstance(ref, str) and ref:
-            texts.insert(0, f"[result of {ref}]")
+        call_id = ref if isinstance(ref, str) else ""
     text = "\n".join(t for t in texts if t.strip())
-    return Message(role, text, tuple(attachments))
+    return Message(role, text, tuple(attachments), calls, call_id)
 
 
-def _tool_calls(calls: Any, param: str) -> list[str]:
-    """An assistant's tool calls, written as text the model can read back."""
+def _tool_calls(calls: Any, param: str) -> tuple[ToolCall, ...]:
+    """An assistant's earlier tool calls, for the prompt's history."""
     if calls is None:
-        return []
+        return ()
     if not isinstance(calls, list):
         raise invalid(f"'{param}' must be an array", param, "invalid_type")
-    lines = []
+    parsed = []
     for k, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
@@ -129,9 +186,8 @@ def _tool_calls(calls: Any, param: str) -> list[str]:
         arguments = function.get("arguments", "")
         if not isinstance(arguments, str):
             arguments = orjson.dumps(arguments).decode()
-        ref = f" ({call['id']})" if isinstance(call.get("id"), str) else ""
-        lines.append(f"[called {function['name']}{ref} with {arguments}]")
-    return lines
+        parsed.append(ToolCall(call["id"] if isinstance(call.get("id"), str) else "", function["name"], arguments))
+    return tuple(parsed)
 
 
 def _part(part: Any, role: str, param: str, texts: list[str], attachments: list[Attachment]) -> None:

@@ -9,7 +9,15 @@ Which answer a request gets, first rule that matches:
 3. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
    header and analysis tokens, a web search with results, a citation card and a
    ``<grok:render>`` tag in the final text;
-4. **plain** — everything else.
+4. **tools** — the message offers tools the way the gateway's default tool prompt does
+   (a ``<tools>`` block of JSON lines): when it ends with a ``</tool_result>``, the
+   answer is ``Echo: <the result's last line>``; otherwise a sentence and a
+   ``<tool_call>`` of the first tool (or of the one a ``must call the tool "name"`` rule
+   names), with arguments made up from its schema's required properties (strings
+   are the user's last line). ``[parallel]`` calls every tool, ``[malformed-tool]``
+   writes a call whose JSON is broken, ``[bad-args]`` one whose arguments miss a
+   required property;
+5. **plain** — everything else.
 
 The answer text is ``Echo: <last non-empty line of the message>`` (the thinking answer
 adds the citation tag and a full stop), so a test can tell which prompt arrived.
@@ -36,6 +44,10 @@ _IMAGE_PREFIX = re.compile(r"^\s*(image generation|image edit|drawing)\s*:\s*", 
 _VIDEO_MODE = re.compile(r"\s+--mode=\S+\s*$")
 _THINKING_MODES = {"MODEL_MODE_EXPERT", "MODEL_MODE_HEAVY"}
 _RESOLUTIONS = {"SD": "480p", "HD": "720p"}
+_TOOLS = re.compile(r"<tools>\n(.*?)\n</tools>", re.DOTALL)
+_FORCED = re.compile(r'must call the tool "([^"]+)"')
+_RESULT = re.compile(r"<tool_result[^>]*>\n(.*)\n</tool_result>\s*$", re.DOTALL)
+_SAMPLES: dict[str, Any] = {"integer": 3, "number": 2.5, "boolean": True, "array": [], "object": {}, "null": None}
 
 
 @dataclass
@@ -145,7 +157,48 @@ def reply_for(body: dict[str, Any], user_id: str) -> Reply:
         return _image(script)
     if "THINKING" in mode or mode in _THINKING_MODES:
         return _thinking(script)
+    offered = _TOOLS.search(script.message)
+    if offered:
+        return _tools(script, offered.group(1))
     return _plain(script)
+
+
+def _arguments(schema: dict[str, Any], topic: str, broken: bool) -> dict[str, Any]:
+    """Values for the schema's required properties (all of them when none is required)."""
+    properties = _mapping(schema.get("properties"))
+    names = [n for n in schema.get("required") or properties if isinstance(n, str)]
+    values: dict[str, Any] = {}
+    for name in names[1:] if broken else names:
+        prop = _mapping(properties.get(name))
+        enum = prop.get("enum")
+        kind = _text(prop.get("type"))
+        values[name] = enum[0] if isinstance(enum, list) and enum else _SAMPLES.get(kind, topic)
+    return values
+
+
+def _tools(script: _Script, listing: str) -> Reply:
+    """A tool-calling turn, or the answer after the results came back (module docstring)."""
+    result = _RESULT.search(script.message)
+    if result:
+        script.message = result.group(1)
+        return _plain(script)
+    tools = [orjson.loads(line) for line in listing.splitlines() if line.strip()]
+    forced = _FORCED.search(script.message)
+    chosen = [t for t in tools if t.get("name") == forced.group(1)] if forced else tools
+    chosen = chosen if "[parallel]" in script.message else chosen[:1]
+    topic = answer_text(script.message).removeprefix("Echo: ")
+    calls = "".join(
+        "<tool_call>" + orjson.dumps({"name": tool["name"], "arguments": _arguments(
+            _mapping(tool.get("parameters")), topic, "[bad-args]" in script.message)}).decode() + "</tool_call>\n"
+        for tool in chosen)
+    if "[malformed-tool]" in script.message:
+        calls = calls.replace('"arguments":{', '"arguments":{{', 1)
+    text = f"Let me use a tool for {topic}.\n{calls}".rstrip()
+    script.add(llmInfo={"modelHash": script.model_hash}, isThinking=False, isSoftStop=False)
+    script.say(text)
+    script.add(token="", isThinking=False, isSoftStop=True)
+    script.finish(text)
+    return Reply(script.frames)
 
 
 def _plain(script: _Script) -> Reply:

@@ -9,6 +9,10 @@ import pytest
 from grok2api.api import ApiError
 from grok2api_plugins.chat.prompt import flatten
 from grok2api_plugins.chat.request import parse_chat
+from grok2api_plugins.chat.settings import ChatSettings
+from grok2api_plugins.chat.tools import Convention
+
+CONVENTION = Convention.of(ChatSettings())
 
 
 def parse(body: dict[str, Any], stream: bool = False, thinking: bool = True):
@@ -67,7 +71,7 @@ def test_defaults_and_switches() -> None:
     assert parse({**user("hi"), "temperature": 0.2, "tools": [], "n": 1}).messages[0].text == "hi"
 
 
-def test_prompt_flattening_keeps_tool_turns_as_text() -> None:
+def test_prompt_flattening_writes_tool_turns_by_the_convention() -> None:
     chat = parse({"messages": [
         {"role": "system", "content": "Be terse."},
         {"role": "user", "content": [{"type": "text", "text": "Weather?"},
@@ -79,14 +83,16 @@ def test_prompt_flattening_keeps_tool_turns_as_text() -> None:
         {"role": "user", "content": "And tomorrow?"},
         {"role": "assistant", "content": [{"type": "text", "text": "  "}]},
     ]})
-    prompt = flatten(chat.messages)
+    prompt = flatten(chat.messages, CONVENTION)
     assert prompt.text == ("system: Be terse.\n\nuser: Weather?\n\n"
-                           "assistant: [called weather (call_1) with {\"city\":\"Lima\"}]\n\n"
-                           "tool: [result of call_1]\n22 C\n\nAnd tomorrow?")
+                           "assistant: <tool_call>{\"name\":\"weather\",\"arguments\":{\"city\":\"Lima\"}}"
+                           "</tool_call>\n\n"
+                           "tool: <tool_result call_id=\"call_1\" name=\"weather\">\n22 C\n</tool_result>\n\n"
+                           "And tomorrow?")
     assert [(a.kind, a.param) for a in prompt.attachments] == [("image", "messages[1].content[1].image_url.url")]
 
 
 def test_an_empty_conversation_is_refused() -> None:
     with pytest.raises(ApiError) as caught:
-        flatten(parse(user("   ")).messages)
+        flatten(parse(user("   ")).messages, CONVENTION)
     assert caught.value.param == "messages"
