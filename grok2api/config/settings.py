@@ -68,7 +68,7 @@ class AppSettings(Section):
             try:
                 network = ipaddress.ip_network(item, strict=False)
             except ValueError:
-                raise ValueError(f"{item!r} is not an address or CIDR network such as 127.0.0.1 or 10.0.0.0/8") from None
+                raise ValueError(f"{item!r} is not an address or CIDR network such as 10.0.0.0/8") from None
             if network.prefixlen == 0:
                 raise ValueError(f"{item!r} trusts every address; name your proxies")
         return value
