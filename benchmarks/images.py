@@ -17,8 +17,10 @@ and 16 after a warm-up; the direct and gateway runs of one concurrency take turn
 rounds so the machine's drift weighs on both alike.
 
 Reported: latency p50/p99 of each run, the added latency (gateway minus direct) and the
-ratio, and the peak resident-memory growth of the serving process per request in flight
-(the fake's in the direct run, the gateway's in the gateway run) with its ratio. The
+ratio, the peak resident-memory growth of the serving process per request in flight
+(the fake's in the direct run, the gateway's in the gateway run) with its ratio, and
+the serving process's CPU time per request (on a shared machine the one figure other
+load does not inflate). The
 imagine pictures are ~80 KB, so four of them as ``b64_json`` are ~430 KB of base64: an
 answer that held all four encoded (plus the JSON around them) at once would show here.
 """
@@ -166,10 +168,17 @@ def rss_kib(pid: int) -> int:
     return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:", 1)[1].split()[0])
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process: unlike latency, not inflated by other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 class Run:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.peak_kib_per_request: list[float] = []
+        self.cpu_ms = 0.0
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -193,12 +202,14 @@ async def measure(run: Run, once: Callable[[], Awaitable[None]], requests: int, 
     await asyncio.gather(*(worker() for _ in range(concurrency)))  # warm-up
     samples.clear()
     before = peak = rss_kib(pid)
+    cpu_before = cpu_ms(pid)
     left = requests
     workers = asyncio.gather(*(worker() for _ in range(concurrency)))
     while not workers.done():
         peak = max(peak, rss_kib(pid))
         await asyncio.sleep(0.005)
     await workers
+    run.cpu_ms += cpu_ms(pid) - cpu_before
     run.latencies += samples
     run.peak_kib_per_request.append((peak - before) / concurrency)
 
@@ -211,7 +222,7 @@ async def bench(args: argparse.Namespace, fake_url: str, gateways: dict[str, str
                 pids: dict[str, int]) -> list[str]:
     lines = [f"{'method':24} {'format':8} {'c':>3} {'direct p50/p99 ms':>18} {'gateway p50/p99 ms':>19} "
              f"{'added p50/p99 ms':>17} {'p50 ratio':>9} {'KiB/req direct':>14} {'KiB/req gateway':>15} "
-             f"{'mem ratio':>9}"]
+             f"{'mem ratio':>9} {'CPU ms/req direct/gateway':>25}"]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         direct = Direct(session, fake_url)
@@ -236,7 +247,8 @@ async def bench(args: argparse.Namespace, fake_url: str, gateways: dict[str, str
                         f"{run.percentile(0.5) - base.percentile(0.5):>7.1f}/"
                         f"{run.percentile(0.99) - base.percentile(0.99):<9.1f} "
                         f"{ratio(run.percentile(0.5), base.percentile(0.5)):>9} {base_memory:>14.0f} "
-                        f"{memory:>15.0f} {ratio(memory, base_memory) if base_memory >= 1 else '-':>9}")
+                        f"{memory:>15.0f} {ratio(memory, base_memory) if base_memory >= 1 else '-':>9} "
+                        f"{base.cpu_ms / len(base.latencies):>12.1f}/{run.cpu_ms / len(run.latencies):<12.1f}")
     return lines
 
 

@@ -44,7 +44,7 @@ def imagine_edit_payload(request: ImageRequest, references: list[str]) -> ChatRe
 
 def _decode(image: ImagineImage) -> bytes | None:
     try:
-        return base64.b64decode(image.blob_base64, validate=True) if image.blob_base64 else None
+        return base64.b64decode(image.blob_base64) if image.blob_base64 else None
     except (binascii.Error, ValueError):
         logger.warning("images: picture {} arrived with a broken blob", image.image_id)
         return None
@@ -80,7 +80,8 @@ class ImagineMethod:
                 elif isinstance(event, ImagineImage):
                     index = slots.index((k, event.order))
                     if index is not None:
-                        yield ImagePartial(index, max(0, min(99, event.percentage)), _decode(event))
+                        preview = _decode(event) if request.stream else None  # only a stream shows it
+                        yield ImagePartial(index, max(0, min(99, event.percentage)), preview)
                 elif isinstance(event, ImagineSlotDone):
                     done[event.order] = event.moderated
                     slots.moderated += event.moderated

@@ -79,29 +79,36 @@ class ChatPictures:
                 yield event
 
     async def _call(self, k: int) -> AsyncIterator[ImageEvent]:
+        """One chat call's pictures: progress as it streams, each finished picture downloaded
+        while the stream goes on (all of them at once), handed on as its download ends."""
         stream = await self.app[POOL].stream(self.request.model, self._attempt)
         finished: set[int] = set()
+        downloads: list[asyncio.Task[ImageReady | None]] = []
         try:
             async for event in stream:
                 if isinstance(event, ImageProgress):
-                    found = self._progress(k, event, finished)
+                    found = self._progress(event, finished)
                 elif isinstance(event, ModelResponse):
                     found = [(i, url) for i, url in enumerate(event.generated_image_urls) if i not in finished]
                 else:
                     continue
                 for i, url in found:
                     finished.add(i)
-                    ready = await self._download(stream.lease, k, i, url)
-                    if ready is not None:
-                        yield ready
+                    downloads.append(asyncio.create_task(self._download(stream.lease.token, k, i, url)))
                 if isinstance(event, ImageProgress) and event.progress < 100:
                     index = self.slots.index((k, event.index))
                     if index is not None:
                         yield ImagePartial(index, event.progress)
+            for download in asyncio.as_completed(downloads):
+                ready = await download
+                if ready is not None:
+                    yield ready
         finally:
+            for task in downloads:
+                task.cancel()
             await stream.aclose()
 
-    def _progress(self, k: int, event: ImageProgress, finished: set[int]) -> list[tuple[int, str]]:
+    def _progress(self, event: ImageProgress, finished: set[int]) -> list[tuple[int, str]]:
         if event.progress < 100 or event.index in finished:
             return []
         if event.moderated:
@@ -110,12 +117,12 @@ class ChatPictures:
             return []
         return [(event.index, event.url)] if event.url else []
 
-    async def _download(self, lease: Lease, k: int, i: int, url: str) -> ImageReady | None:
+    async def _download(self, token: str, k: int, i: int, url: str) -> ImageReady | None:
         index = self.slots.index((k, i))
         if index is None:
             return None
         try:
-            path = await self.app[MEDIA].fetch(lease.token, url, "image")
+            path = await self.app[MEDIA].fetch(token, url, "image")
             data = await asyncio.to_thread(path.read_bytes)
         except (UpstreamError, ValueError, OSError) as exc:
             logger.warning("images: picture {} could not be downloaded: {}", url, exc)
