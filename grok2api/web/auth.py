@@ -1,8 +1,10 @@
 """Who may call what: API keys open ``/v1``, admin sessions open ``/api/v1/admin``, never the reverse.
 
 * ``/v1/*`` (but ``/v1/files/*``, whose names are unguessable) needs
-  ``Authorization: Bearer <key>``: ``app.api_key`` or an active managed key. With no key
-  configured at all, only loopback clients are served.
+  ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` (Anthropic's clients send
+  that one; it is taken on every ``/v1`` route, so one client setting serves all
+  of them): ``app.api_key`` or an active managed key. With no key configured at all,
+  only loopback clients are served.
 * ``/api/v1/admin/*`` (but the login route) needs a session token from
   ``POST /api/v1/admin/login``, made from ``app.admin_username`` / ``app.app_key``.
   Sessions live in storage, hashed, with an expiry, so every worker honours them.
@@ -14,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -98,8 +100,18 @@ class AdminSessions:
         return await admin_login(request, await read_json(request), app.admin_username, app.app_key, self)
 
 
+def x_api_key(request: web.Request) -> str | None:
+    """The ``x-api-key`` header (Anthropic's way of sending the key), or None."""
+    value = request.headers.get("x-api-key", "").strip()
+    if not value:
+        return None
+    if not value.isascii():
+        raise ApiError(401, "The x-api-key header must be ASCII", param="x-api-key", code="invalid_api_key")
+    return value
+
+
 async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
-    presented = bearer(request)
+    presented = bearer(request) or x_api_key(request)
     if presented is None:
         if not api_key and not await keys.has_active_keys():
             if is_loopback(request):
@@ -114,7 +126,10 @@ async def authenticate_api(request: web.Request, api_key: str, keys: KeyService)
     return identity
 
 
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+class Middleware(Protocol):
+    """What aiohttp takes as a middleware (its own protocol, spelled out for mypy)."""
+
+    def __call__(self, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]: ...
 
 
 def needs_api_key(path: str) -> bool:

@@ -20,8 +20,8 @@ NAVIGATION_PATH = "/api/v1/admin/pages"
 
 
 async def has_admin_session(request: web.Request) -> bool:
-    token = bearer(request) or request.cookies.get(SESSION_COOKIE)
-    return bool(token) and token.startswith("adm-") and await request.app[SESSIONS].valid(token)
+    token = bearer(request) or request.cookies.get(SESSION_COOKIE) or ""
+    return token.startswith("adm-") and await request.app[SESSIONS].valid(token)
 
 
 def _guarded(page: AdminPage, login_path: str | None) -> Handler:
