@@ -225,6 +225,20 @@ class ModelRegistry(_Registry):
                 raise self.error(f"{name} handler of {spec.id!r} is not callable")
         self.models[spec.id] = RegisteredModel(spec, dict(handlers), self.current_plugin)
 
+    def add_handler(self, model_id: str, capability: str, handler: Handler) -> None:
+        """Serve one more capability on a model another plugin registered (an API that
+        translates onto that model's own pipeline). Call it from a ``trylast``
+        implementation, so the model is there; a model that has a handler for
+        ``capability`` already, or no model by that id, stops start-up."""
+        model = self.models.get(model_id)
+        if model is None:
+            raise self.error(f"cannot add a {capability} handler to {model_id!r}: no plugin registered that model")
+        if capability in model.handlers:
+            raise self.error(f"model {model_id!r} already has a {capability} handler")
+        if not callable(handler):
+            raise self.error(f"{capability} handler of {model_id!r} is not callable")
+        model.handlers[capability] = handler
+
     def check(self, capabilities: Mapping[str, Capability]) -> None:
         """After every plugin registered: each handler must name a registered capability."""
         for model in self.models.values():

@@ -73,15 +73,10 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
 async def serve(req: ModelRequest, conversation: Conversation, surface: Surface, *, stream: bool,
                 think_tags: bool = False) -> web.StreamResponse:
     """The chat provider's answer to ``conversation``, written by ``surface``."""
-    app, settings = req.app, req.app[SETTINGS]
-    rules = Convention.of(settings.chat)  # type: ignore[attr-defined]
-    prompt = flatten(conversation.messages, rules, conversation.toolset)
+    app = req.app
+    rules = Convention.of(app[SETTINGS].chat)  # type: ignore[attr-defined]
+    prompt, blobs = await prepare(app, conversation, rules)
     service = app[CHAT]
-    limit = settings.chat.max_attachments  # type: ignore[attr-defined]
-    if len(prompt.attachments) > limit:
-        raise invalid(f"At most {limit} attachments per request; got {len(prompt.attachments)}", "messages",
-                      "too_many_attachments")
-    blobs = await gather(service.loader.load, prompt.attachments)
     await app[KEYS].charge(req.identity, quota_buckets(req.model))
 
     tools = ToolCallParser(rules, conversation.toolset) if conversation.toolset.active else None
@@ -98,6 +93,16 @@ async def serve(req: ModelRequest, conversation: Conversation, surface: Surface,
             return await (answer.stream(upstream) if stream else answer.collect(upstream))
         finally:
             await upstream.aclose()
+
+
+async def prepare(app: web.Application, conversation: Conversation, rules: Convention) -> tuple[Prompt, list[Blob]]:
+    """The prompt Grok gets and the attachments it needs, loaded (a refusal is a 400)."""
+    prompt = flatten(conversation.messages, rules, conversation.toolset)
+    limit = app[SETTINGS].chat.max_attachments  # type: ignore[attr-defined]
+    if len(prompt.attachments) > limit:
+        raise invalid(f"At most {limit} attachments per request; got {len(prompt.attachments)}", "messages",
+                      "too_many_attachments")
+    return prompt, await gather(app[CHAT].loader.load, prompt.attachments)
 
 
 async def gather(call: Callable[[A], Awaitable[T]], items: Sequence[A]) -> list[T]:

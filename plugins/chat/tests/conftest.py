@@ -21,7 +21,8 @@ StartGateway = Callable[..., Awaitable[Live]]
 
 @pytest_asyncio.fixture
 async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settings]) -> AsyncIterator[StartGateway]:
-    """``await start_gateway(basic=[...], super_=[...], limits={...}, grok={...}, chat={...}, token={...})``.
+    """``await start_gateway(basic=[...], super_=[...], limits={...}, grok={...}, chat={...}, token={...})``;
+    ``plugins=("messages",)`` loads more plugins than storage and chat.
 
     Clients authenticate with :data:`API_KEY`, a managed key with the daily ``limits``
     given (``{"chat_limit": 2}``; unlimited by default).
@@ -34,7 +35,7 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
 
     async def start(*, basic: Sequence[str] = ("basic-1",), super_: Sequence[str] = (),
                     limits: dict[str, int] | None = None, chat: dict[str, Any] | None = None,
-                    **sections: dict[str, Any]) -> Live:
+                    plugins: Sequence[str] = (), **sections: dict[str, Any]) -> Live:
         sock = free_socket()
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         grok = {**fake_grok.grok_settings(), **FAST_TIMEOUTS, **sections.pop("grok", {})}
@@ -44,7 +45,8 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
             fake_grok.add_account(token)
         for token in super_:
             fake_grok.add_account(token, tier="super")
-        app = create_app(settings, [load_plugin("storage_local"), load_plugin("chat")], load_entrypoints=False)
+        app = create_app(settings, [load_plugin(name) for name in ("storage_local", "chat", *plugins)],
+                         load_entrypoints=False)
         current = settings.chat.model_dump()  # type: ignore[attr-defined]
         settings.chat = ChatSettings.model_validate({**current, **(chat or {})})  # type: ignore[attr-defined]
         runner = web.AppRunner(app, access_log=None)

@@ -1,0 +1,171 @@
+"""Anthropic's Messages API with the official ``anthropic`` SDK against the fake Grok:
+text, streams, tools (a full loop), thinking, token counting, errors in Anthropic's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx2 as httpx
+import pytest
+
+from grok2api_plugins.chat.tests.conftest import StartGateway
+from grok2api_plugins.chat.tests.support import API_KEY, Live
+
+WEATHER = {"name": "get_weather", "description": "Current weather of a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ASK: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+
+
+async def gateway(start_gateway: StartGateway, **options: Any) -> Live:
+    return await start_gateway(plugins=("messages",), **options)
+
+
+def client(live: Live, **options: Any) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=live.url, api_key=API_KEY, max_retries=0, timeout=20, **options)
+
+
+def prompt_of(live: Live) -> str:
+    return live.chats()[-1].json["message"]
+
+
+async def test_text_with_system_prompts_in_every_form(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    message = await client(live).messages.create(
+        model="grok-3", max_tokens=256, system=[{"type": "text", "text": "Be brief."}],
+        messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+                  {"role": "system", "content": "Answer in English."},  # inline, as coding agents send it
+                  {"role": "user", "content": [{"type": "text", "text": "Tell me about tides"}]}])
+    assert message.type == "message" and message.role == "assistant" and message.model == "grok-3"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == "Echo: Tell me about tides"  # type: ignore[union-attr]
+    assert message.stop_reason == "end_turn" and message.id.startswith("msg_")
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    assert prompt_of(live) == ("system: Be brief.\n\nuser: Hi\n\nassistant: Hello.\n\n"
+                               "system: Answer in English.\n\nTell me about tides")
+
+
+async def test_a_stream_and_its_event_sequence(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    async with client(live).messages.stream(model="grok-3", max_tokens=64, messages=ASK) as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert kinds[1] == "content_block_start" and "content_block_stop" in kinds and "message_delta" in kinds
+    assert final.content[0].text == "Echo: Weather in Oslo?"  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn" and final.usage.input_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_full_tool_loop(start_gateway: StartGateway, stream: bool) -> None:
+    live = await gateway(start_gateway)
+    api = client(live)
+
+    async def ask(messages: list[Any]) -> anthropic.types.Message:
+        if not stream:
+            return await api.messages.create(model="grok-3", max_tokens=256, messages=messages, tools=[WEATHER])
+        async with api.messages.stream(model="grok-3", max_tokens=256, messages=messages,
+                                       tools=[WEATHER]) as events:
+            return await events.get_final_message()
+
+    first = await ask(ASK)
+    assert first.stop_reason == "tool_use"
+    assert [b.type for b in first.content] == ["text", "tool_use"]
+    use = first.content[1]
+    assert use.type == "tool_use" and use.name == "get_weather" and use.input == {"city": "Weather in Oslo?"}
+    history = [*ASK, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "-3 C, snow"}]}]
+    final = await ask(history)
+    assert final.stop_reason == "end_turn" and final.content[0].text == "Echo: -3 C, snow"  # type: ignore[union-attr]
+    assert f'<tool_result call_id="{use.id}" name="get_weather">\n-3 C, snow\n</tool_result>' in prompt_of(live)
+
+
+async def test_tool_choice_and_one_call_only(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    clock = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
+    message = await client(live).messages.create(
+        model="grok-3", max_tokens=256, tools=[WEATHER, clock],
+        messages=[{"role": "user", "content": "Both please [parallel]"}],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    assert [b.name for b in message.content if b.type == "tool_use"] == ["get_weather"]
+    assert "You must call at least one of the tools" in prompt_of(live) and "at most one tool" in prompt_of(live)
+    forced = await client(live).messages.create(model="grok-3", max_tokens=256, tools=[WEATHER, clock], messages=ASK,
+                                                tool_choice={"type": "tool", "name": "get_time"})
+    assert [b.name for b in forced.content if b.type == "tool_use"] == ["get_time"]
+
+
+async def test_malformed_tool_output_is_text(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    message = await client(live).messages.create(model="grok-3", max_tokens=256, tools=[WEATHER],
+                                                 messages=[{"role": "user", "content": "Oslo [malformed-tool]"}])
+    assert message.stop_reason == "end_turn" and [b.type for b in message.content] == ["text"]
+    assert "<tool_call>" in message.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_thinking_blocks(start_gateway: StartGateway, stream: bool) -> None:
+    live = await gateway(start_gateway)
+    api = client(live)
+    options: dict[str, Any] = {"model": "grok-4-thinking", "max_tokens": 2048, "messages": ASK,
+                               "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    if stream:
+        async with api.messages.stream(**options) as events:
+            message = await events.get_final_message()
+    else:
+        message = await api.messages.create(**options)
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert "Thinking about your request" in message.content[0].thinking  # type: ignore[union-attr]
+    assert message.content[0].signature  # type: ignore[union-attr]
+    plain = await api.messages.create(**{**options, "thinking": {"type": "disabled"}})
+    assert [b.type for b in plain.content] == ["text"]
+
+
+async def test_count_tokens_matches_usage(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    api = client(live)
+    body: dict[str, Any] = {"model": "grok-3", "system": "Be brief.", "messages": ASK, "tools": [WEATHER]}
+    counted = await api.messages.count_tokens(**body)
+    used = await api.messages.create(max_tokens=100, **body)
+    assert counted.input_tokens == used.usage.input_tokens > 0
+    assert len(live.chats()) == 1  # counting never goes upstream
+
+
+async def test_errors_in_anthropics_shape(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    with pytest.raises(anthropic.AuthenticationError) as denied:
+        await anthropic.AsyncAnthropic(base_url=live.url, api_key="sk-wrong", max_retries=0).messages.create(
+            model="grok-3", max_tokens=10, messages=ASK)
+    assert denied.value.body == {"type": "error", "error": {"type": "authentication_error",
+                                                            "message": "Invalid API key"}}
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        await client(live).messages.create(model="claude-none", max_tokens=10, messages=ASK)
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        await client(live).messages.create(model="grok-3", max_tokens=10, messages=[{"role": "robot", "content": "x"}])
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "messages.0.role" in bad.value.body["error"]["message"]  # type: ignore[index]
+    async with httpx.AsyncClient() as raw:
+        no_max = await raw.post(live.url + "/v1/messages", headers={"x-api-key": API_KEY},
+                                json={"model": "grok-3", "messages": ASK})
+        assert no_max.status_code == 400 and no_max.json()["error"]["message"].startswith("max_tokens")
+        by_header = await raw.post(live.url + "/v1/messages", headers={"x-api-key": API_KEY},
+                                   json={"model": "grok-3", "max_tokens": 5, "messages": ASK})
+        assert by_header.status_code == 200 and by_header.json()["content"][0]["text"] == "Echo: Weather in Oslo?"
+    live.fake.inject("rate_limited", endpoint="chat", retry_after=30)
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        await client(live).messages.create(model="grok-3", max_tokens=10, messages=ASK)
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert limited.value.response.headers["retry-after"] == "30"
+
+
+async def test_an_upstream_failure_mid_stream_is_an_error_event(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway, grok={"first_byte_timeout": 0.4, "idle_timeout": 0.4})
+    live.fake.inject("drop", endpoint="chat", after_lines=5)
+    seen = []
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        async with client(live).messages.stream(model="grok-3", max_tokens=64, messages=ASK) as stream:
+            async for event in stream:
+                seen.append(event.type)
+    assert seen[0] == "message_start" and "message_stop" not in seen
+    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert set(live.inflight().values()) == {0}
