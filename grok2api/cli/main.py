@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None, plugins: Iterable[object] = ()) -> int:
 
         if not isinstance(exc, ConfigError | RegistrationError):
             raise
-        print(f"grok2api: {exc}", file=sys.stderr)
+        from grok2api.logs.logger import mask_text  # a storage URL in the message may carry a password
+
+        print(f"grok2api: {mask_text(str(exc))}", file=sys.stderr)
         return 2
 
 

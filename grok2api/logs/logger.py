@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import traceback
 from contextvars import ContextVar
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from aiohttp.http import HttpProcessingError
@@ -105,7 +107,8 @@ def _reason(error: BaseException) -> str:
 
 def setup_logging(level: str = "INFO", log_dir: Path | None = Path("logs")) -> None:
     """Console plus ``logs/app_<date>.log`` (JSON lines, rotated daily, kept 14 days);
-    the standard library's loggers at ``level`` and above land in the same sinks."""
+    the standard library's loggers at ``level`` and above, and errors nothing caught (in
+    the main thread or another), land in the same sinks."""
     logger.remove()
     logger.configure(patcher=_patch)
     logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level: <7} {message}",
@@ -123,3 +126,10 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = Path("logs")) -> N
             diagnose=False,
         )
     logging.basicConfig(handlers=[_StdlibToLoguru()], level=logger.level(level).no, force=True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException | None, trace: TracebackType | None) -> None:
+    """Python would print it unmasked; through loguru it is masked like any record."""
+    logger.opt(exception=(kind, error, trace)).critical("uncaught error")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -23,6 +25,7 @@ from .support import (
     API_KEY,
     MANAGED_KEY,
     SECRETS,
+    SSO_TOKEN,
     RawResponse,
     exchange,
     request_bytes,
@@ -134,3 +137,18 @@ def test_stdlib_records_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     logging.getLogger("aiohttp.server").error("Error handling request: Authorization: Bearer %s", API_KEY)
     err = capsys.readouterr().err
     assert "aiohttp.server" in err and API_KEY not in err
+
+
+def test_errors_nothing_caught_are_masked() -> None:
+    """Python would print an uncaught error's text as is; through loguru it is masked."""
+    code = (
+        "import threading\n"
+        "from grok2api.logs.logger import setup_logging\n"
+        "setup_logging('INFO', log_dir=None)\n"
+        f"def fail(): raise RuntimeError('token={SSO_TOKEN}')\n"
+        "thread = threading.Thread(target=fail); thread.start(); thread.join()\n"
+        f"raise RuntimeError('connect postgresql://u:{ADMIN_PASSWORD}@db/x failed')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.count("uncaught error") == 2
+    assert SSO_TOKEN not in result.stderr and ADMIN_PASSWORD not in result.stderr
