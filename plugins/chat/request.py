@@ -134,7 +134,7 @@ def _show_reasoning(body: dict[str, Any], default: bool) -> bool:
     if thinking is not None:
         if thinking not in ("enabled", "disabled"):
             raise invalid("'thinking' must be 'enabled' or 'disabled'", "thinking", "invalid_value")
-        return thinking == "enabled"
+        return bool(thinking == "enabled")
     effort = body.get("reasoning_effort")
     if effort is not None and not isinstance(effort, str):
         raise invalid("'reasoning_effort' must be a string", "reasoning_effort", "invalid_type")
@@ -239,7 +239,8 @@ def _audio(obj: Any, param: str) -> Attachment:
 def _file(obj: Any, param: str) -> Attachment:
     if not isinstance(obj, dict):
         raise invalid(f"'{param}' must be an object with 'file_data'", param, "invalid_type")
-    filename = obj.get("filename") if isinstance(obj.get("filename"), str) else ""
+    named = obj.get("filename")
+    filename = named if isinstance(named, str) else ""
     for key in ("file_data", "url", "data"):
         value = obj.get(key)
         if value is None:

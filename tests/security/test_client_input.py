@@ -21,8 +21,7 @@ from grok2api.api import POOL, SETTINGS, Settings
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.testing.openai_schema import validate
 
-from .support import API_KEY, SSO_TOKEN, RawResponse, exchange, request_bytes
-from .test_secrets import NESTED, _json
+from .support import API_KEY, NESTED, SSO_TOKEN, RawResponse, exchange, json_nesting, request_bytes
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -31,7 +30,7 @@ async def _gateway(gateway: Any, make_settings: Callable[..., Settings], fake_gr
     fake_grok.add_account(SSO_TOKEN)
     settings = make_settings(app={"api_key": API_KEY}, grok={**fake_grok.grok_settings(), "max_retry": 0})
     client: TestClient = await gateway("storage_local", "chat", settings=settings)
-    await client.server.app[POOL].add([SSO_TOKEN])  # type: ignore[union-attr]
+    await client.app[POOL].add([SSO_TOKEN])  # type: ignore[index]
     return client
 
 
@@ -50,7 +49,7 @@ def _refusal(answer: RawResponse, status: int, param: str | None) -> dict[str, A
 
 
 def _chat_body(messages: object, depth: int = 0) -> bytes:
-    return _json({"model": "grok-4", "messages": messages}, depth)
+    return json_nesting({"model": "grok-4", "messages": messages}, depth)
 
 
 @pytest.mark.parametrize(("messages", "depth", "param"), [
@@ -71,7 +70,7 @@ async def test_chat_fields_of_the_wrong_shape(gateway, make_settings, fake_grok,
 
 async def test_login_username_nested_deep(gateway, make_settings, fake_grok) -> None:
     client = await _gateway(gateway, make_settings, fake_grok)
-    body = _json({"username": NESTED, "password": "x"}, 1000)
+    body = json_nesting({"username": NESTED, "password": "x"}, 1000)
     answer = await asyncio.to_thread(_send, client, request_bytes("POST", "/api/v1/admin/login", {}, body))
     error = _refusal(answer, 400, None)
     assert error["code"] == "too_deep" and error["param"].startswith("username[0]")
@@ -93,7 +92,7 @@ async def test_content_encoding_that_does_not_match(gateway, make_settings, fake
 
 async def test_media_names_too_long_or_looping(gateway, make_settings, fake_grok) -> None:
     client = await _gateway(gateway, make_settings, fake_grok)
-    image_dir = Path(client.server.app[SETTINGS].data_dir) / "tmp" / "image"  # type: ignore[union-attr]
+    image_dir = Path(client.app[SETTINGS].data_dir) / "tmp" / "image"  # type: ignore[index]
     image_dir.mkdir(parents=True, exist_ok=True)
     os.symlink("loop-b", image_dir / "loop-a")
     os.symlink("loop-a", image_dir / "loop-b")

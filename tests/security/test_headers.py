@@ -38,7 +38,7 @@ async def test_every_answer_is_unsniffable_and_sends_no_referrer(gateway) -> Non
 
 async def test_media_are_served_with_the_type_their_bytes_show(gateway) -> None:
     client = await gateway("storage_local")
-    images = Path(client.server.app[SETTINGS].data_dir) / "tmp" / "image"
+    images = Path(client.app[SETTINGS].data_dir) / "tmp" / "image"
     images.mkdir(parents=True)
     (images / "users-u-generated-a-image.jpg").write_bytes(PNG)  # the name says JPEG, the bytes PNG
     (images / "users-u-generated-b-image.jpg").write_bytes(b"<html><script>alert(1)</script></html>")

@@ -24,30 +24,20 @@ from .support import (
     ADMIN_PASSWORD,
     API_KEY,
     MANAGED_KEY,
+    NESTED,
     SECRETS,
     SSO_TOKEN,
     RawResponse,
     exchange,
+    json_nesting,
     request_bytes,
 )
 
 AUTH = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
 
 
-NESTED = "<nested>"
-
-
-def nested(depth: int) -> bytes:
-    """JSON arrays ``depth`` deep (deeper than the encoders here accept, so spliced in as text)."""
-    return b"[" * depth + b'"x"' + b"]" * depth
-
-
-def _json(value: object, depth: int = 0) -> bytes:
-    return orjson.dumps(value).replace(orjson.dumps(NESTED), nested(depth))
-
-
 def _chat(messages: object, headers: dict[str, str] | None = None, depth: int = 0) -> bytes:
-    body = _json({"model": "grok-4", "messages": messages}, depth)
+    body = json_nesting({"model": "grok-4", "messages": messages}, depth)
     return request_bytes("POST", "/v1/chat/completions", {**AUTH, **(headers or {})}, body)
 
 
@@ -66,7 +56,7 @@ def _provocations() -> list[bytes]:
         _chat([user, {"role": "assistant", "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "f", "arguments": NESTED}}]}], depth=300),
         request_bytes("POST", "/api/v1/admin/login", {"Content-Type": "application/json"},
-                      _json({"username": NESTED, "password": "x"}, 1000)),
+                      json_nesting({"username": NESTED, "password": "x"}, 1000)),
         request_bytes("POST", "/api/v1/admin/login", {"Content-Type": "application/json"},
                       orjson.dumps({"username": "admin", "password": "wrong-password"})),
         request_bytes("POST", "/api/v1/admin/login", {"Content-Type": "application/json"},
