@@ -55,7 +55,7 @@ THROTTLE_PREFIX = "admin_login:"
 DEFAULT_PASSWORD = "admin"
 CSRF_HEADER = "X-CSRF-Token"
 #: readable by the console's script, which sends it back in :data:`CSRF_HEADER` (double submit)
-CSRF_COOKIE = "grok2api_csrf"
+CSRF_COOKIE = "grok2api-csrf"
 PASSWORD_HEADER = "X-Grok2api-Password-Change"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: a session's last use is written at most this often (a write per request would be wasted)
