@@ -127,9 +127,13 @@ class Users:
         """The first start: the configured credentials become the first admin user."""
         if await self.storage.list(NS_USERS):
             return False
-        await self._store(username, password, created=True)
+        await self.create(username, password)
         logger.info("admin: user {!r} created from app.admin_username / app.app_key", username)
         return True
+
+    async def create(self, username: str, password: str) -> JSON:
+        """Store a new admin user (or replace one), with a fresh epoch."""
+        return await self._store(username, password, created=True)
 
     async def get(self, username: str) -> JSON | None:
         return await self.storage.get(NS_USERS, username) if username else None
