@@ -65,12 +65,12 @@ def account_id(token: str) -> str:
 
 
 def is_invalid(account: Account) -> bool:
-    return account.status.value in ("expired", "disabled")
+    return account.status in ("expired", "disabled")  # a StrEnum: its values compare as strings
 
 
 def is_exhausted(account: Account) -> bool:
-    heavy_out = account.pool == POOL_SUPER and account.heavy_quota == 0  # -1 is unknown, not empty
-    return account.status.value == "cooling" or account.quota == 0 or heavy_out
+    heavy_out = account.heavy_quota == 0 and account.pool == POOL_SUPER  # -1 is unknown, not empty
+    return account.status == "cooling" or account.quota == 0 or heavy_out
 
 
 def states(account: Account) -> list[str]:
@@ -104,12 +104,13 @@ def item(account: Account) -> JSON:
 
 
 def version(accounts: Iterable[Account]) -> str:
-    digest = hashlib.sha256()
-    for account in sorted(accounts, key=lambda a: a.token):
+    """Order-free (a sum of per-account digests, no sort) and the same in every worker."""
+    total = 0
+    for account in accounts:
         line = "\x1f".join((account.token, account.pool, account.note, "\x1e".join(account.tags),
-                            "d" if account.status.value == "disabled" else ""))
-        digest.update(line.encode() + b"\n")
-    return digest.hexdigest()[:32]
+                            "d" if account.status == "disabled" else ""))
+        total += int.from_bytes(hashlib.blake2b(line.encode(), digest_size=16).digest())
+    return f"{total % (1 << 128):032x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,24 +148,26 @@ class Query:
 
 def counts(accounts: list[Account]) -> JSON:
     """The console's cards: totals per state (an account may be invalid and exhausted) and per type."""
-    out: JSON = {"total": len(accounts), **dict.fromkeys(STATES, 0), "sso": 0, "supersso": 0,
-                 "chat_quota": 0, "use_count": 0}
+    active = invalid_ = exhausted = supers = used = quota = 0
     for account in accounts:
-        for state in states(account):
-            out[state] += 1
-        out["supersso" if account.pool == POOL_SUPER else "sso"] += 1
-        out["use_count"] += account.use_count
-        if not is_invalid(account) and account.quota > 0:
-            out["chat_quota"] += account.quota
-    return out
+        bad, empty = is_invalid(account), is_exhausted(account)
+        invalid_ += bad
+        exhausted += empty
+        active += not (bad or empty)
+        supers += account.pool == POOL_SUPER
+        used += account.use_count
+        if not bad and account.quota > 0:
+            quota += account.quota
+    return {"total": len(accounts), "active": active, "invalid": invalid_, "exhausted": exhausted,
+            "sso": len(accounts) - supers, "supersso": supers, "chat_quota": quota, "use_count": used}
 
 
 def _pool(request: web.Request) -> TokenPool:
     return request.app[POOL]
 
 
-def _selected(request: web.Request) -> list[Account]:
-    accounts = _pool(request).accounts()
+def _selected(request: web.Request, accounts: list[Account] | None = None) -> list[Account]:
+    accounts = _pool(request).accounts() if accounts is None else accounts
     query = Query.of(request)
     selected = [a for a in accounts if query.matches(a)]
     sort = request.query.get("sort", "created_at")
@@ -179,8 +182,9 @@ def _selected(request: web.Request) -> list[Account]:
 
 async def list_tokens(request: web.Request) -> web.Response:
     """Without ``page``/``page_size``: the original's ``{pool: [item]}``; with either: one page."""
-    selected = _selected(request)
-    pool_version = version(_pool(request).accounts())
+    every = _pool(request).accounts()
+    selected = _selected(request, every)
+    pool_version = version(every)
     if not any(name in request.query for name in _PAGING):
         grouped: dict[str, list[JSON]] = {}
         for account in selected:
@@ -193,14 +197,15 @@ async def list_tokens(request: web.Request) -> web.Response:
         response = reply(request, {
             "items": [item(a) for a in selected[start:start + size]], "total": len(selected), "page": page,
             "page_size": size, "pages": max(1, -(-len(selected) // size)),
-            "counts": counts(_pool(request).accounts()), "version": pool_version,
+            "counts": counts(every), "version": pool_version,
         })
     response.headers["ETag"] = f'"{pool_version}"'
     return response
 
 
 async def token_counts(request: web.Request) -> web.Response:
-    return reply(request, {**counts(_pool(request).accounts()), "version": version(_pool(request).accounts())})
+    every = _pool(request).accounts()
+    return reply(request, {**counts(every), "version": version(every)})
 
 
 def _resolve(request: web.Request, body: JSON) -> tuple[list[Account], list[str]]:
