@@ -96,6 +96,7 @@ from grok2api.upstream import (
     ResponseMeta,
     TextDelta,
     UpstreamError,
+    VideoProgress,
     WebSearchResults,
     http_status,
 )
@@ -149,5 +150,5 @@ __all__ = [
     # the Grok client
     "CardAttachment", "ChatRequest", "ConversationStarted", "Event", "Failure", "GrokClient", "ImageProgress",
     "ImagineEvent", "ImagineImage", "ImagineSlotDone", "ImagineSlotStarted", "InStreamError", "ModelResponse",
-    "ResponseMeta", "TextDelta", "UpstreamError", "WebSearchResults", "http_status",
+    "ResponseMeta", "TextDelta", "UpstreamError", "VideoProgress", "WebSearchResults", "http_status",
 ]
