@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import statistics
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -69,7 +70,9 @@ def serve_fake(port: int) -> None:
 def serve_gateway(port: int, fake_url: str, method: str) -> None:
     from importlib.metadata import entry_points
 
-    from grok2api.api import POOL, create_app, hookimpl, load_settings
+    from aiohttp import web
+
+    from grok2api.api import POOL, CleanupContext, create_app, hookimpl, load_settings
     from grok2api.cli.serve import run_server
     from grok2api.logs.logger import setup_logging
     from grok2api_plugins.images import hooks
@@ -80,8 +83,8 @@ def serve_gateway(port: int, fake_url: str, method: str) -> None:
         plugin_name = "benchmark_seed"
 
         @hookimpl
-        def grok2api_cleanup_ctx(self, app):  # type: ignore[no-untyped-def]
-            async def seed(app):  # type: ignore[no-untyped-def]
+        def grok2api_cleanup_ctx(self, app: web.Application) -> CleanupContext:
+            async def seed(app: web.Application) -> AsyncIterator[None]:
                 await app[POOL].add(ACCOUNTS)
                 yield
 
@@ -232,8 +235,7 @@ async def bench(args: argparse.Namespace, fake_url: str, gateways: dict[str, str
                 for _ in range(args.rounds):
                     await measure(runs["direct"], getattr(direct, method), requests, concurrency, pids["fake"])
                     for fmt in FORMATS:
-                        url = gateways[method]
-                        await measure(runs[fmt], lambda url=url, fmt=fmt: through_gateway(session, url, fmt),
+                        await measure(runs[fmt], functools.partial(through_gateway, session, gateways[method], fmt),
                                       requests, concurrency, pids[method])
                 base = runs["direct"]
                 base_memory = max(0.0, statistics.median(base.peak_kib_per_request))

@@ -84,6 +84,7 @@ async def _serve(req: ModelRequest, *, edit: bool) -> web.StreamResponse:
     job = ImageRequest(req.model, ask.prompt, ask.n, ask.aspect_ratio, ask.stream, ask.concurrency, ask.images)
     answer = Answer(req, ask, edit)
     await app[KEYS].charge(req.identity, {"image": ask.n})
+    answer.reserved = ask.n
     try:
         async with CancelOnDisconnect(req.request):
             events = method.generate(app, job)
@@ -94,9 +95,7 @@ async def _serve(req: ModelRequest, *, edit: bool) -> web.StreamResponse:
                 if aclose is not None:
                     await aclose()
     finally:
-        if answer.delivered < ask.n:
-            with contextlib.suppress(Exception):  # a storage hiccup must not turn pictures into an error
-                await app[KEYS].charge(req.identity, {"image": answer.delivered - ask.n})
+        await answer.settle()
 
 
 class CancelOnDisconnect:
@@ -153,6 +152,15 @@ class Answer:
         self.edit = edit
         self.media = req.app[MEDIA]
         self.delivered = 0
+        self.reserved = 0
+
+    async def settle(self) -> None:
+        """Give back the reserved pictures that were not delivered: before the answer's last
+        byte leaves (a client may look at its usage right after), or when the request ends."""
+        unused, self.reserved = self.reserved - self.delivered, self.delivered
+        if unused > 0:
+            with contextlib.suppress(Exception):  # a storage hiccup must not turn pictures into an error
+                await self.req.app[KEYS].charge(self.req.identity, {"image": -unused})
 
     async def _links(self, pictures: list[ImageReady]) -> list[str]:
         """Links to the pictures in the media cache (one trip to a thread for all of them)."""
@@ -197,6 +205,7 @@ class Answer:
             await response.write(body.ITEM_TAIL)
             self._forget_download(picture)
         self.delivered = len(pictures)
+        await self.settle()
         await response.write_eof(body.TAIL)
         return response
 
@@ -218,6 +227,7 @@ class Answer:
             if response is None:
                 raise error from None
             logger.warning("image stream failed after it began: {}", error.message)
+            await self.settle()
             await response.write_eof(error_event(error.body()))
             return response
         except ConnectionResetError:
@@ -225,6 +235,7 @@ class Answer:
             assert response is not None
             return response
         assert response is not None  # the method raises when it made nothing
+        await self.settle()
         await response.write_eof()
         return response
 

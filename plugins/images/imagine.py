@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections.abc import AsyncIterator
 
@@ -62,7 +63,7 @@ class ImagineMethod:
                 r, [client.asset_url(uri) for _, uri in sources])).events()
         slots = Slots(request.n)
         counts = [min(PER_ROUND, request.n - PER_ROUND * k) for k in range(math.ceil(request.n / PER_ROUND))]
-        calls: list[Call] = [lambda k=k, c=c: self._round(app, request, slots, k, c) for k, c in enumerate(counts)]
+        calls: list[Call] = [functools.partial(self._round, app, request, slots, k, c) for k, c in enumerate(counts)]
         return run_calls(calls, request.concurrency, slots)
 
     @staticmethod

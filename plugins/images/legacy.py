@@ -11,6 +11,7 @@ a finished picture is downloaded into the media cache with the account that made
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import AsyncIterator, Callable
 
@@ -59,7 +60,7 @@ class ChatPictures:
         self.slots = Slots(request.n)
 
     def events(self) -> AsyncIterator[ImageEvent]:
-        calls: list[Call] = [lambda k=k: self._call(k) for k in range(math.ceil(self.request.n / PER_CALL))]
+        calls: list[Call] = [functools.partial(self._call, k) for k in range(math.ceil(self.request.n / PER_CALL))]
         return run_calls(calls, len(calls), self.slots)
 
     async def _attempt(self, lease: Lease) -> AsyncIterator[Event]:

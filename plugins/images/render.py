@@ -90,7 +90,8 @@ class Events:
         return self._event(event)
 
     def _event(self, data: dict[str, Any]) -> bytes:
-        return b"event: " + data["type"].encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        name: str = data["type"]
+        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 def error_event(body: dict[str, Any]) -> bytes:

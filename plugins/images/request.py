@@ -108,7 +108,7 @@ def parse(body: dict[str, Any], *, default_format: str, edit: bool) -> Ask:
                       "response_format", "invalid_response_format")
     concurrency = _int(body, "concurrency", 1, 1, MAX_CONCURRENCY)
     images = _images(body) if edit else ()
-    return Ask(prompt, n, aspect_ratio(body.get("size")), fmt, stream, concurrency, images)  # type: ignore[arg-type]
+    return Ask(prompt, n, aspect_ratio(body.get("size")), fmt, stream, concurrency, images)
 
 
 def _images(body: dict[str, Any]) -> tuple[UploadedFile, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import openai
 import pytest
@@ -18,7 +19,7 @@ from .support import is_picture, key_usage, picture_bytes
 async def test_one_image_with_legacy(start_gateway: StartGateway, fake_png: bytes) -> None:
     live = await start_gateway()
 
-    def edit() -> openai.types.ImagesResponse:
+    def edit() -> Any:
         return live.client().images.edit(model="grok-imagine-1.0-edit", prompt="make it blue", n=2,
                                          image=("cat.png", io.BytesIO(fake_png), "image/png"),
                                          mask=("mask.png", io.BytesIO(fake_png), "image/png"))
@@ -68,6 +69,6 @@ async def test_refused_sources_name_the_field_and_cost_nothing(start_gateway: St
     answer = await client.images.edit(model="grok-imagine-1.0-edit", prompt="x", image=[("a.bin", webp, "text/plain")])
     assert len(answer.data) == 1 and await key_usage(live) == 1
     assert live.fake.requests_to("upload")[0].json["fileMimeType"] == "image/webp"
-    with pytest.raises(openai.RateLimitError) as caught:
+    with pytest.raises(openai.RateLimitError) as limited:
         await client.images.edit(model="grok-imagine-1.0-edit", prompt="x", image=[("a.jpg", fake_jpeg, "image/jpeg")])
-    assert caught.value.code == "daily_quota_exceeded"
+    assert limited.value.code == "daily_quota_exceeded"

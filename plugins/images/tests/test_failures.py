@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import openai
@@ -56,7 +57,7 @@ async def test_a_refused_account_moves_the_request_to_another(start_gateway: Sta
 
 @pytest.mark.parametrize(("fault", "params", "status"), [
     ("server_error", {"status": 500}, 502), ("slow_first_byte", {"delay": 1.0}, 504)])
-async def test_upstream_trouble_by_class(start_gateway: StartGateway, fault: str, params: dict[str, float],
+async def test_upstream_trouble_by_class(start_gateway: StartGateway, fault: str, params: dict[str, Any],
                                          status: int) -> None:
     live = await start_gateway(grok={"first_byte_timeout": 0.3})
     live.fake.inject(fault, endpoint="chat", **params)
@@ -97,11 +98,13 @@ async def test_the_daily_limit_counts_pictures(start_gateway: StartGateway) -> N
 
 
 async def settled(live: Live, endpoint: str, within: float = 3.0) -> float:
-    """Seconds until the fake saw its request abandoned and the pool got the account back."""
+    """Seconds until the fake saw its request abandoned, the pool got the account back and
+    the key its reserved pictures."""
     started = time.monotonic()
     while time.monotonic() - started < within:
         calls = live.fake.requests_to(endpoint)
-        if calls and all(c.disconnected for c in calls) and set(live.inflight().values()) == {0}:
+        if calls and all(c.disconnected for c in calls) and set(live.inflight().values()) == {0} \
+                and await key_usage(live) == 0:
             return time.monotonic() - started
         await asyncio.sleep(0.01)
     raise AssertionError(f"upstream still open: inflight={live.inflight()}")
@@ -128,4 +131,3 @@ async def test_a_departed_client_cancels_upstream(start_gateway: StartGateway, m
             with pytest.raises(asyncio.CancelledError):
                 await request
     assert await settled(live, endpoint) < 1.5  # the watch looks every 0.1 s; a loaded machine is slower
-    assert await key_usage(live) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import openai
 import pytest
@@ -53,7 +54,7 @@ async def test_every_size_of_the_table(start_gateway: StartGateway) -> None:
     client = live.aclient()
     sizes = [*ASPECT_RATIOS, " 16:9 ", "1024X1024", "300x200", "auto"]
     await asyncio.gather(*(client.images.generate(model="grok-imagine-1.0", prompt=f"size {i}", size=size)
-                           for i, size in enumerate(sizes)))  # type: ignore[arg-type]
+                           for i, size in enumerate(sizes)))
     sent = {}
     for socket in live.fake.requests_to("imagine"):
         (content,) = socket.ws_messages[0]["item"]["content"]
@@ -87,15 +88,17 @@ async def test_refusals_name_the_field(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     client = live.aclient()
     base = {"model": "grok-imagine-1.0", "prompt": "a fox"}
-    cases = [({"prompt": "  "}, "prompt", "empty_prompt"), ({"n": 0}, "n", "invalid_value"),
-             ({"n": 11}, "n", "invalid_value"), ({"n": 3, "stream": True}, "n", "invalid_stream_n"),
-             ({"response_format": "gif"}, "response_format", "invalid_response_format"),
-             ({"extra_body": {"concurrency": 4}}, "concurrency", "invalid_value"),
-             ({"extra_body": {"n": "two"}}, "n", "invalid_type"),
-             ({"model": "grok-imagine-1.0-edit"}, "model", "model_not_supported")]
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"prompt": "  "}, "prompt", "empty_prompt"), ({"n": 0}, "n", "invalid_value"),
+        ({"n": 11}, "n", "invalid_value"), ({"n": 3, "stream": True}, "n", "invalid_stream_n"),
+        ({"response_format": "gif"}, "response_format", "invalid_response_format"),
+        ({"extra_body": {"concurrency": 4}}, "concurrency", "invalid_value"),
+        ({"extra_body": {"n": "two"}}, "n", "invalid_type"),
+        ({"model": "grok-imagine-1.0-edit"}, "model", "model_not_supported"),
+    ]
     for change, param, code in cases:
         with pytest.raises(openai.BadRequestError) as caught:
-            await client.images.generate(**{**base, **change})  # type: ignore[arg-type]
+            await client.images.generate(**{**base, **change})
         assert (caught.value.param, caught.value.code) == (param, code), change
     assert live.fake.requests_to("chat") == []
 

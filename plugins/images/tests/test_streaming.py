@@ -21,7 +21,7 @@ METHODS = ["legacy", "imagine_ws_experimental"]
 async def test_partials_then_completed(start_gateway: StartGateway, method: str, n: int, fmt: str) -> None:
     live = await start_gateway(method)
     stream = await live.aclient().images.generate(model="grok-imagine-1.0", prompt="a fox", n=n, stream=True,
-                                                  response_format=fmt)  # type: ignore[arg-type]
+                                                  response_format=fmt)
     events = [event async for event in stream]
     completed = [e for e in events if e.type == "image_generation.completed"]
     partials = [e for e in events if e.type == "image_generation.partial_image"]
