@@ -71,8 +71,9 @@ async def chat_completions(req: ModelRequest) -> web.StreamResponse:
 
 
 async def serve(req: ModelRequest, conversation: Conversation, surface: Surface, *, stream: bool,
-                think_tags: bool = False) -> web.StreamResponse:
-    """The chat provider's answer to ``conversation``, written by ``surface``."""
+                think_tags: bool = False, ended: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
+    """The chat provider's answer to ``conversation``, written by ``surface``; ``ended`` runs
+    once the answer is complete, before its last bytes leave (to store it, say)."""
     app = req.app
     rules = Convention.of(app[SETTINGS].chat)  # type: ignore[attr-defined]
     prompt, blobs = await prepare(app, conversation, rules)
@@ -82,7 +83,7 @@ async def serve(req: ModelRequest, conversation: Conversation, surface: Surface,
     tools = ToolCallParser(rules, conversation.toolset) if conversation.toolset.active else None
     builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=conversation.show_reasoning,
                             think_tags=think_tags, tools=tools)
-    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs))
+    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs), ended)
     with service.disconnects.watching(req.request):
         try:
             upstream = await app[POOL].stream(
@@ -156,12 +157,13 @@ def api_error(exc: UpstreamError) -> ApiError:
 class Answer:
     """One response to one request, streamed or collected."""
 
-    def __init__(self, req: ModelRequest, builder: AnswerBuilder, surface: Surface,
-                 prompt_tokens: PromptTokens) -> None:
+    def __init__(self, req: ModelRequest, builder: AnswerBuilder, surface: Surface, prompt_tokens: PromptTokens,
+                 ended: Callable[[], Awaitable[None]] | None = None) -> None:
         self.req = req
         self.builder = builder
         self.surface = surface
         self.prompt_tokens = prompt_tokens
+        self.ended = ended
 
     async def _images(self, upstream: LeasedStream[Event]) -> str:
         """Markdown for the generated images, downloaded with the leased account's token."""
@@ -197,7 +199,10 @@ class Answer:
         except UpstreamError as exc:
             raise api_error(exc) from None
         outcome = self._outcome("".join(content) + tail.content + images, "".join(reasoning) + tail.reasoning)
-        return web.Response(body=orjson.dumps(self.surface.body(outcome)), content_type="application/json")
+        body = orjson.dumps(self.surface.body(outcome))
+        if self.ended is not None:
+            await self.ended()
+        return web.Response(body=body, content_type="application/json")
 
     async def stream(self, upstream: LeasedStream[Event]) -> web.StreamResponse:
         sse = LazyStream(self.req.request, self.surface, self.prompt_tokens)
@@ -216,7 +221,10 @@ class Answer:
                 await sse.response.write_eof(self.surface.failure(error))
                 return sse.response
             outcome = self._outcome(self.builder.content + images, self.builder.reasoning)
-            await sse.end(self.surface.closing(outcome))
+            last = self.surface.closing(outcome)
+            if self.ended is not None:
+                await self.ended()
+            await sse.end(last)
         except ConnectionResetError:
             logger.info("{} stream: the client left", self.req.capability)
         assert sse.response is not None  # only a write can lose the client
@@ -253,8 +261,8 @@ class LazyStream:
     async def send(self, delta: Delta, model_hash: str) -> None:
         if not delta:
             return
+        response = await self.open()  # the opening events first: a surface may number its events
         chunk = self.surface.delta(delta, model_hash)
-        response = await self.open()
         opening, self._opening = self._opening, b""
         await response.write(opening + chunk)
 

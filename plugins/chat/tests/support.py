@@ -28,6 +28,8 @@ def check_body(path: str, status: int, content_type: str, body: bytes) -> list[s
     if status >= 400:
         validate("ErrorResponse", orjson.loads(body))
         return ["ErrorResponse"]
+    if path.startswith("/v1/responses"):
+        return check_responses(path, content_type, body)
     if content_type.startswith("text/event-stream"):
         return check_sse(body)
     if path.endswith("/chat/completions"):
@@ -58,6 +60,42 @@ def check_sse(body: bytes) -> list[str]:
             checked.append("CreateChatCompletionStreamResponse")
     assert len(ids) <= 1, f"chunk ids differ: {ids}"
     return checked
+
+
+RESPONSE_EVENTS = {
+    "response.created": "ResponseCreatedEvent", "response.in_progress": "ResponseInProgressEvent",
+    "response.completed": "ResponseCompletedEvent", "response.failed": "ResponseFailedEvent",
+    "response.output_item.added": "ResponseOutputItemAddedEvent",
+    "response.output_item.done": "ResponseOutputItemDoneEvent",
+    "response.content_part.added": "ResponseContentPartAddedEvent",
+    "response.content_part.done": "ResponseContentPartDoneEvent",
+    "response.output_text.delta": "ResponseTextDeltaEvent", "response.output_text.done": "ResponseTextDoneEvent",
+    "response.reasoning_summary_part.added": "ResponseReasoningSummaryPartAddedEvent",
+    "response.reasoning_summary_part.done": "ResponseReasoningSummaryPartDoneEvent",
+    "response.reasoning_summary_text.delta": "ResponseReasoningSummaryTextDeltaEvent",
+    "response.reasoning_summary_text.done": "ResponseReasoningSummaryTextDoneEvent",
+    "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
+    "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
+}
+
+
+def check_responses(path: str, content_type: str, body: bytes) -> list[str]:
+    """Responses API bodies: each stream event, a response, an input-item list (a deletion has no schema)."""
+    if content_type.startswith("text/event-stream"):
+        events = [orjson.loads(line[5:]) for line in body.split(b"\n") if line.startswith(b"data:")]
+        assert events and events[-1]["type"] in ("response.completed", "response.failed"), body[-200:]
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        for data in events:
+            validate(RESPONSE_EVENTS[data["type"]], data)  # the event's own schema names what is wrong
+            validate("ResponseStreamEvent", data)
+        return ["ResponseStreamEvent"] * len(events)
+    data = orjson.loads(body)
+    name = "ResponseItemList" if path.endswith("/input_items") else "Response"
+    if data.get("object") == "response.deleted":
+        assert data["deleted"] is True
+        return []
+    validate(name, data)
+    return [name]
 
 
 @dataclass
