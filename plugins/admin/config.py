@@ -36,7 +36,8 @@ REDACTED = "***"
 NS_CONFIG = "config"
 #: keys a run-time change may not set, and why
 REFUSED = {
-    "app.app_key": "the admin password is changed with POST /api/v1/admin/password",
+    "app.app_key": "the admin password is changed with POST /api/v1/admin/password (or, to recover it, "
+                   "in config.toml and a restart)",
     "app.admin_username": "admin users live in storage; the first start seeded them from this key",
 }
 RESTART_SECTIONS = ("server", "plugins")

@@ -2,7 +2,8 @@
 
 * Users (namespace ``admin_users``, keyed by username) hold an argon2id hash and an
   ``epoch``: a new password draws a new epoch, and a session made under another epoch
-  is over, on every worker at once.
+  is over, on every worker at once. ``app.admin_username`` / ``app.app_key`` seed them
+  at start-up, and reset the password when app.app_key changes (:meth:`Users.seed`).
 * Sessions (``sessions``, keyed by the SHA-256 of the token, so a leaked database opens
   nothing) end after ``admin.session_idle_sec`` unused (the record's TTL, renewed as it
   is used) and ``admin.session_max_sec`` after login whatever happens.
@@ -124,11 +125,18 @@ class Users:
         self.storage = storage
 
     async def seed(self, username: str, password: str) -> bool:
-        """The first start: the configured credentials become the first admin user."""
-        if await self.storage.list(NS_USERS):
+        """At start-up, ``app.admin_username`` / ``app.app_key``: a user that does not exist is
+        created from them, and one whose configured password changed since it was last seeded
+        takes the new one, which ends its sessions (the way back in: set app.app_key, restart).
+        A password changed with ``POST /api/v1/admin/password`` stays while app.app_key stays."""
+        user = await self.get(username)
+        if user is not None and await asyncio.to_thread(_verify, str(user.get("seed_hash", "")), password):
             return False
-        await self.create(username, password)
-        logger.info("admin: user {!r} created from app.admin_username / app.app_key", username)
+        await self._store(username, password, created=user is None, seeded=True)
+        if user is None:
+            logger.info("admin: user {!r} created from app.admin_username / app.app_key", username)
+        else:
+            logger.warning("admin: app.app_key changed, so the password of {!r} was reset to it", username)
         return True
 
     async def create(self, username: str, password: str) -> JSON:
@@ -152,14 +160,17 @@ class Users:
     async def set_password(self, username: str, password: str) -> JSON:
         return await self._store(username, password, created=False)
 
-    async def _store(self, username: str, password: str, *, created: bool) -> JSON:
+    async def _store(self, username: str, password: str, *, created: bool, seeded: bool = False) -> JSON:
         now = now_ms()
+        hashed = await asyncio.to_thread(_hasher().hash, password)
         record: JSON = {
-            "hash": await asyncio.to_thread(_hasher().hash, password),
+            "hash": hashed,
             "epoch": random_hex(8),
             "must_change": password == DEFAULT_PASSWORD,
             "password_changed_at": None if created else now,
         }
+        if seeded:  # what app.app_key was when it last set this password
+            record["seed_hash"] = hashed
         if created:
             record["created_at"] = now
             await self.storage.put(NS_USERS, username, record)

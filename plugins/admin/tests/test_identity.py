@@ -163,3 +163,20 @@ async def test_a_changed_password_is_the_stored_one(admin) -> None:
     token = await changed(client)
     assert (await client.get("/api/v1/admin/session", headers=auth(token))).status == 200
     assert (await client.post("/api/v1/admin/login", json={"username": "admin", "password": PASSWORD})).status == 200
+
+
+async def test_a_changed_app_key_resets_the_password_at_the_next_start(admin) -> None:
+    first = await admin()
+    token = await changed(first)
+    again = await admin(app={"app_key": "recovered-password-1"})  # the operator's way back in, after a restart
+    assert (await again.get("/api/v1/admin/session", headers=auth(token))).status == 401
+    assert (await again.post("/api/v1/admin/login", json={"username": "admin", "password": PASSWORD})).status == 401
+    recovered = await login(again, "recovered-password-1")
+    assert recovered["password_change_required"] is False
+    resp = await again.post("/api/v1/admin/password", headers=auth(recovered["token"]),
+                            json={"current_password": "recovered-password-1", "new_password": PASSWORD + "-2"})
+    assert resp.status == 200
+    unchanged = await admin(app={"app_key": "recovered-password-1"})  # the same key: the API's password stays
+    assert (await login(unchanged, PASSWORD + "-2"))["token"]
+    stale = await unchanged.post("/api/v1/admin/login", json={"username": "admin", "password": "recovered-password-1"})
+    assert stale.status == 401
