@@ -1,6 +1,7 @@
 """SIGTERM with streams in flight: a real ``grok2api serve`` stops accepting at once, lets
 the streams finish within ``server.shutdown_grace_sec``, ends the ones still running with
-an error event, and stores every request exactly once before it exits."""
+an error event, and stores every request exactly once before it exits; a request not yet
+answered at the deadline is a 503."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ from typing import Any
 import aiohttp
 import openai
 import orjson
+from aiohttp import web
 
+from grok2api import hookimpl
+from grok2api.cli.serve import Drain
 from grok2api.config.settings import load_settings
 from grok2api.logs.request_log import ALL, STREAM, RequestLog
 from grok2api.testing.engines import free_port, storage_factory
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.testing.openai_schema import validate
+from grok2api.testing.pytest_plugin import load_plugin
+from grok2api.web.app import create_app
 
 GRACE = 4.0
 FINISHING, STALLED = 6, 2
@@ -145,3 +151,47 @@ async def _healthy(url: str) -> bool:
             return resp.status == 200
     except aiohttp.ClientError:
         return False
+
+
+class SlowRoutes:
+    """Two handlers that outlive any grace period: one not yet answered, one streaming."""
+
+    plugin_name = "slow"
+
+    @hookimpl
+    def grok2api_add_routes(self, app: web.Application) -> list[web.AbstractRouteDef]:
+        async def unanswered(request: web.Request) -> web.StreamResponse:
+            await asyncio.sleep(60)
+            return web.json_response({})
+
+        async def streaming(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b'data: {"partial": true}\n\n')
+            await asyncio.sleep(60)
+            return response
+
+        return [web.get("/slow/unanswered", unanswered), web.get("/slow/streaming", streaming)]
+
+
+async def test_at_the_deadline_an_unanswered_request_is_a_503_and_a_stream_ends_with_an_error(
+        aiohttp_client: Any, make_settings: Any) -> None:
+    app = create_app(make_settings(), [load_plugin("storage_local"), SlowRoutes()], load_entrypoints=False)
+    drain = Drain(grace=0.3)
+    drain.install(app)
+    client = await aiohttp_client(app)
+    unanswered = asyncio.create_task(client.get("/slow/unanswered"))
+    streaming = await client.get("/slow/streaming")
+    assert await streaming.content.readline() == b'data: {"partial": true}\n'
+    while len(drain.tasks) < 2:
+        await asyncio.sleep(0.01)
+    await drain.drain(app)  # what aiohttp's on_shutdown runs once the listener is closed
+    first = await unanswered
+    assert first.status == 503 and first.headers["Retry-After"] == "1"
+    body = await first.json()
+    validate("ErrorResponse", body)
+    assert body["error"]["code"] == "shutting_down"
+    rest = (await streaming.read()).decode()
+    events = [line[6:] for line in rest.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and orjson.loads(events[-2])["error"]["code"] == "shutting_down"
+    validate("ErrorResponse", orjson.loads(events[-2]))
