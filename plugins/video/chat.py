@@ -87,7 +87,16 @@ class Answer:
                  progress: Progress, surface: Completion, tokens: PromptTokens) -> None:
         self.req, self.prompt, self.options, self.source = req, prompt, options, source
         self.progress, self.surface, self.tokens = progress, surface, tokens
-        self.delivered = False
+        self.delivered = self._settled = False
+
+    async def settle(self) -> None:
+        """Give the reserved video back unless one was delivered (once; before a failure
+        is written, so a client that saw the failure sees the refund too)."""
+        if self.delivered or self._settled:
+            return
+        self._settled = True
+        with contextlib.suppress(Exception):  # a storage hiccup must not turn an answer into an error
+            await self.req.app[KEYS].charge(self.req.identity, {"video": -1})
 
     async def _make(self, on_progress: Callable[[int], Awaitable[None]]) -> Made:
         return await make_video(self.req.app, self.prompt, self.options, self.source, on_progress)
@@ -99,6 +108,7 @@ class Answer:
         try:
             made = await self._make(note)
         except (UpstreamError, Moderated, NoAccountAvailable) as exc:
+            await self.settle()
             raise api_error(exc) from None
         outcome = Outcome(self.progress.inline + answer_text(self.req, made), self.progress.reasoning, (),
                           self.tokens, "")
@@ -116,6 +126,7 @@ class Answer:
                 made = await self._make(send)
             except (UpstreamError, Moderated, NoAccountAvailable) as exc:
                 error = api_error(exc)
+                await self.settle()
                 if sse.response is None:
                     raise error from None
                 logger.warning("video stream failed after it began: {}", error.message)
@@ -152,6 +163,4 @@ async def video_completions(req: ModelRequest) -> web.StreamResponse:
             async with service.slots.hold(service.settings().job_poll_sec):
                 return await (answer.stream() if chat.stream else answer.collect())
     finally:
-        if not answer.delivered:
-            with contextlib.suppress(Exception):  # a storage hiccup must not turn an answer into an error
-                await app[KEYS].charge(req.identity, {"video": -1})
+        await answer.settle()

@@ -87,13 +87,9 @@ def video_id_of(final: VideoProgress) -> str:
 
 async def make_video(app: web.Application, prompt: str, options: VideoOptions, source: Source | None,
                      on_progress: Progress) -> Made:
-    """The video in the media cache; raises :class:`UpstreamError` or :class:`Moderated`."""
-    try:
-        upstream = await app[POOL].stream(VIDEO, lambda lease: _attempt(app, lease.token, prompt, options, source))
-    except UpstreamError as exc:
-        if exc.failure is Failure.MODERATED:
-            raise Moderated(exc.message) from None
-        raise
+    """The video in the media cache; raises :class:`UpstreamError`, :class:`Moderated` or
+    the pool's ``NoAccountAvailable``."""
+    upstream = await app[POOL].stream(VIDEO, lambda lease: _attempt(app, lease.token, prompt, options, source))
     final: VideoProgress | None = None
     try:
         async for event in upstream:
@@ -134,7 +130,7 @@ async def make_video(app: web.Application, prompt: str, options: VideoOptions, s
 def api_error(exc: Exception) -> ApiError:
     """How a failed video reads to a client: moderation is OpenAI's content-policy error,
     upstream trouble chat's statuses, the pool's refusals their own."""
-    if isinstance(exc, Moderated):
+    if isinstance(exc, Moderated) or (isinstance(exc, UpstreamError) and exc.failure is Failure.MODERATED):
         return ApiError(400, f"Grok refused to make this video (content moderation): {exc}", param="prompt",
                         code="content_policy_violation")
     if isinstance(exc, UpstreamError):
