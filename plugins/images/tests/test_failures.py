@@ -114,7 +114,7 @@ async def settled(live: Live, endpoint: str, within: float = 3.0) -> float:
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
 async def test_a_departed_client_cancels_upstream(start_gateway: StartGateway, method: str, stream: bool) -> None:
     live = await start_gateway(method, grok={"idle_timeout": 10.0, "timeout": 30.0})
-    live.fake.frame_delay = 0.2
+    live.fake.frame_delay = 0.1  # the answer takes seconds: it is still running when the client leaves
     body = {**ASK, "n": 2, "stream": stream}
     endpoint = "chat" if method == "legacy" else "imagine"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
