@@ -166,7 +166,7 @@ def _pool(request: web.Request) -> TokenPool:
     return request.app[POOL]
 
 
-def _selected(request: web.Request, accounts: list[Account] | None = None) -> list[Account]:
+def select_accounts(request: web.Request, accounts: list[Account] | None = None) -> list[Account]:
     accounts = _pool(request).accounts() if accounts is None else accounts
     query = Query.of(request)
     selected = [a for a in accounts if query.matches(a)]
@@ -183,7 +183,7 @@ def _selected(request: web.Request, accounts: list[Account] | None = None) -> li
 async def list_tokens(request: web.Request) -> web.Response:
     """Without ``page``/``page_size``: the original's ``{pool: [item]}``; with either: one page."""
     every = _pool(request).accounts()
-    selected = _selected(request, every)
+    selected = select_accounts(request, every)
     pool_version = version(every)
     if not any(name in request.query for name in _PAGING):
         grouped: dict[str, list[JSON]] = {}
@@ -208,7 +208,7 @@ async def token_counts(request: web.Request) -> web.Response:
     return reply(request, {**counts(every), "version": version(every)})
 
 
-def _resolve(request: web.Request, body: JSON) -> tuple[list[Account], list[str]]:
+def resolve_accounts(request: web.Request, body: JSON) -> tuple[list[Account], list[str]]:
     """The accounts ``body`` names by ``ids``/``id`` or ``tokens``/``token``, and the names not found."""
     ids = _strings(body, "ids", "id")
     tokens = _strings(body, "tokens", "token")
@@ -286,7 +286,7 @@ def _tags(value: object) -> list[str]:
 
 async def export_tokens(request: web.Request) -> web.StreamResponse:
     """The full tokens, as text (one per line) or JSON (the original's ``token.json`` shape)."""
-    selected = _selected(request)
+    selected = select_accounts(request)
     fmt = request.query.get("format", "txt")
     if fmt not in ("txt", "json"):
         raise invalid("'format' accepts txt or json", "format")
@@ -302,7 +302,7 @@ _EDITABLE = ("note", "tags", "pool", "quota", "heavy_quota", "status")
 async def update_token(request: web.Request) -> web.Response:
     """``{id or token, note?, tags?, pool?, quota?, heavy_quota?, status?: active|disabled}``."""
     body = await read_json(request)
-    accounts, _missing = _resolve(request, body)
+    accounts, _missing = resolve_accounts(request, body)
     if len(accounts) != 1:
         raise ApiError(404, "No such account", code="token_not_found") if not accounts else \
             invalid("name one account", "id")
@@ -318,7 +318,7 @@ Change = Callable[[TokenPool, list[Account]], Awaitable[int]]
 
 def _batch(change: Change) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        accounts, missing = _resolve(request, await read_json(request))
+        accounts, missing = resolve_accounts(request, await read_json(request))
         done = await change(_pool(request), accounts)
         return reply(request, {"status": "success", "count": done, "missing": missing})
 

@@ -35,4 +35,5 @@ async def changed(client: TestClient) -> str:
                              json={"current_password": "admin", "new_password": PASSWORD})
     assert resp.status == 200, await resp.text()
     token: str = (await resp.json())["token"]
+    client.session.cookie_jar.clear()
     return token

@@ -1,0 +1,274 @@
+"""Batch operations on accounts as durable jobs: refresh, enable, disable, delete.
+
+A job is a record in storage (``admin_jobs``) with its progress, and its accounts in
+chunks beside it (``admin_job_items``, ``<job>:<n>``), so no record grows with the pool.
+Every worker runs a :class:`JobRunner`; the one that holds a job's lock (a storage lock
+with an expiry, renewed after every chunk) works it chunk by chunk and records how far
+it got. A worker that dies stops renewing: when the lock expires, another worker (or
+the next start) resumes the job at the chunk it had reached. A chunk is applied again
+when its worker died midway; every operation tolerates that. Cancelling sets a flag the
+worker reads between chunks. Finished jobs are kept for a week.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from grok2api.api import (
+    JSON,
+    POOL,
+    STORAGE,
+    ApiError,
+    Storage,
+    TokenPool,
+    invalid,
+    logger,
+    mask_secret,
+    now_ms,
+    random_hex,
+    read_json,
+)
+from grok2api_plugins.admin.accounts import resolve_accounts, select_accounts
+from grok2api_plugins.admin.respond import principal, reply
+
+NS_JOBS = "admin_jobs"
+NS_ITEMS = "admin_job_items"
+CHUNK = 500
+LOCK_TTL = 30.0
+POLL_SEC = 1.0
+KEEP_SEC = 7 * 24 * 3600
+MAX_ERRORS = 20
+ACTIVE = ("queued", "running")
+Operation = Callable[[TokenPool, list[str]], Awaitable[tuple[int, dict[str, str]]]]
+
+
+async def _refresh(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
+    """Synced without a new failure: done; else the failure the account recorded."""
+    accounts = [a for t in tokens if (a := pool.get(t)) is not None]
+    before = {a.token: (a.last_sync_at, a.last_fail_at) for a in accounts}
+    await (await pool.refresh([a.token for a in accounts])).wait()
+    errors = {t: "no such account" for t in tokens if pool.get(t) is None}
+    for account in accounts:
+        synced, failed = before[account.token]
+        if account.last_sync_at == synced or account.last_fail_at != failed:
+            errors[account.token] = account.last_fail_reason or "no answer"
+    return len(tokens) - len(errors), errors
+
+
+def _status(status: str) -> Operation:
+    async def apply(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
+        errors = {}
+        for token in tokens:
+            if pool.get(token) is None:
+                errors[token] = "no such account"
+            else:
+                await pool.update(token, status=status)
+        return len(tokens) - len(errors), errors
+
+    return apply
+
+
+async def _delete(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
+    await pool.remove(tokens)  # an account already gone is as good as deleted (a chunk run twice)
+    return len(tokens), {}
+
+
+OPERATIONS: dict[str, Operation] = {
+    "refresh": _refresh, "enable": _status("active"), "disable": _status("disabled"), "delete": _delete,
+}
+
+
+class Jobs:
+    """Create, read and cancel jobs; :class:`JobRunner` works them."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def create(self, kind: str, tokens: list[str], username: str) -> JSON:
+        if kind not in OPERATIONS:
+            raise invalid(f"'kind' accepts {', '.join(OPERATIONS)}", "kind")
+        job_id = "job-" + random_hex(8)
+        chunks = [tokens[i:i + CHUNK] for i in range(0, len(tokens), CHUNK)]
+        for start in range(0, len(chunks), 50):
+            await self.storage.put_many(NS_ITEMS, {f"{job_id}:{n}": {"tokens": chunk}
+                                                   for n, chunk in enumerate(chunks[start:start + 50], start)})
+        now = now_ms()
+        job: JSON = {"id": job_id, "kind": kind, "state": "queued", "total": len(tokens), "done": 0, "failed": 0,
+                     "chunks": len(chunks), "cursor": 0, "errors": {}, "cancel": False, "reason": None,
+                     "created_by": username, "created_at": now, "updated_at": now, "worker": None, "resumed": 0}
+        await self.storage.put(NS_JOBS, job_id, job)
+        return job
+
+    async def get(self, job_id: str) -> JSON:
+        job = await self.storage.get(NS_JOBS, job_id) if job_id.startswith("job-") else None
+        if job is None:
+            raise ApiError(404, "No such job", code="job_not_found")
+        return job
+
+    async def cancel(self, job_id: str) -> JSON:
+        job = await self.get(job_id)
+        if job["state"] in ACTIVE:
+            job = await self.storage.patch(NS_JOBS, job_id, {"cancel": True}) or job
+        return job
+
+
+class JobRunner:
+    """One per worker: takes unlocked active jobs and works them."""
+
+    def __init__(self, storage: Storage, pool: TokenPool) -> None:
+        self.storage = storage
+        self.pool = pool
+        self.owner = storage.origin
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="admin-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("admin jobs: a pass failed; trying again")
+            await asyncio.sleep(POLL_SEC)
+
+    async def run_once(self) -> None:
+        """Work every active job whose lock this worker can take."""
+        for job_id, job in sorted((await self.storage.list(NS_JOBS)).items(), key=lambda kv: kv[1]["created_at"]):
+            if job.get("state") in ACTIVE and await self.storage.acquire_lock(self._lock(job_id), self.owner, LOCK_TTL):
+                try:
+                    await self._work(job_id)
+                finally:
+                    await self.storage.release_lock(self._lock(job_id), self.owner)
+
+    @staticmethod
+    def _lock(job_id: str) -> str:
+        return f"admin:job:{job_id}"
+
+    async def _work(self, job_id: str) -> None:
+        job = await self.storage.get(NS_JOBS, job_id)
+        if job is None or job.get("state") not in ACTIVE:
+            return
+        resumed = job["state"] == "running"  # its worker stopped renewing the lock: take over where it was
+        job = await self._update(job_id, {"state": "running", "worker": self.owner,
+                                          "resumed": job.get("resumed", 0) + int(resumed)})
+        operation = OPERATIONS[job["kind"]]
+        while job["cursor"] < job["chunks"]:
+            if job.get("cancel"):
+                await self._finish(job_id, job, "cancelled", "cancelled by an admin")
+                return
+            items = await self.storage.get(NS_ITEMS, f"{job_id}:{job['cursor']}")
+            if items is None:
+                await self._finish(job_id, job, "failed", f"chunk {job['cursor']} of the job is missing from storage")
+                return
+            done, errors = await operation(self.pool, list(items["tokens"]))
+            kept = dict(job.get("errors") or {})
+            for token, error in errors.items():
+                if len(kept) < MAX_ERRORS:
+                    kept[mask_secret(token)] = error
+            job = await self._update(job_id, {"cursor": job["cursor"] + 1, "done": job["done"] + done,
+                                              "failed": job["failed"] + len(errors), "errors": kept})
+            if not await self.storage.acquire_lock(self._lock(job_id), self.owner, LOCK_TTL):
+                return  # another worker took it over (this one stalled past the lock's expiry)
+            await asyncio.sleep(0)  # traffic first
+        await self._finish(job_id, job, "finished", None)
+
+    async def _update(self, job_id: str, fields: JSON) -> JSON:
+        job = await self.storage.patch(NS_JOBS, job_id, {**fields, "updated_at": now_ms()})
+        if job is None:
+            raise LookupError(f"job {job_id} vanished")
+        return job
+
+    async def _finish(self, job_id: str, job: JSON, state: str, reason: str | None) -> None:
+        final = {**job, "state": state, "reason": reason, "updated_at": now_ms(), "finished_at": now_ms()}
+        await self.storage.put(NS_JOBS, job_id, final, ttl=KEEP_SEC)
+        await self.storage.delete_many(NS_ITEMS, [f"{job_id}:{n}" for n in range(job["chunks"])])
+        logger.info("admin job {} {}: {} done, {} failed", job_id, state, final["done"], final["failed"])
+
+
+JOBS = web.AppKey("admin_jobs", Jobs)
+
+
+@contextlib.asynccontextmanager
+async def running(app: web.Application) -> AsyncIterator[None]:
+    """The jobs service and this worker's runner, for the plugin's start-up context."""
+    app[JOBS] = Jobs(app[STORAGE])
+    runner = JobRunner(app[STORAGE], app[POOL])
+    runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()
+
+
+async def create_job(request: web.Request) -> web.Response:
+    """``{kind: refresh|enable|disable|delete, ids?|tokens?}``; naming none means every account
+    (the list's filters in the query string narrow it) → 202 with the job."""
+    body = await read_json(request)
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise invalid(f"'kind' accepts {', '.join(OPERATIONS)}", "kind")
+    if any(name in body for name in ("ids", "id", "tokens", "token")):
+        accounts, _missing = resolve_accounts(request, body)
+    else:
+        accounts = select_accounts(request)
+    if not accounts:
+        raise invalid("the job would have no accounts", "ids")
+    job = await request.app[JOBS].create(kind, [a.token for a in accounts], principal(request).username)
+    return reply(request, {"status": "success", "job": job}, status=202)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    jobs = await request.app[STORAGE].list(NS_JOBS)
+    rows = sorted(jobs.values(), key=lambda j: -int(j["created_at"]))
+    return reply(request, {"jobs": rows})
+
+
+async def get_job(request: web.Request) -> web.Response:
+    return reply(request, {"job": await request.app[JOBS].get(request.match_info["job_id"])})
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return reply(request, {"job": await request.app[JOBS].cancel(request.match_info["job_id"])})
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the job as it changes (``event: progress``), then ``event: end``."""
+    jobs = request.app[JOBS]
+    job = await jobs.get(request.match_info["job_id"])
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    last: Any = None
+    while True:
+        if job != last:
+            await response.write(b"event: progress\ndata: " + orjson.dumps(job) + b"\n\n")
+            last = job
+        if job["state"] not in ACTIVE:
+            await response.write(b"event: end\ndata: " + orjson.dumps({"state": job["state"]}) + b"\n\n")
+            return response
+        await asyncio.sleep(0.5)
+        job = await jobs.get(job["id"])
+
+
+def job_routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v1/admin/jobs", create_job),
+        web.get("/api/v1/admin/jobs", list_jobs),
+        web.get("/api/v1/admin/jobs/{job_id}", get_job),
+        web.post("/api/v1/admin/jobs/{job_id}/cancel", cancel_job),
+        web.get("/api/v1/admin/jobs/{job_id}/events", job_events),
+    ]

@@ -1,0 +1,117 @@
+"""Batch jobs: created by the API, worked chunk by chunk by whichever worker holds the lock,
+resumed when that worker dies, cancelled between chunks, followed over SSE."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from grok2api.api import POOL, STORAGE
+from grok2api_plugins.admin import jobs
+from grok2api_plugins.admin.jobs import NS_ITEMS, NS_JOBS, JobRunner, Jobs
+
+from .support import auth, changed
+
+TOKENS = [f"job-token-{n:02d}-" + "z" * 24 for n in range(7)]
+
+
+@pytest.fixture
+def manual(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's runner makes its first pass, then sleeps: the test drives :class:`JobRunner` itself."""
+    monkeypatch.setattr(jobs, "POLL_SEC", 3600)
+    monkeypatch.setattr(jobs, "CHUNK", 3)
+
+
+async def ready(admin: Any) -> tuple[TestClient, dict[str, str]]:
+    client = await admin()
+    h = auth(await changed(client))
+    resp = await client.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS}, headers=h)
+    assert resp.status == 200
+    return client, h
+
+
+def runner(client: TestClient, owner: str = "") -> JobRunner:
+    made = JobRunner(client.app[STORAGE], client.app[POOL])
+    made.owner = owner or made.owner
+    return made
+
+
+async def test_a_job_runs_in_chunks_to_the_end(admin, manual) -> None:
+    client, h = await ready(admin)
+    resp = await client.post("/api/v1/admin/jobs?type=sso", json={"kind": "disable"}, headers=h)
+    assert resp.status == 202
+    job = (await resp.json())["job"]
+    assert job["state"] == "queued" and job["total"] == 7 and job["chunks"] == 3
+    await runner(client).run_once()
+    done = (await (await client.get(f"/api/v1/admin/jobs/{job['id']}", headers=h)).json())["job"]
+    assert (done["state"], done["done"], done["failed"], done["cursor"]) == ("finished", 7, 0, 3)
+    assert all(a.status.value == "disabled" for a in client.app[POOL].accounts())
+    assert await client.app[STORAGE].list(NS_ITEMS) == {}
+    listed = (await (await client.get("/api/v1/admin/jobs", headers=h)).json())["jobs"]
+    assert [j["id"] for j in listed] == [job["id"]]
+
+
+async def test_a_job_by_ids_reported_over_sse(admin, manual) -> None:
+    client, h = await ready(admin)
+    ids = [i["id"] for i in (await (await client.get("/api/v1/admin/tokens", headers=h)).json())["ssoBasic"]][:2]
+    job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "delete", "ids": ids},
+                                    headers=h)).json())["job"]
+    events = asyncio.create_task(client.get(f"/api/v1/admin/jobs/{job['id']}/events", headers=h))
+    await asyncio.sleep(0.2)
+    await runner(client).run_once()
+    resp = await events
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    text = await resp.text()
+    assert text.count("event: progress") >= 1 and text.rstrip().endswith('data: {"state":"finished"}')
+    assert len(client.app[POOL].accounts()) == 5
+
+
+async def test_cancel_stops_between_chunks(admin, manual) -> None:
+    client, h = await ready(admin)
+    job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "disable"}, headers=h)).json())["job"]
+    cancelled = (await (await client.post(f"/api/v1/admin/jobs/{job['id']}/cancel", headers=h)).json())["job"]
+    assert cancelled["cancel"] is True
+    await runner(client).run_once()
+    final = await client.app[STORAGE].get(NS_JOBS, job["id"])
+    assert final["state"] == "cancelled" and final["done"] == 0
+    assert not any(a.status.value == "disabled" for a in client.app[POOL].accounts())
+
+
+async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin, manual) -> None:
+    client, h = await ready(admin)
+    storage = client.app[STORAGE]
+    job = await Jobs(storage).create("disable", TOKENS, "admin")
+    # a worker took it, did the first chunk, and died holding the lock
+    await storage.patch(NS_JOBS, job["id"], {"state": "running", "cursor": 1, "done": 3, "worker": "dead"})
+    assert await storage.acquire_lock(f"admin:job:{job['id']}", "dead-worker", 0.5)
+    await runner(client).run_once()
+    assert (await storage.get(NS_JOBS, job["id"]))["cursor"] == 1  # still locked: left alone
+    await asyncio.sleep(0.6)
+    await runner(client).run_once()
+    final = await storage.get(NS_JOBS, job["id"])
+    assert (final["state"], final["done"], final["resumed"]) == ("finished", 7, 1)
+    disabled = [t for t in TOKENS if client.app[POOL].get(t).status.value == "disabled"]
+    assert disabled == TOKENS[3:]  # the dead worker's chunk is its business; the rest were done here
+
+
+async def test_a_job_whose_chunk_is_lost_fails_with_a_reason(admin, manual) -> None:
+    client, h = await ready(admin)
+    storage = client.app[STORAGE]
+    job = await Jobs(storage).create("enable", TOKENS, "admin")
+    await storage.delete(NS_ITEMS, f"{job['id']}:1")
+    await runner(client).run_once()
+    final = await storage.get(NS_JOBS, job["id"])
+    assert final["state"] == "failed" and "chunk 1" in final["reason"] and final["done"] == 3
+
+
+async def test_job_refusals(admin, manual) -> None:
+    client, h = await ready(admin)
+    assert (await client.post("/api/v1/admin/jobs", json={"kind": "explode"}, headers=h)).status == 400
+    assert (await client.post("/api/v1/admin/jobs", json={}, headers=h)).status == 400
+    none = await client.post("/api/v1/admin/jobs?search=nothing-matches", json={"kind": "delete"}, headers=h)
+    assert none.status == 400
+    assert (await client.get("/api/v1/admin/jobs/job-00000000", headers=h)).status == 404
+    assert (await client.get("/api/v1/admin/jobs")).status == 401
