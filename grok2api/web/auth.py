@@ -117,7 +117,8 @@ async def authenticate_api(request: web.Request, api_key: str, keys: KeyService)
             if is_loopback(request):
                 return Identity(key_id=None, name="loopback", kind="open")
             raise ApiError(401, _NO_KEY_HINT, code="invalid_api_key")
-        raise ApiError(401, "Missing API key: send Authorization: Bearer <key>", code="invalid_api_key")
+        raise ApiError(401, "Missing API key: send Authorization: Bearer <key> or x-api-key: <key>",
+                       code="invalid_api_key")
     if api_key and same_secret(presented, api_key):
         return Identity(key_id=None, name="global", kind="global")
     identity = await keys.authenticate(presented)

@@ -9,15 +9,16 @@ Which answer a request gets, first rule that matches:
 3. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
    header and analysis tokens, a web search with results, a citation card and a
    ``<grok:render>`` tag in the final text;
-4. **tools** — the message offers tools the way the gateway's default tool prompt does
-   (a ``<tools>`` block of JSON lines): when it ends with a ``</tool_result>``, the
-   answer is ``Echo: <the result's last line>``; otherwise a sentence and a
+4. **tool result** — the message ends with a ``</tool_result>``: the answer is
+   ``Echo: <the result's last line>``;
+5. **tools** — the message offers tools the way the gateway's default tool prompt does
+   (a ``<tools>`` block of JSON lines): a sentence and a
    ``<tool_call>`` of the first tool (or of the one a ``must call the tool "name"`` rule
    names), with arguments made up from its schema's required properties (strings
    are the user's last line). ``[parallel]`` calls every tool, ``[malformed-tool]``
    writes a call whose JSON is broken, ``[bad-args]`` one whose arguments miss a
    required property;
-5. **plain** — everything else.
+6. **plain** — everything else.
 
 The answer text is ``Echo: <last non-empty line of the message>`` (the thinking answer
 adds the citation tag and a full stop), so a test can tell which prompt arrived.
@@ -157,6 +158,10 @@ def reply_for(body: dict[str, Any], user_id: str) -> Reply:
         return _image(script)
     if "THINKING" in mode or mode in _THINKING_MODES:
         return _thinking(script)
+    result = _RESULT.search(script.message)
+    if result:  # a tool's result came back, with or without tools still on offer
+        script.message = result.group(1)
+        return _plain(script)
     offered = _TOOLS.search(script.message)
     if offered:
         return _tools(script, offered.group(1))
@@ -177,11 +182,7 @@ def _arguments(schema: dict[str, Any], topic: str, broken: bool) -> dict[str, An
 
 
 def _tools(script: _Script, listing: str) -> Reply:
-    """A tool-calling turn, or the answer after the results came back (module docstring)."""
-    result = _RESULT.search(script.message)
-    if result:
-        script.message = result.group(1)
-        return _plain(script)
+    """A tool-calling turn (module docstring)."""
     tools = [orjson.loads(line) for line in listing.splitlines() if line.strip()]
     forced = _FORCED.search(script.message)
     chosen = [t for t in tools if t.get("name") == forced.group(1)] if forced else tools

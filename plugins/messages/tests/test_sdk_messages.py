@@ -3,6 +3,7 @@ text, streams, tools (a full loop), thinking, token counting, errors in Anthropi
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import anthropic
@@ -130,6 +131,18 @@ async def test_count_tokens_matches_usage(start_gateway: StartGateway) -> None:
     assert len(live.chats()) == 1  # counting never goes upstream
 
 
+async def test_an_image_block_is_uploaded(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x01" * 32).decode()
+    message = await client(live).messages.create(model="grok-3", max_tokens=64, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+        {"type": "text", "text": "What is this?"}]}])
+    assert message.content[0].text == "Echo: What is this?"  # type: ignore[union-attr]
+    (upload,) = live.fake.requests_to("upload")
+    assert (upload.json["fileMimeType"], upload.json["content"]) == ("image/png", png)
+    assert len(live.chats()[-1].json["fileAttachments"]) == 1
+
+
 async def test_errors_in_anthropics_shape(start_gateway: StartGateway) -> None:
     live = await gateway(start_gateway)
     with pytest.raises(anthropic.AuthenticationError) as denied:
@@ -151,6 +164,10 @@ async def test_errors_in_anthropics_shape(start_gateway: StartGateway) -> None:
         by_header = await raw.post(live.url + "/v1/messages", headers={"x-api-key": API_KEY},
                                    json={"model": "grok-3", "max_tokens": 5, "messages": ASK})
         assert by_header.status_code == 200 and by_header.json()["content"][0]["text"] == "Echo: Weather in Oslo?"
+        models = await raw.get(live.url + "/v1/models", headers={"x-api-key": API_KEY})  # on every /v1 route
+        assert models.status_code == 200
+        anonymous = await raw.post(live.url + "/v1/messages", json={"model": "grok-3", "messages": ASK})
+        assert anonymous.status_code == 401 and anonymous.json()["error"]["type"] == "authentication_error"
     live.fake.inject("rate_limited", endpoint="chat", retry_after=30)
     with pytest.raises(anthropic.RateLimitError) as limited:
         await client(live).messages.create(model="grok-3", max_tokens=10, messages=ASK)

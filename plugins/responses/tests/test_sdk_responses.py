@@ -4,6 +4,7 @@ and event is validated against OpenAI's schemas by the checking transport."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import openai
@@ -111,6 +112,27 @@ async def test_reasoning_summaries_from_groks_thinking(start_gateway: StartGatew
     assert "Thinking about your request" in final.output[0].summary[0].text  # type: ignore[union-attr]
     plain = await client.responses.create(model="grok-4-thinking", input="Why is the sky blue?")
     assert [item.type for item in plain.output] == ["message"]
+
+
+async def test_an_input_image_is_uploaded(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x01" * 32).decode()
+    response = await live.aclient().responses.create(model="grok-3", input=[{"role": "user", "content": [
+        {"type": "input_image", "image_url": f"data:image/png;base64,{png}", "detail": "auto"},
+        {"type": "input_text", "text": "What is this?"}]}])
+    assert response.output_text == "Echo: What is this?"
+    (upload,) = live.fake.requests_to("upload")
+    assert (upload.json["fileMimeType"], upload.json["content"]) == ("image/png", png)
+
+
+async def test_a_continuation_without_tools_still_reads_the_result(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    client = live.aclient()
+    first = await client.responses.create(model="grok-3", input="Weather in Rome?", tools=[WEATHER])
+    call = next(item for item in first.output if item.type == "function_call")
+    final = await client.responses.create(model="grok-3", previous_response_id=first.id, input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": "25 C"}])
+    assert final.output_text == "Echo: 25 C" and "<tools>" not in prompt_of(live)
 
 
 async def test_malformed_tool_output_is_a_message(start_gateway: StartGateway) -> None:
