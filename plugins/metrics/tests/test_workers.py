@@ -26,8 +26,8 @@ CHATS = 12
 
 
 def test_serve_makes_a_private_folder_only_for_several_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
-    assert multiprocess_dir(1) is None and MULTIPROC_ENV not in os.environ
+    monkeypatch.setenv(MULTIPROC_ENV, "")  # unset, as far as the plugin goes; the test's end restores it
+    assert multiprocess_dir(1) is None and not os.environ[MULTIPROC_ENV]
     made = multiprocess_dir(3)
     assert made is not None and Path(made).is_dir() and os.environ[MULTIPROC_ENV] == made
     assert multiprocess_dir(3) == made  # a worker inherits the parent's folder
