@@ -4,6 +4,7 @@ A stored response (``store``, the default) is one storage record with a time-to-
 (``[responses] store_ttl_hours``), so every worker sees it: the response, this
 request's input items and the items before them, which ``previous_response_id``
 continues from. Only the API key that made a response can read, continue or delete it.
+A response the storage engine refuses is still answered, and logged as not stored.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from grok2api.api import IDENTITY, SETTINGS, STORAGE, ApiError, ModelRequest, invalid
+from grok2api.api import IDENTITY, SETTINGS, STORAGE, ApiError, ModelRequest, StorageError, invalid, logger
 from grok2api_plugins.chat.handler import serve
 from grok2api_plugins.responses.render import ResponseSurface
 from grok2api_plugins.responses.request import Item, conversation, parse_responses
@@ -45,7 +46,10 @@ async def create(req: ModelRequest) -> web.StreamResponse:
             ttl = req.app[SETTINGS].responses.store_ttl_hours * 3600  # type: ignore[attr-defined]
             record = {"owner": owner(req.request), "response": surface.completed, "input": parsed.items,
                       "context": history}
-            await req.app[STORAGE].put(NS, surface.id, record, ttl=ttl)
+            try:
+                await req.app[STORAGE].put(NS, surface.id, record, ttl=ttl)
+            except StorageError as exc:  # the answer stands; it only cannot be fetched or continued
+                logger.warning("response {} not stored: {}", surface.id, exc)
 
     return await serve(req, conversation(parsed, history), surface, stream=parsed.stream, ended=keep)
 

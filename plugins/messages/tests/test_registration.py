@@ -1,5 +1,5 @@
-"""The kernel's ``models.add_handler``, which lets this plugin serve the chat plugin's models,
-and the app as ``grok2api serve`` builds it from the installed entry points."""
+"""The kernel's ``models.add_handler``, which lets the messages and responses plugins serve the
+chat plugin's models, and the app as ``grok2api serve`` builds it from the installed entry points."""
 
 from __future__ import annotations
 
@@ -30,14 +30,17 @@ def test_add_handler_serves_one_more_capability_on_a_registered_model() -> None:
         models.add_handler("m-1", "other", "nope")  # type: ignore[arg-type]
 
 
-def test_the_installed_plugins_serve_messages_on_every_chat_model(make_settings: Callable[..., Settings]) -> None:
+SURFACES = {"chat", "messages", "messages_count_tokens", "responses"}
+
+
+def test_the_installed_plugins_serve_every_surface_on_every_chat_model(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings())
     registries = app[REGISTRIES]
-    assert {"messages", "messages_count_tokens"} <= set(registries.capabilities.capabilities)
+    assert SURFACES <= set(registries.capabilities.capabilities)
     chat_models = [m for m in registries.models.models.values() if m.plugin == "chat"]
-    assert chat_models and all({"chat", "messages", "messages_count_tokens"} <= set(m.handlers) for m in chat_models)
+    assert chat_models and all(SURFACES <= set(m.handlers) for m in chat_models)
 
 
-def test_without_the_chat_plugin_messages_serves_nothing(make_settings: Callable[..., Settings]) -> None:
+def test_without_the_chat_plugin_the_surfaces_serve_nothing(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings(plugins={"disabled": ["chat"]}))
-    assert not any("messages" in m.handlers for m in app[REGISTRIES].models.models.values())
+    assert not any((SURFACES - {"chat"}) & set(m.handlers) for m in app[REGISTRIES].models.models.values())
