@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 def grok2api_add_config(config: ConfigRegistry) -> None:
     from grok2api_plugins.admin.settings import AdminSettings
 
-    config.add_section("admin", AdminSettings)
+    config.add_section("admin", AdminSettings, moved={
+        "performance.assets_delete_batch_size": "assets_delete_batch_size",
+        "performance.admin_assets_batch_size": "assets_batch_size",
+    })
 
 
 @hookimpl

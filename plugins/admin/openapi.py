@@ -53,6 +53,12 @@ SUMMARIES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("GET", "/api/v1/admin/version"): ("status", "The gateway's version", False),
     ("GET", "/api/v1/admin/metrics"): ("status", "Accounts, media cache and request counts", True),
     ("GET", "/api/v1/admin/openapi.json"): ("status", "This document", False),
+    ("GET", "/api/v1/admin/cache"): ("cache", "Local cache stats and accounts' online asset counts", True),
+    ("GET", "/api/v1/admin/cache/local"): ("cache", "Local image and video cache stats", True),
+    ("GET", "/api/v1/admin/cache/list"): ("cache", "Cached files, newest first", True),
+    ("POST", "/api/v1/admin/cache/clear"): ("cache", "Delete every cached file of a type", True),
+    ("POST", "/api/v1/admin/cache/item/delete"): ("cache", "Delete one cached file", True),
+    ("POST", "/api/v1/admin/cache/online/clear"): ("cache", "Delete the online assets of a few accounts", True),
     ("GET", "/api/v1/admin/plugins"): ("status", "Installed plugins and their hooks", False),
     ("GET", "/api/v1/admin/pages"): ("status", "The console's navigation", False),
 }

@@ -1,4 +1,5 @@
-"""The ``[admin]`` config section: session lifetimes, login throttling, the password rule."""
+"""The ``[admin]`` config section: session lifetimes, login throttling, the password rule, the
+parallelism of online-asset work (two of the original's ``performance`` keys)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ class AdminSettings(Section):
     login_max_failures_per_address: int = Field(10, ge=1, description="failed logins from one address per window")
     login_max_failures_per_user: int = Field(30, ge=1, description="failed logins for one username per window")
     min_password_length: int = Field(10, ge=8, le=128, description="shortest new admin password accepted")
+    assets_delete_batch_size: int = Field(10, ge=1, le=100, description="parallel deletions of one account's "
+                                          "online assets (the original's performance.assets_delete_batch_size)")
+    assets_batch_size: int = Field(10, ge=1, le=100, description="accounts asked about their online assets at once "
+                                   "(the original's performance.admin_assets_batch_size)")
 
     @model_validator(mode="after")
     def _idle_within_max(self) -> AdminSettings:

@@ -7,14 +7,13 @@ days and the top 10 models of those days; the summary covers the 7 days shown.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from grok2api.api import MEDIA, POOL, REQUEST_LOG, SETTINGS, STORAGE, __version__
+from grok2api.api import POOL, REQUEST_LOG, SETTINGS, STORAGE, __version__
+from grok2api_plugins.admin.media import local_stats
 from grok2api_plugins.admin.respond import reply
 
 ALL = "_all"
@@ -30,11 +29,6 @@ async def storage_info(request: web.Request) -> web.Response:
 
 async def version_info(request: web.Request) -> web.Response:
     return reply(request, {"version": __version__, "service": "grok2api", "runtime": "python-aiohttp"})
-
-
-def _dir_stats(directory: Path) -> dict[str, Any]:
-    files = [p for p in directory.iterdir() if p.is_file()] if directory.is_dir() else []
-    return {"count": len(files), "size_mb": round(sum(p.stat().st_size for p in files) / 1024 / 1024, 2)}
 
 
 def _buckets(stats: dict[str, dict[str, dict[str, int]]]) -> dict[datetime, dict[str, dict[str, int]]]:
@@ -92,13 +86,11 @@ async def metrics(request: web.Request) -> web.Response:
     by_status = {s: sum(1 for a in accounts if a.status.value == s) for s in ("active", "cooling", "expired",
                                                                                "disabled")}
     chat_quota = sum(a.quota for a in accounts if a.status.value == "active" and a.quota > 0)
-    media = request.app[MEDIA]
     stats = await request.app[REQUEST_LOG].stats(hours=DAYS * HOURS)
     return reply(request, {
         "tokens": {"total": len(accounts), **by_status, "chat_quota": chat_quota, "image_quota": chat_quota // 2,
                    "total_calls": sum(a.use_count for a in accounts)},
-        "cache": {"local_image": await asyncio.to_thread(_dir_stats, media.directory("image")),
-                  "local_video": await asyncio.to_thread(_dir_stats, media.directory("video"))},
+        "cache": await local_stats(request),
         "request_stats": request_stats(stats, datetime.now(UTC)),
     })
 
