@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/gateway.py            # about a minute
     .venv/bin/python benchmarks/gateway.py --quick    # a smoke run
     .venv/bin/python benchmarks/gateway.py --workers 2  # the gateway in two processes
+    .venv/bin/python benchmarks/gateway.py --latency  # answers that take about 3 s, as Grok's do
 
 Three processes on loopback: the fake Grok upstream (no frame delay, statsig check off,
 accounts with unlimited quota), the gateway (built as ``grok2api serve`` builds it, with
@@ -18,6 +19,13 @@ measured at concurrency 1 and 64, as a JSON answer and as a stream, after a warm
 the same concurrency. The direct, JSON and stream runs of one concurrency take turns in
 ``ROUNDS`` rounds and each figure pools its rounds, so the machine's drift during the
 script (about ±15 % here) weighs on the baseline and the gateway alike.
+
+With ``--latency`` the fake answers as Grok does, in seconds rather than microseconds: it
+waits ``LATENCY_FIRST_BYTE`` before its status line and ``LATENCY_FRAME_DELAY`` between the
+12 lines of the answer (about 3 s in all); the runs are at concurrency 1, 64 and 512, with
+one wave of warm-up each and the workers' starts spread over one answer time (answers of
+equal length would otherwise arrive in waves of the whole concurrency at once); the memory
+run is left out.
 
 Reported per run: latency p50/p99 (until the answer is complete), time to first token
 (first answer text) for streams, requests per second; and the added latency, added
@@ -55,17 +63,23 @@ INFLIGHT_PER_ACCOUNT = 64
 UPSTREAM_CONNECTIONS = 1200
 HOLD_SECONDS = 4.0
 ROUNDS = 4
+#: --latency: the fake's wait before it answers and between the lines of an answer (seconds)
+LATENCY_FIRST_BYTE = 0.8
+LATENCY_FRAME_DELAY = 0.2
+LATENCY_ANSWER = LATENCY_FIRST_BYTE + 11 * LATENCY_FRAME_DELAY  # the answer has 12 lines
 
 
 # -- the two servers (run as child processes of this script) ------------------------------
 
-def serve_fake(port: int) -> None:
+def serve_fake(port: int, latency: bool) -> None:
     from grok2api.testing.fake_grok import FakeGrok
 
     async def main() -> None:
-        async with FakeGrok(port=port, statsig="off") as fake:
+        async with FakeGrok(port=port, statsig="off", frame_delay=LATENCY_FRAME_DELAY if latency else 0.0) as fake:
             for token in ACCOUNTS:
                 fake.add_account(token, tier="super", limits={UPSTREAM_MODEL: 10**9})
+            if latency:
+                fake.inject("slow_first_byte", endpoint="chat", times=None, delay=LATENCY_FIRST_BYTE)
             await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -75,11 +89,11 @@ def serve_gateway(port: int, fake_url: str) -> None:
     from aiohttp import web
 
     from grok2api import hookimpl
-    from grok2api.web.app import create_app
-    from grok2api.web.appkeys import POOL
     from grok2api.cli.serve import run_server
     from grok2api.config.settings import load_settings
     from grok2api.logs.logger import setup_logging
+    from grok2api.web.app import create_app
+    from grok2api.web.appkeys import POOL
 
     class Seed:
         """Puts the benchmark accounts into the pool at start-up."""
@@ -202,25 +216,28 @@ def cpu_seconds(pids: tuple[int, ...]) -> float:
 
 
 async def measure(label: str, once: Callable[[], Awaitable[Sample]], requests: int, concurrency: int,
-                  processes: dict[str, tuple[int, ...]]) -> Run:
+                  processes: dict[str, tuple[int, ...]], warm_up: int, stagger: float = 0.0) -> Run:
+    """``stagger``: seconds between the workers' starts, so that answers of equal length do not
+    arrive at the gateway in waves of ``concurrency`` at once."""
     samples: list[Sample] = []
     left = 0
 
-    async def worker() -> None:
+    async def worker(n: int) -> None:
         nonlocal left
+        await asyncio.sleep(n * stagger)
         while left > 0:
             left -= 1
             samples.append(await once())
 
     # warm-up at the measured concurrency, so every connection (client to server, and the
     # gateway's to the fake) is open before the clock starts; also caches, the pool's first writes
-    left = min(requests, max(20, 2 * concurrency))
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    left = warm_up
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
     samples.clear()
     left = requests
     cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
     wall = time.perf_counter() - started
     cpu = {name: (cpu_seconds(pids) - cpu_before[name]) * 1000 / requests for name, pids in processes.items()}
     return Run(label, samples, wall, cpu)
@@ -302,7 +319,7 @@ def row(name: str, direct: Run, gateway: Run, stream: bool) -> list[str]:
              compare("latency p99", direct.pct(0.99), gateway.pct(0.99))]
     if stream:
         lines.append(compare("first token", direct.pct(0.5, first=True), gateway.pct(0.5, first=True), "  (p50)"))
-    lines.append(f"  throughput   direct {direct.rps:7.0f} rps  gateway {gateway.rps:7.0f} rps  "
+    lines.append(f"  throughput   direct {direct.rps:7.1f} rps  gateway {gateway.rps:7.1f} rps  "
                  f"ratio {gateway.rps / direct.rps:5.2f}")
     lines.append(f"  CPU ms/request  direct: {direct.cpu_text()}   via gateway: {gateway.cpu_text()}")
     return lines
@@ -322,17 +339,22 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
             "json": lambda: target.gateway(False),
             "stream": lambda: target.gateway(True),
         }
-        for concurrency, requests in ((1, args.requests_c1), (64, args.requests_c64)):
+        for concurrency, requests in args.runs:
             rounds: dict[str, list[Run]] = {kind: [] for kind in kinds}
-            for _ in range(ROUNDS):
+            warm_up = concurrency if args.latency else min(requests, max(20, 2 * concurrency))
+            stagger = LATENCY_ANSWER / concurrency if args.latency else 0.0
+            for _ in range(args.rounds):
                 for kind, once in kinds.items():
-                    rounds[kind].append(await measure(kind, once, requests // ROUNDS, concurrency, processes))
+                    rounds[kind].append(await measure(kind, once, requests // args.rounds, concurrency, processes,
+                                                      warm_up, stagger))
             direct = Run.pooled(rounds["direct"])
             for mode in ("json", "stream"):
                 gateway_run = Run.pooled(rounds[mode])
                 results[(mode, concurrency)] = (direct, gateway_run)
-                title = f"{mode:6} concurrency {concurrency:2} ({requests} requests in {ROUNDS} rounds)"
+                title = f"{mode:6} concurrency {concurrency:2} ({requests} requests in {args.rounds} rounds)"
                 report += row(title, direct, gateway_run, mode == "stream")
+        if args.latency:
+            return report
         streams = args.streams
         body = orjson.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
         gateway_kib = await held_memory(session, gateway_url + "/v1/chat/completions", body,
@@ -357,17 +379,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few requests: a smoke run")
     parser.add_argument("--workers", type=int, default=1, help="gateway processes sharing its port (default 1)")
+    parser.add_argument("--latency", action="store_true", help="the fake takes about 3 s per answer, as Grok does")
     parser.add_argument("--child", choices=["fake", "gateway"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "fake":
-        serve_fake(args.port)
+        serve_fake(args.port, args.latency)
         return 0
     if args.child == "gateway":
         serve_gateway(args.port, args.fake_url)
         return 0
-    args.requests_c1, args.requests_c64, args.streams = (50, 200, 200) if args.quick else (400, 8000, 1000)
+    args.streams = 200 if args.quick else 1000
+    if args.latency:
+        args.runs, args.rounds = ([(1, 2), (64, 64)], 1) if args.quick else ([(1, 8), (64, 256), (512, 1024)], 2)
+    else:
+        args.runs, args.rounds = ([(1, 50), (64, 200)] if args.quick else [(1, 400), (64, 8000)]), ROUNDS
     args.streams = int(os.environ.get("BENCH_STREAMS", args.streams))
 
     fake_port, gateway_port = free_port(), free_port()
@@ -381,7 +408,8 @@ def main() -> int:
         logs = Path(os.environ.get("BENCH_LOG") or Path(tmp) / "servers.log")
         with open(logs, "wb") as log:
             me = [sys.executable, str(Path(__file__).resolve())]
-            fake = subprocess.Popen([*me, "--child", "fake", "--port", str(fake_port)], env=env, stderr=log)
+            fake = subprocess.Popen([*me, "--child", "fake", "--port", str(fake_port),
+                                     *(["--latency"] if args.latency else [])], env=env, stderr=log)
             gateways = [subprocess.Popen([*me, "--child", "gateway", "--port", str(gateway_port), "--fake-url",
                                           fake_url], env=env, stderr=log, cwd=tmp) for _ in range(args.workers)]
             try:
@@ -404,6 +432,9 @@ def main() -> int:
           f"{len(ACCOUNTS)} accounts, token.max_inflight_per_account={INFLIGHT_PER_ACCOUNT}, "
           f"grok.max_connections={UPSTREAM_CONNECTIONS}, global API key, log level WARNING, "
           f"{args.workers} worker process(es)")
+    if args.latency:
+        print(f"fake Grok with realistic latency: {LATENCY_FIRST_BYTE:g} s to the first byte, "
+              f"{LATENCY_FRAME_DELAY:g} s between lines")
     print("\n".join(report))
     return 0
 

@@ -13,9 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
-from curl_cffi.const import CurlECode
-from curl_cffi.curl import CurlError
-from curl_cffi.requests.exceptions import ProxyError
+from curl_cffi import CurlECode, CurlError
 
 from grok2api.logs.logger import mask_text
 from grok2api.upstream.errors import Failure, UpstreamError
@@ -145,9 +143,15 @@ def from_stream_error(code: int | str | None, message: str, what: str,
                          retry_after=wait, body_excerpt=excerpt(message))
 
 
+def _proxy_refused(code: int, message: str) -> bool:
+    """An HTTP proxy that refused to open the tunnel (curl reports it as a receive error)."""
+    return code == CurlECode.RECV_ERROR and "CONNECT" in message
+
+
 def from_curl(exc: CurlError, what: str, *, responded: bool) -> UpstreamError:
     """Classify a transport failure; ``responded`` says whether headers had arrived.
-    Code 0 is curl_cffi refusing before curl ran (closed session, no free handle)."""
+    Code 0 is curl_cffi or the transport refusing before curl ran (closed session, no free
+    handle, an unknown impersonation target)."""
     code = exc.code
     message = excerpt(str(exc).split(". See https://curl.se")[0])
     if code == CurlECode.OPERATION_TIMEDOUT:
@@ -157,7 +161,7 @@ def from_curl(exc: CurlError, what: str, *, responded: bool) -> UpstreamError:
             failure = Failure.TIMEOUT_CONNECT
         else:
             failure = Failure.TIMEOUT_FIRST_BYTE
-    elif not responded and (code in _NOT_SENT or code == 0 or isinstance(exc, ProxyError)):
+    elif not responded and (code in _NOT_SENT or code == 0 or _proxy_refused(code, message)):
         failure = Failure.NETWORK_BEFORE_SEND
     else:
         failure = Failure.NETWORK_AFTER_SEND

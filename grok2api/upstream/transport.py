@@ -1,10 +1,10 @@
 """HTTP and WebSocket transport to Grok over curl_cffi.
 
-HTTP requests run on pooled curl handles (:mod:`grok2api.upstream.curl_http`) whose one
-multi handle keeps connections (and TLS sessions) alive between calls; WebSockets use a
-long-lived ``AsyncSession`` per proxy setting. Every call runs under four limits read
-from ``grok.*`` when it starts: connect (enforced by curl), first byte, idle gap between
-body chunks, and total.
+HTTP requests run on pooled ``Curl`` handles (:mod:`grok2api.upstream.curl_http`) on one
+``AsyncCurl``, which keeps connections (and TLS sessions) alive between calls; WebSockets use
+a long-lived ``AsyncSession`` per proxy setting, given that same ``AsyncCurl``, so the process
+runs one multi handle. Every call runs under four limits read from ``grok.*`` when it
+starts: connect (enforced by curl), first byte, idle gap between body chunks, and total.
 Every failure leaves as one logged :class:`UpstreamError`.
 """
 
@@ -14,19 +14,18 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
-from curl_cffi.const import CurlECode, CurlOpt, CurlWsFlag
-from curl_cffi.curl import CurlError
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response
-from curl_cffi.requests.websockets import WebSocketClosed
+from curl_cffi import CurlECode, CurlError, CurlOpt, CurlWsFlag
+from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response, WebSocketClosed
 
 from grok2api.config.settings import GrokSettings, Settings
 from grok2api.logs.logger import logger
 from grok2api.upstream.classify import from_curl, from_status
-from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer
+from grok2api.upstream.curl_http import CurlHttp, HttpRequest, Transfer, parse_head
 from grok2api.upstream.errors import Failure, UpstreamError
 
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
@@ -195,20 +194,6 @@ def _log(error: UpstreamError) -> None:
                    f" | body: {error.body_excerpt}" if error.body_excerpt else "")
 
 
-def _handshake_answer(lines: list[bytes]) -> tuple[int, dict[str, str]]:
-    """Status and headers of a refused WebSocket upgrade, from the raw header lines."""
-    status, headers = 0, dict[str, str]()
-    for raw in lines:
-        line = raw.decode("latin-1").strip()
-        if line.startswith("HTTP/"):
-            parts = line.split()
-            status, headers = (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), {}
-        elif ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
 class Call:
     """One HTTP request as an async context manager (a class, not ``@asynccontextmanager``:
     every chat request makes one, and a generator-based manager costs several times more)."""
@@ -261,7 +246,8 @@ class Transport:
         session = self._sessions.get(key)
         if session is None:
             session = AsyncSession(proxy=proxy or None, max_clients=key[1], discard_cookies=True,
-                                   trust_env=False, allow_redirects=False, default_headers=False)
+                                   trust_env=False, allow_redirects=False, default_headers=False,
+                                   async_curl=self._http.acurl)
             self._sessions[key] = session
         return session
 
@@ -292,22 +278,18 @@ class Transport:
         grok = self._settings.grok
         timeouts = Timeouts.of(grok)
         clock = Clock(timeouts)
-        answer: list[bytes] = []
-
-        def keep_header(line: bytes) -> int:
-            answer.append(line)
-            return len(line)
+        answer = BytesIO()  # the handshake's header lines
 
         async def connect() -> AsyncWebSocket:
             return await self._session(proxy).ws_connect(
                 url, headers=headers, timeout=(timeouts.connect, timeouts.first_byte),
-                impersonate=grok.impersonate, curl_options={CurlOpt.HEADERFUNCTION: keep_header})
+                impersonate=grok.impersonate, curl_options={CurlOpt.HEADERDATA: answer})
 
         try:
             try:
                 ws = await clock.wait_in_task(connect(), what)
             except CurlError as exc:
-                status, answer_headers = _handshake_answer(answer)
+                status, answer_headers = parse_head(answer.getvalue())
                 if exc.code == CurlECode.HTTP_RETURNED_ERROR and status:
                     raise from_status(status, answer_headers, None, what) from exc
                 raise from_curl(exc, what, responded=False) from exc

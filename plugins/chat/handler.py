@@ -231,14 +231,6 @@ class Answer:
         return sse.response
 
 
-class _EventStream(web.StreamResponse):
-    """An SSE response whose head leaves with its first chunk, in one send: LazyStream
-    prepares it only when that chunk is ready. (aiohttp's opt-in for buffering the head;
-    without it the head is one more send of its own.)"""
-
-    _send_headers_immediately = False
-
-
 class LazyStream:
     """An SSE response whose head goes out with its first chunk, so a failure before
     any answer can still be an HTTP status."""
@@ -253,7 +245,7 @@ class LazyStream:
     async def open(self) -> web.StreamResponse:
         """The response, its head sent; the surface's opening events wait for the next write."""
         if self.response is None:
-            self.response = _EventStream(headers=SSE_HEADERS)
+            self.response = web.StreamResponse(headers=SSE_HEADERS)
             await self.response.prepare(self.request)
             self._opening = self.surface.opening(self.prompt)
         return self.response
