@@ -6,19 +6,21 @@ Which answer a request gets, first rule that matches:
 2. **image** — the message starts with ``Image Generation:``, ``Image Edit:`` or ``Drawing:``
    (any case), or ``toolOverrides.imageGen`` is true; ``imageGenerationCount`` images (an
    ``imagine-image-edit`` request must name pictures its account uploaded, else a 400);
-3. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
-   header and analysis tokens, a web search with results, a citation card and a
-   ``<grok:render>`` tag in the final text;
-4. **tool result** — the message ends with a ``</tool_result>``: the answer is
-   ``Echo: <the result's last line>``;
-5. **tools** — the message offers tools the way the gateway's default tool prompt does
-   (a ``<tools>`` block of JSON lines): a sentence and a
+3. **tools** — the message offers tools the way the gateway's default tool prompt does
+   (a ``<tools>`` block of JSON lines) and does not end with a ``</tool_result>``: (on a
+   thinking mode, a header and an analysis token, then) a sentence and a
    ``<tool_call>`` of the first tool (or of the one a ``must call the tool "name"`` rule
    names), with arguments made up from its schema's required properties (strings
    are the user's last line). ``[parallel]`` calls every tool, ``[malformed-tool]``
    writes a call whose JSON is broken, ``[bad-args]`` one whose arguments miss a
    required property;
-6. **plain** — everything else.
+4. **thinking** — ``modelMode`` contains ``THINKING`` or is ``MODEL_MODE_EXPERT``/``_HEAVY``:
+   header and analysis tokens, a web search with results, a citation card and a
+   ``<grok:render>`` tag in the final text;
+5. **plain** — everything else.
+
+A message that ends with a ``</tool_result>`` is answered (rule 4 or 5) as if the
+result's text were the whole message, so the answer is ``Echo: <the result's last line>``.
 
 The answer text is ``Echo: <last non-empty line of the message>`` (the thinking answer
 adds the citation tag and a full stop), so a test can tell which prompt arrived.
@@ -156,16 +158,13 @@ def reply_for(body: dict[str, Any], user_id: str) -> Reply:
         return _video(script)
     if _IMAGE_PREFIX.match(script.message) or tools.get("imageGen") is True:
         return _image(script)
-    if "THINKING" in mode or mode in _THINKING_MODES:
-        return _thinking(script)
+    thinking = "THINKING" in mode or mode in _THINKING_MODES
     result = _RESULT.search(script.message)
     if result:  # a tool's result came back, with or without tools still on offer
         script.message = result.group(1)
-        return _plain(script)
-    offered = _TOOLS.search(script.message)
-    if offered:
-        return _tools(script, offered.group(1))
-    return _plain(script)
+    elif offered := _TOOLS.search(script.message):
+        return _tools(script, offered.group(1), thinking)
+    return _thinking(script) if thinking else _plain(script)
 
 
 def _arguments(schema: dict[str, Any], topic: str, broken: bool) -> dict[str, Any]:
@@ -181,7 +180,7 @@ def _arguments(schema: dict[str, Any], topic: str, broken: bool) -> dict[str, An
     return values
 
 
-def _tools(script: _Script, listing: str) -> Reply:
+def _tools(script: _Script, listing: str, thinking: bool) -> Reply:
     """A tool-calling turn (module docstring)."""
     tools = [orjson.loads(line) for line in listing.splitlines() if line.strip()]
     forced = _FORCED.search(script.message)
@@ -196,6 +195,10 @@ def _tools(script: _Script, listing: str) -> Reply:
         calls = calls.replace('"arguments":{', '"arguments":{{', 1)
     text = f"Let me use a tool for {topic}.\n{calls}".rstrip()
     script.add(llmInfo={"modelHash": script.model_hash}, isThinking=False, isSoftStop=False)
+    if thinking:
+        script.add(token="Choosing a tool", messageTag="header", messageStepId=0, isThinking=True)
+        script.add(token=f"The user wrote: {topic}. A tool can answer that.", messageTag="analysis",
+                   messageStepId=0, isThinking=True)
     script.say(text)
     script.add(token="", isThinking=False, isSoftStop=True)
     script.finish(text)

@@ -79,6 +79,19 @@ async def test_a_streamed_call_and_the_full_loop(start_gateway: StartGateway) ->
     assert '<tool_call>{"name":"get_weather","arguments":{"city":' in prompt  # the earlier call, by the convention
 
 
+async def test_reasoning_then_a_call(start_gateway: StartGateway) -> None:
+    live = await start_gateway()
+    stream = await live.aclient().chat.completions.create(model="grok-4.1-thinking", messages=ASK, tools=[WEATHER],
+                                                          stream=True)
+    reasoning = ""
+    calls = []
+    async for chunk in stream:
+        delta = chunk.choices[0].delta
+        reasoning += getattr(delta, "reasoning_content", None) or ""
+        calls += delta.tool_calls or []
+    assert "Choosing a tool" in reasoning and calls[0].function.name == "get_weather"
+
+
 async def test_parallel_calls_and_the_switch_that_forbids_them(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     client = live.aclient()

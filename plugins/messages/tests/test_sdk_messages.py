@@ -121,6 +121,16 @@ async def test_thinking_blocks(start_gateway: StartGateway, stream: bool) -> Non
     assert [b.type for b in plain.content] == ["text"]
 
 
+async def test_thinking_then_a_tool_call_in_one_stream(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    async with client(live).messages.stream(model="grok-4.1-thinking", max_tokens=2048, messages=ASK, tools=[WEATHER],
+                                            thinking={"type": "adaptive"}) as stream:
+        starts = [e.content_block.type async for e in stream if e.type == "content_block_start"]
+        message = await stream.get_final_message()
+    assert starts == ["thinking", "text", "tool_use"] == [b.type for b in message.content]
+    assert message.stop_reason == "tool_use" and "Choosing a tool" in message.content[0].thinking  # type: ignore[union-attr]
+
+
 async def test_count_tokens_matches_usage(start_gateway: StartGateway) -> None:
     live = await gateway(start_gateway)
     api = client(live)

@@ -112,6 +112,9 @@ async def test_reasoning_summaries_from_groks_thinking(start_gateway: StartGatew
     assert "Thinking about your request" in final.output[0].summary[0].text  # type: ignore[union-attr]
     plain = await client.responses.create(model="grok-4-thinking", input="Why is the sky blue?")
     assert [item.type for item in plain.output] == ["message"]
+    with_tools = await client.responses.create(model="grok-4-thinking", input="Weather in Rome?", tools=[WEATHER],
+                                               reasoning={"summary": "concise"})
+    assert [item.type for item in with_tools.output] == ["reasoning", "message", "function_call"]
 
 
 async def test_an_input_image_is_uploaded(start_gateway: StartGateway) -> None:
