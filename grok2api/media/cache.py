@@ -33,6 +33,9 @@ MediaKind = Literal["image", "video"]
 KINDS: tuple[MediaKind, ...] = ("image", "video")
 MAX_BYTES: dict[MediaKind, int] = {"image": 32 * 1024 * 1024, "video": 512 * 1024 * 1024}
 TRIM_TO = 0.8
+#: least time between two passes of the trim, which lists every cached file: under load a
+#: pass per added file cost more CPU than the requests that added them
+TRIM_PAUSE = 0.25
 _CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -133,7 +136,8 @@ class MediaCache:
         return f"data:{_content_type(kind, data)};base64,{base64.b64encode(data).decode()}"
 
     def schedule_trim(self) -> None:
-        """Trim in the background, once at a time; a request during a trim runs another after it."""
+        """Trim in the background, once at a time; a request during a trim (or within
+        ``TRIM_PAUSE`` after it) runs another after it."""
         if not self.settings.cache.enable_auto_clean:
             return
         if self._trim_task is not None and not self._trim_task.done():
@@ -153,6 +157,7 @@ class MediaCache:
             if removed:
                 logger.info("media cache: removed {} old file(s) to stay under {} MB", removed,
                             self.settings.cache.limit_mb)
+            await asyncio.sleep(TRIM_PAUSE)  # files added meanwhile wait for the next pass
 
     def trim(self) -> int:
         """Delete the oldest files while the cache exceeds ``cache.limit_mb``, down to 80 %."""
