@@ -15,6 +15,8 @@ class AdminSettings(Section):
     login_max_failures_per_address: int = Field(10, ge=1, description="failed logins from one address per window")
     login_max_failures_per_user: int = Field(30, ge=1, description="failed logins for one username per window")
     min_password_length: int = Field(10, ge=8, le=128, description="shortest new admin password accepted")
+    log_dir: str = Field("logs", description="where `grok2api serve` writes its log files (relative: to the "
+                         "working directory), for the log routes")
     assets_delete_batch_size: int = Field(10, ge=1, le=100, description="parallel deletions of one account's "
                                           "online assets (the original's performance.assets_delete_batch_size)")
     assets_batch_size: int = Field(10, ge=1, le=100, description="accounts asked about their online assets at once "
