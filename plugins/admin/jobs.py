@@ -1,4 +1,4 @@
-"""Batch operations on accounts as durable jobs: refresh, enable, disable, delete.
+"""Batch operations on accounts as durable jobs: refresh, enable, disable, delete, clear_assets.
 
 A job is a record in storage (``admin_jobs``) with its progress, and its accounts in
 chunks beside it (``admin_job_items``, ``<job>:<n>``), so no record grows with the pool.
@@ -26,15 +26,17 @@ from grok2api.api import (
     STORAGE,
     ApiError,
     Storage,
-    TokenPool,
+    UpstreamError,
     invalid,
     logger,
     mask_secret,
+    mask_text,
     now_ms,
     random_hex,
     read_json,
 )
 from grok2api_plugins.admin.accounts import resolve_accounts, select_accounts
+from grok2api_plugins.admin.media import clear_assets
 from grok2api_plugins.admin.respond import principal, reply
 
 NS_JOBS = "admin_jobs"
@@ -45,11 +47,12 @@ POLL_SEC = 1.0
 KEEP_SEC = 7 * 24 * 3600
 MAX_ERRORS = 20
 ACTIVE = ("queued", "running")
-Operation = Callable[[TokenPool, list[str]], Awaitable[tuple[int, dict[str, str]]]]
+Operation = Callable[[web.Application, list[str]], Awaitable[tuple[int, dict[str, str]]]]
 
 
-async def _refresh(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
+async def _refresh(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
     """Synced without a new failure: done; else the failure the account recorded."""
+    pool = app[POOL]
     accounts = [a for t in tokens if (a := pool.get(t)) is not None]
     before = {a.token: (a.last_sync_at, a.last_fail_at) for a in accounts}
     await (await pool.refresh([a.token for a in accounts])).wait()
@@ -62,8 +65,8 @@ async def _refresh(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, s
 
 
 def _status(status: str) -> Operation:
-    async def apply(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
-        errors = {}
+    async def apply(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
+        pool, errors = app[POOL], {}
         for token in tokens:
             if pool.get(token) is None:
                 errors[token] = "no such account"
@@ -74,13 +77,32 @@ def _status(status: str) -> Operation:
     return apply
 
 
-async def _delete(pool: TokenPool, tokens: list[str]) -> tuple[int, dict[str, str]]:
-    await pool.remove(tokens)  # an account already gone is as good as deleted (a chunk run twice)
+async def _delete(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
+    await app[POOL].remove(tokens)  # an account already gone is as good as deleted (a chunk run twice)
     return len(tokens), {}
+
+
+async def _clear_assets(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
+    """Every online asset of each account; one that Grok refuses, or an asset left, is a failure."""
+    errors = {}
+    for token in tokens:
+        account = app[POOL].get(token)
+        if account is None:
+            errors[token] = "no such account"
+            continue
+        try:
+            result = await clear_assets(app, account)
+        except UpstreamError as exc:
+            errors[token] = mask_text(str(exc))[:300]
+            continue
+        if result["failed"]:
+            errors[token] = f"{result['failed']} of {result['total']} assets not deleted"
+    return len(tokens) - len(errors), errors
 
 
 OPERATIONS: dict[str, Operation] = {
     "refresh": _refresh, "enable": _status("active"), "disable": _status("disabled"), "delete": _delete,
+    "clear_assets": _clear_assets,
 }
 
 
@@ -121,10 +143,10 @@ class Jobs:
 class JobRunner:
     """One per worker: takes unlocked active jobs and works them."""
 
-    def __init__(self, storage: Storage, pool: TokenPool) -> None:
-        self.storage = storage
-        self.pool = pool
-        self.owner = storage.origin
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.storage: Storage = app[STORAGE]
+        self.owner = self.storage.origin
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -175,7 +197,7 @@ class JobRunner:
             if items is None:
                 await self._finish(job_id, job, "failed", f"chunk {job['cursor']} of the job is missing from storage")
                 return
-            done, errors = await operation(self.pool, list(items["tokens"]))
+            done, errors = await operation(self.app, list(items["tokens"]))
             kept = dict(job.get("errors") or {})
             for token, error in errors.items():
                 if len(kept) < MAX_ERRORS:
@@ -207,7 +229,7 @@ JOBS = web.AppKey("admin_jobs", Jobs)
 async def running(app: web.Application) -> AsyncIterator[None]:
     """The jobs service and this worker's runner, for the plugin's start-up context."""
     app[JOBS] = Jobs(app[STORAGE])
-    runner = JobRunner(app[STORAGE], app[POOL])
+    runner = JobRunner(app)
     runner.start()
     try:
         yield

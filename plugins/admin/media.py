@@ -5,7 +5,8 @@ Local files are named through the cache's own ``resolve``, which never yields a 
 outside the cache directory (the original only replaced ``/``). Accounts are named by
 ``ids`` (the list's handles) or, for the original's scripts, by ``token``/``tokens``; a
 full token in a URL ends up in access logs, so ``ids`` is the way. These routes take up
-to :data:`MAX_ACCOUNTS` accounts at a time, as the console's chunks do.
+to :data:`MAX_ACCOUNTS` accounts at a time, as the console's chunks do; a job of kind
+``clear_assets`` clears any number.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ async def local_stats(request: web.Request) -> dict[str, Any]:
     return {f"local_{kind}": await asyncio.to_thread(dir_stats, media.directory(kind)) for kind in ("image", "video")}
 
 
-def _config(request: web.Request) -> AdminSettings:
-    section: AdminSettings = request.app[SETTINGS].admin  # type: ignore[attr-defined]
+def _config(app: web.Application) -> AdminSettings:
+    section: AdminSettings = app[SETTINGS].admin  # type: ignore[attr-defined]
     return section
 
 
@@ -123,7 +124,8 @@ def _accounts(request: web.Request, body: dict[str, Any]) -> list[Account]:
     if missing:
         raise ApiError(404, f"No such account: {missing[0]}", code="token_not_found")
     if len(accounts) > MAX_ACCOUNTS:
-        raise invalid(f"at most {MAX_ACCOUNTS} accounts per request", "ids")
+        raise invalid(f"at most {MAX_ACCOUNTS} accounts per request; start a job (kind clear_assets) for more",
+                      "ids")
     return accounts
 
 
@@ -142,7 +144,7 @@ async def cache_overview(request: web.Request) -> web.Response:
     online: dict[str, Any] = {}
     if body["ids"] or body["tokens"]:
         accounts = _accounts(request, body)
-        gate = asyncio.Semaphore(_config(request).assets_batch_size)
+        gate = asyncio.Semaphore(_config(request.app).assets_batch_size)
 
         async def count(account: Account) -> dict[str, Any]:
             async with gate:
@@ -153,11 +155,11 @@ async def cache_overview(request: web.Request) -> web.Response:
     return reply(request, {**await local_stats(request), "online": online})
 
 
-async def clear_assets(request: web.Request, account: Account) -> dict[str, Any]:
-    """Delete every online asset of one account, ``performance.assets_delete_batch_size`` at a time."""
-    client = request.app[UPSTREAM]
+async def clear_assets(app: web.Application, account: Account) -> dict[str, Any]:
+    """Delete every online asset of one account, ``admin.assets_delete_batch_size`` at a time."""
+    client = app[UPSTREAM]
     assets = await client.list_assets(account.token)
-    gate = asyncio.Semaphore(_config(request).assets_delete_batch_size)
+    gate = asyncio.Semaphore(_config(app).assets_delete_batch_size)
     failed = 0
 
     async def delete(asset_id: str) -> None:
@@ -182,7 +184,7 @@ async def cache_online_clear(request: web.Request) -> web.Response:
     for account in _accounts(request, body):
         name = account.token if by_token else account_id(account.token)
         try:
-            results[name] = {"status": "success", "result": await clear_assets(request, account)}
+            results[name] = {"status": "success", "result": await clear_assets(request.app, account)}
         except UpstreamError as exc:
             results[name] = {"status": "error", "error": mask_text(str(exc))[:300]}
     if batch:

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from grok2api.api import POOL, STORAGE
+from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 from grok2api_plugins.admin import jobs
 from grok2api_plugins.admin.jobs import NS_ITEMS, NS_JOBS, JobRunner, Jobs
 
@@ -33,10 +34,8 @@ async def ready(admin: Any) -> tuple[TestClient, dict[str, str]]:
     return client, h
 
 
-def runner(client: TestClient, owner: str = "") -> JobRunner:
-    made = JobRunner(client.app[STORAGE], client.app[POOL])
-    made.owner = owner or made.owner
-    return made
+def runner(client: TestClient) -> JobRunner:
+    return JobRunner(client.app)
 
 
 async def test_a_job_runs_in_chunks_to_the_end(admin, manual) -> None:
@@ -115,3 +114,18 @@ async def test_job_refusals(admin, manual) -> None:
     assert none.status == 400
     assert (await client.get("/api/v1/admin/jobs/job-00000000", headers=h)).status == 404
     assert (await client.get("/api/v1/admin/jobs")).status == 401
+
+
+async def test_clearing_online_assets_as_a_job(admin, manual, fake_grok: FakeGrok) -> None:
+    owners = [fake_grok.add_account(t) for t in TOKENS[:2]]
+    for n, owner in enumerate(owners * 2):
+        path = f"users/{owner.user_id}/j{n}/content"
+        fake_grok.assets[path] = StoredAsset(f"j{n}", path, "image/jpeg", b"x", owner.user_id)
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 5})
+    h = auth(await changed(client))
+    await client.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS[:3]}, headers=h)
+    job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "clear_assets"}, headers=h)).json())["job"]
+    await runner(client).run_once()
+    final = await client.app[STORAGE].get(NS_JOBS, job["id"])
+    assert (final["state"], final["done"], final["failed"]) == ("finished", 2, 1)  # the third: Grok says 401
+    assert not fake_grok.assets
