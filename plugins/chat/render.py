@@ -107,8 +107,7 @@ class Completion:
 
     @staticmethod
     def _usage(outcome: Outcome) -> dict[str, Any]:
-        calls = "".join(c.name + c.arguments for c in outcome.calls)
-        return usage(outcome.prompt, outcome.reasoning, outcome.content + calls)
+        return usage(outcome.prompt, outcome.reasoning, outcome.content, outcome.call_tokens)
 
 
 def _finish(outcome: Outcome) -> str:

@@ -43,10 +43,13 @@ class Outcome:
         return count_tokens(self.reasoning)
 
     @property
+    def call_tokens(self) -> int:
+        return sum(count_tokens(c.name) + count_tokens(c.arguments) for c in self.calls)
+
+    @property
     def output_tokens(self) -> int:
         """Reasoning, text and calls: everything the model wrote."""
-        calls = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in self.calls)
-        return self.reasoning_tokens + count_tokens(self.content) + calls
+        return self.reasoning_tokens + count_tokens(self.content) + self.call_tokens
 
 
 class Surface(Protocol):

@@ -116,9 +116,9 @@ class PromptTokens:
         return self.text + self.audio + self.other
 
 
-def usage(prompt: PromptTokens, reasoning: str, content: str) -> dict[str, Any]:
-    """The ``usage`` object of OpenAI's chat-completion schema."""
-    reasoning_tokens, text_tokens = count_tokens(reasoning), count_tokens(content)
+def usage(prompt: PromptTokens, reasoning: str, content: str, call_tokens: int = 0) -> dict[str, Any]:
+    """The ``usage`` object of OpenAI's chat-completion schema; tool calls count as text."""
+    reasoning_tokens, text_tokens = count_tokens(reasoning), count_tokens(content) + call_tokens
     completion = reasoning_tokens + text_tokens
     return {
         "prompt_tokens": prompt.total,

@@ -9,6 +9,8 @@ import openai
 import orjson
 import pytest
 
+from grok2api_plugins.chat.usage import count_tokens
+
 from .conftest import StartGateway
 
 WEATHER = {"type": "function", "function": {
@@ -52,7 +54,8 @@ async def test_a_call_without_streaming(start_gateway: StartGateway) -> None:
     prompt = sent_prompt(live)
     assert prompt.startswith("You can call tools.") and '"name":"get_time"' in prompt
     assert prompt.endswith("system: Be brief.\n\nWeather in Lima?")
-    assert answer.usage.completion_tokens > 0
+    assert answer.usage is not None and answer.usage.completion_tokens == (
+        count_tokens(choice.message.content) + count_tokens(call.function.name) + count_tokens(call.function.arguments))
 
 
 async def test_a_streamed_call_and_the_full_loop(start_gateway: StartGateway) -> None:
