@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from grok2api.cli.main import EXIT_BROKEN_PIPE, main
+from grok2api.cli.main import EXIT_BROKEN_PIPE, configured_disabled, main
 from grok2api.cli.serve import _announce
+from grok2api.config.settings import load_settings
 from grok2api.keys.service import random_alphanumeric
 from grok2api.logs.logger import mask_secret
 from grok2api.web.appkeys import KEYS, POOL
@@ -123,3 +124,20 @@ async def test_start_up_says_what_to_do_next(gateway, make_settings) -> None:
         assert "1 Grok account(s) in the pool; add more with 'grok2api tokens add" in second
     finally:
         logger.remove(sink)
+
+
+@pytest.mark.parametrize("source", ["none", "file", "list_env", "names_env", "both_env"])
+def test_help_reads_disabled_plugins_as_the_settings_do(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         source: str) -> None:
+    if source == "file":
+        (data_dir / "config.toml").write_text('[plugins]\ndisabled = ["metrics"]\n')
+    if source in ("list_env", "both_env"):
+        monkeypatch.setenv("GROK2API_PLUGINS__DISABLED", '["images", "metrics"]')
+    if source in ("names_env", "both_env"):
+        monkeypatch.setenv("GROK2API_DISABLE_PLUGINS", "images, chat")
+    assert configured_disabled() == load_settings().plugins.disabled
+
+
+def test_an_unreadable_config_leaves_the_help_listing_everything(data_dir: Path) -> None:
+    (data_dir / "config.toml").write_text("[plugins\n")
+    assert configured_disabled() == []
