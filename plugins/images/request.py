@@ -102,7 +102,9 @@ def parse(body: dict[str, Any], *, default_format: str, edit: bool) -> Ask:
     if stream and n > MAX_STREAM_N:
         raise invalid(f"Streaming makes 1 or 2 images; got n={n}", "n", "invalid_stream_n")
     raw_format = body.get("response_format")
-    fmt = (_text(raw_format) or default_format).strip().lower() if raw_format is not None else default_format
+    if raw_format is not None and not isinstance(raw_format, (str, list)):
+        raise invalid(f"response_format must be one of {', '.join(FORMATS)}", "response_format", "invalid_type")
+    fmt = (_text(raw_format).strip() or default_format).lower()
     if fmt not in FORMATS:
         raise invalid(f"response_format must be one of {', '.join(FORMATS)}; got {raw_format!r}",
                       "response_format", "invalid_response_format")

@@ -94,6 +94,7 @@ async def test_refusals_name_the_field(start_gateway: StartGateway) -> None:
         ({"response_format": "gif"}, "response_format", "invalid_response_format"),
         ({"extra_body": {"concurrency": 4}}, "concurrency", "invalid_value"),
         ({"extra_body": {"n": "two"}}, "n", "invalid_type"),
+        ({"extra_body": {"response_format": 1}}, "response_format", "invalid_type"),
         ({"model": "grok-imagine-1.0-edit"}, "model", "model_not_supported"),
     ]
     for change, param, code in cases:
