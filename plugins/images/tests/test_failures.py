@@ -131,3 +131,18 @@ async def test_a_departed_client_cancels_upstream(start_gateway: StartGateway, m
             with pytest.raises(asyncio.CancelledError):
                 await request
     assert await settled(live, endpoint) < 1.5  # the watch looks every 0.1 s; a loaded machine is slower
+
+
+async def test_a_socket_closed_before_any_picture_is_502(start_gateway: StartGateway) -> None:
+    live = await start_gateway("imagine_ws_experimental")
+    live.fake.inject("imagine_drop", after_lines=3)
+    with pytest.raises(openai.InternalServerError) as caught:
+        await live.aclient().images.generate(**ASK, n=4)
+    assert (caught.value.status_code, caught.value.code) == (502, "upstream_error")
+
+
+async def test_a_socket_closed_mid_round_gives_the_pictures_it_finished(start_gateway: StartGateway) -> None:
+    live = await start_gateway("imagine_ws_experimental")
+    live.fake.inject("imagine_drop", after_lines=10)  # each slot is five frames: two slots finished
+    answer = await live.aclient().images.generate(**ASK, n=4, response_format="b64_json")
+    assert len(answer.data) == 2
