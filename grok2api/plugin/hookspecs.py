@@ -138,8 +138,9 @@ def grok2api_register_admin_pages(pages: AdminPageRegistry, settings: Settings) 
 def grok2api_register_commands(commands: CommandRegistry) -> None:
     """Add ``grok2api <name>`` subcommands.
 
-    Called while the ``grok2api`` command builds its parser (settings are read first,
-    for ``plugins.disabled``; a command's ``run`` receives them). Call
+    Called while the ``grok2api`` command builds its parser, before settings are loaded
+    (only ``plugins.disabled`` is read, so ``--help`` stays quick; a command's ``run``
+    receives the settings). Keep imports inside the hook implementation. Call
     ``commands.add(Command(name, help, arguments=..., run=...))``, or with ``run_app=``
     for a command that needs the started app. A name already taken stops the command.
     Returns nothing.
