@@ -65,7 +65,7 @@ def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> 
     value = body.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.strip().isascii():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise invalid(f"{name} must be an integer from {low} to {high}", name, "invalid_type")
