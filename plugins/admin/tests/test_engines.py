@@ -1,18 +1,20 @@
-"""Sessions, CSRF and the login throttle on every server engine, across two workers.
+"""Sessions, CSRF, the login throttle and jobs on every server engine, across two workers.
 
 Server engines keep the data of earlier tests, so each test makes its own admin user
 and logs in from its own (forwarded) address."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from grok2api.api import SESSIONS, random_hex
+from grok2api.api import POOL, SESSIONS, STORAGE, random_hex
 from grok2api_plugins.admin.identity import CSRF_HEADER, StoredSessions
+from grok2api_plugins.admin.jobs import NS_JOBS, Jobs
 from grok2api_plugins.admin.settings import AdminSettings
 
 from .support import PASSWORD, auth
@@ -65,3 +67,47 @@ async def test_sessions_and_throttle_across_workers(kind: str, request: pytest.F
     fresh = (await changed.json())["token"]
     assert (await one.post("/api/v1/admin/logout", headers=auth(fresh))).status == 200
     assert (await two.get("/api/v1/admin/session", headers=auth(fresh))).status == 401
+
+
+async def _until(check: Any, seconds: float = 15) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_jobs_across_workers_and_a_dead_worker(kind: str, request: pytest.FixtureRequest, gateway: Any,
+                                                    make_settings: Any) -> None:
+    url = request.getfixturevalue(f"{kind}_url")
+    one = await worker(gateway, make_settings, kind, url)
+    two = await worker(gateway, make_settings, kind, url)
+    sessions = one.app[SESSIONS]
+    assert isinstance(sessions, StoredSessions)
+    username = f"admin-{random_hex(6)}"
+    await sessions.users.create(username, PASSWORD)
+    resp = await one.post("/api/v1/admin/login", json={"username": username, "password": PASSWORD})
+    h = auth((await resp.json())["token"])
+    tokens = [f"engine-{random_hex(6)}-{n}-" + "e" * 24 for n in range(4)]
+    assert (await one.post("/api/v1/admin/tokens/add", json={"tokens": tokens}, headers=h)).status == 200
+
+    async def both_know() -> bool:
+        return all(w.app[POOL].get(t) is not None for w in (one, two) for t in tokens)
+
+    await _until(both_know)
+    created = await two.post("/api/v1/admin/jobs", json={"kind": "disable", "tokens": tokens}, headers=h)
+    job_id = (await created.json())["job"]["id"]
+
+    async def finished(job: str = job_id) -> bool:
+        state = (await (await one.get(f"/api/v1/admin/jobs/{job}", headers=h)).json())["job"]["state"]
+        return bool(state == "finished")
+
+    await _until(finished)
+    storage = one.app[STORAGE]
+    dead = await Jobs(storage).create("enable", tokens, username)
+    await storage.patch(NS_JOBS, dead["id"], {"state": "running", "worker": "dead"})
+    assert await storage.acquire_lock(f"admin:job:{dead['id']}", "dead-worker", 1.0)
+    await _until(lambda: finished(dead["id"]))
+    final = await storage.get(NS_JOBS, dead["id"])
+    assert final is not None and final["resumed"] == 1 and final["done"] == 4
