@@ -1,6 +1,6 @@
 """``/api/v1/admin/keys…``: managed API keys in the original's shapes (``{success, data}``).
 
-A row is the original's (§6.3: the stored fields, ``display_key``, ``usage_today``,
+A row is the original's (the stored fields, ``display_key``, ``usage_today``,
 ``remaining_today``, ``day``) plus ``id``, the key's hash; the key itself is stored
 only as that hash, so its text is returned once, by create. Update and delete take
 the key's text or its ``id``; an unknown one is a 404.
