@@ -118,7 +118,7 @@ from grok2api.web.appkeys import (
 from grok2api.web.auth import IDENTITY, SESSION_COOKIE, AdminSessions, bearer
 from grok2api.web.body import UploadedFile, read_json, read_multipart
 from grok2api.web.clients import client_address, is_loopback
-from grok2api.web.errors import ApiError, from_domain, invalid
+from grok2api.web.errors import ApiError, from_domain, invalid, upstream_error
 from grok2api.web.pages import has_admin_session
 
 __all__ = [
@@ -133,7 +133,8 @@ __all__ = [
     "REQUEST_LOG", "SESSIONS", "SETTINGS", "STORAGE", "UPSTREAM", "IDENTITY", "CAPABILITY", "MODEL_ID",
     "SESSION_COOKIE", "AdminSessions", "bearer", "client_address", "is_loopback",
     # requests and errors
-    "ApiError", "invalid", "from_domain", "read_json", "read_multipart", "UploadedFile", "has_admin_session",
+    "ApiError", "invalid", "from_domain", "upstream_error", "read_json", "read_multipart", "UploadedFile",
+    "has_admin_session",
     # configuration
     "CacheSettings", "ConfigError", "GrokSettings", "Section", "ServerSettings", "Settings", "load_settings",
     "SECRET_KEYS", "config_sections", "save_config", "environment_config", "load_file_config",

@@ -61,7 +61,7 @@ _CLIENT_STATUS: dict[Failure, tuple[int, str]] = {
     Failure.BLOCKED: (502, "upstream_auth_failed"),
     Failure.ANTI_BOT: (502, "upstream_rejected"),
     Failure.CLOUDFLARE: (502, "upstream_rejected"),
-    Failure.MODERATED: (400, "content_moderated"),
+    Failure.MODERATED: (400, "content_policy_violation"),  # OpenAI's code for a refused prompt
     Failure.RATE_LIMITED: (429, "rate_limit_exceeded"),
     Failure.UPSTREAM_5XX: (502, "upstream_error"),
     Failure.NETWORK_BEFORE_SEND: (502, "upstream_unreachable"),

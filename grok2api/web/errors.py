@@ -15,6 +15,7 @@ from aiohttp import web
 from grok2api.keys.service import QuotaExceeded
 from grok2api.logs.logger import logger
 from grok2api.pool.errors import AccountNotFound, InvalidAccountField, NoAccountAvailable
+from grok2api.upstream.errors import Failure, UpstreamError, http_status
 from grok2api.web.appkeys import REGISTRIES
 
 #: the ``code`` of the error a request ended with, for the request observers
@@ -122,8 +123,23 @@ def _phrase(status: int) -> str:
         return "Request failed"
 
 
+def upstream_error(exc: UpstreamError) -> ApiError:
+    """The client's view of a failed upstream call: a status by failure class (429 with the
+    upstream's ``Retry-After``, 502/503/504), and OpenAI's content-policy error for a
+    prompt Grok's moderation refused."""
+    status, code = http_status(exc.failure)
+    if exc.failure is Failure.MODERATED:
+        return ApiError(status, f"Grok refused this request (content moderation): {exc.message}", param="prompt",
+                        code=code)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after and status == 429 else None
+    return ApiError(status, f"Grok upstream failed: {exc.message}", code=code, headers=headers)
+
+
 def from_domain(exc: Exception) -> ApiError | None:
-    """The HTTP form of the kernel's domain errors (the pool's and the keys' refusals)."""
+    """The HTTP form of the kernel's domain errors: the pool's and the keys' refusals and
+    failed upstream calls."""
+    if isinstance(exc, UpstreamError):
+        return upstream_error(exc)
     if isinstance(exc, NoAccountAvailable):
         if exc.retry_after is None:
             return ApiError(503, exc.message, code="no_available_token")

@@ -26,7 +26,6 @@ from grok2api.api import (
     REGISTRIES,
     SETTINGS,
     ApiError,
-    Failure,
     ImageEvent,
     ImagePartial,
     ImageReady,
@@ -36,7 +35,6 @@ from grok2api.api import (
     NoAccountAvailable,
     UpstreamError,
     from_domain,
-    http_status,
     logger,
     random_hex,
 )
@@ -64,17 +62,10 @@ async def image_method(request: web.Request) -> web.Response:
 
 
 def api_error(exc: UpstreamError | NoAccountAvailable) -> ApiError:
-    """Chat's statuses for upstream trouble; a refused prompt is OpenAI's content-policy error."""
-    if isinstance(exc, NoAccountAvailable):
-        mapped = from_domain(exc)
-        assert mapped is not None
-        return mapped
-    if exc.failure is Failure.MODERATED:
-        return ApiError(400, "Grok refused to make this picture (content moderation)", param="prompt",
-                        code="content_policy_violation")
-    status, code = http_status(exc.failure)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after and status == 429 else None
-    return ApiError(status, f"Grok upstream failed: {exc.message}", code=code, headers=headers)
+    """The kernel's statuses for upstream trouble and the pool's refusals."""
+    mapped = from_domain(exc)
+    assert mapped is not None  # both are domain errors
+    return mapped
 
 
 async def _serve(req: ModelRequest, *, edit: bool) -> web.StreamResponse:

@@ -24,7 +24,7 @@ BEFORE = [  # fault, its parameters, HTTP status, error code, whether the pool m
     ("rate_limited", {"retry_after": 30}, 429, "rate_limit_exceeded", True),
     ("rate_limited_in_stream", {}, 429, "rate_limit_exceeded", True),
     ("slow_first_byte", {"delay": 1.0}, 504, "upstream_timeout", False),  # 504 is not in retry_status_codes
-    ("moderated", {}, 400, "content_moderated", False),
+    ("moderated", {}, 400, "content_policy_violation", False),
     ("server_error", {"status": 503}, 502, "upstream_error", False),
     ("disconnect", {}, 502, "upstream_error", False),
 ]
