@@ -214,6 +214,7 @@ class JobRunner:
         self._deleted: set[str] = set()
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._checked = 0.0  # when jobs in progress elsewhere were last tried
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run())
@@ -251,11 +252,21 @@ class JobRunner:
             self._wake.clear()
 
     async def tick(self) -> None:
-        """Start every queued job a free slot allows, oldest first."""
-        storage = self.app[STORAGE]
+        """Start every queued job a free slot allows, oldest first.
+
+        Jobs in progress elsewhere are tried (to take over a stopped worker's) only once
+        per lease, and not at all while they fill every slot: a round then costs one read.
+        """
+        storage, now = self.app[STORAGE], time.monotonic()
         queue = await storage.list(NS_QUEUE)
+        busy = sum(1 for entry in queue.values() if entry.get("status") == "in_progress")
+        recheck = now - self._checked >= self.service.settings().job_lease_sec
+        if recheck:
+            self._checked = now
+        elif busy >= self.service.settings().max_concurrent:
+            return
         for job_id in sorted(queue, key=lambda key: (queue[key].get("created_ms", 0), key)):
-            if job_id in self.running:
+            if job_id in self.running or (queue[job_id].get("status") == "in_progress" and not recheck):
                 continue
             held = await self.service.slots.try_take()
             if held is None:
@@ -283,6 +294,7 @@ class JobRunner:
             return None
         if job.get("status") == "in_progress":
             logger.info("video: resuming job {} (interrupted run {})", job_id, attempts)
+        await storage.patch(NS_QUEUE, job_id, {"status": "in_progress"})
         return await storage.patch(NS_JOBS, job_id, {"status": "in_progress", "progress": 0,
                                                     "attempts": attempts + 1})
 
@@ -302,6 +314,9 @@ class JobRunner:
         except asyncio.CancelledError:
             if job_id in self._deleted:
                 await self.refund(job)
+            else:  # handed back: the next round of any worker takes it up without waiting for a recheck
+                with contextlib.suppress(Exception):
+                    await storage.patch(NS_QUEUE, job_id, {"status": None})
             raise
         except Exception as exc:
             try:
