@@ -104,6 +104,7 @@ async def create_job(req: ModelRequest) -> web.StreamResponse:
         "size": size, "seconds": str(options.length), "remixed_from_video_id": None, "error": None,
         "options": options.to_json(), "owner": req.identity.key_id, "attempts": 0, "created_ms": int(now * 1000),
         "identity": {"key_id": req.identity.key_id, "name": req.identity.name, "kind": req.identity.kind},
+        "has_input": source is not None,
     }
     storage = app[STORAGE]
     if source is not None:
@@ -309,7 +310,7 @@ class JobRunner:
 
         try:
             made = await make_video(self.app, job["prompt"], VideoOptions.from_json(job["options"]),
-                                    await self._input(job_id), progress)
+                                    await self._input(job), progress)
             await self._complete(job, made)
         except asyncio.CancelledError:
             if job_id in self._deleted:
@@ -331,8 +332,10 @@ class JobRunner:
             await held.release()
             self.wake()
 
-    async def _input(self, job_id: str) -> Source | None:
-        stored = await self.app[STORAGE].get(NS_INPUTS, job_id)
+    async def _input(self, job: dict[str, Any]) -> Source | None:
+        if not job.get("has_input"):
+            return None
+        stored = await self.app[STORAGE].get(NS_INPUTS, job["id"])
         if stored is None:
             return None
         return Source(base64.b64decode(stored["data"]), str(stored["mime"]), str(stored["filename"]))
@@ -347,19 +350,20 @@ class JobRunner:
         if await storage.patch(NS_JOBS, job["id"], fields) is None:  # deleted meanwhile
             await self.refund(job)
             self.remove_files({**job, **fields})
-        await self._dequeue(job["id"])
+        await self._dequeue(job)
 
     async def _fail(self, job: dict[str, Any], code: str, message: str) -> None:
         logger.warning("video: job {} failed: {}", job["id"], message)
         await self.app[STORAGE].patch(NS_JOBS, job["id"], {"status": "failed", "error": {"code": code,
                                                                                          "message": message}})
         await self.refund(job)
-        await self._dequeue(job["id"])
+        await self._dequeue(job)
 
-    async def _dequeue(self, job_id: str) -> None:
+    async def _dequeue(self, job: dict[str, Any]) -> None:
         storage = self.app[STORAGE]
-        await storage.delete(NS_QUEUE, job_id)
-        await storage.delete(NS_INPUTS, job_id)
+        await storage.delete(NS_QUEUE, job["id"])
+        if job.get("has_input"):
+            await storage.delete(NS_INPUTS, job["id"])
 
     async def refund(self, job: dict[str, Any]) -> None:
         """Give the reserved video back to the key that made the job."""
