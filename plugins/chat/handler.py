@@ -39,12 +39,13 @@ from grok2api.api import (
     ModelRequest,
     ModelSpec,
     ResponseMeta,
+    TextDelta,
     UpstreamError,
     http_status,
     invalid,
     logger,
 )
-from grok2api_plugins.chat.answer import AnswerBuilder, Delta, carries_answer
+from grok2api_plugins.chat.answer import HIDDEN_TAGS, AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import quota_buckets
 from grok2api_plugins.chat.fetch import Blob
 from grok2api_plugins.chat.prompt import Prompt, flatten
@@ -53,7 +54,7 @@ from grok2api_plugins.chat.request import parse_chat
 from grok2api_plugins.chat.service import CHAT
 from grok2api_plugins.chat.surface import Conversation, Outcome, Surface
 from grok2api_plugins.chat.tools import Convention, ToolCallParser
-from grok2api_plugins.chat.usage import PromptTokens
+from grok2api_plugins.chat.usage import PromptTokens, count_tokens, head
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -64,7 +65,7 @@ SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contro
 async def chat_completions(req: ModelRequest) -> web.StreamResponse:
     settings = req.app[SETTINGS]
     chat = parse_chat(req.body, default_stream=settings.grok.stream, default_thinking=settings.grok.thinking)
-    conversation = Conversation(chat.messages, chat.toolset, chat.show_reasoning)
+    conversation = Conversation(chat.messages, chat.toolset, chat.show_reasoning, chat.max_tokens)
     return await serve(req, conversation, Completion(req.model.id, include_usage=chat.include_usage),
                        stream=chat.stream,
                        think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ async def serve(req: ModelRequest, conversation: Conversation, surface: Surface,
     tools = ToolCallParser(rules, conversation.toolset) if conversation.toolset.active else None
     builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=conversation.show_reasoning,
                             think_tags=think_tags, tools=tools)
-    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs), ended)
+    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs), ended, conversation.max_tokens)
     with service.disconnects.watching(req.request):
         try:
             upstream = await app[POOL].stream(
@@ -158,12 +159,28 @@ class Answer:
     """One response to one request, streamed or collected."""
 
     def __init__(self, req: ModelRequest, builder: AnswerBuilder, surface: Surface, prompt_tokens: PromptTokens,
-                 ended: Callable[[], Awaitable[None]] | None = None) -> None:
+                 ended: Callable[[], Awaitable[None]] | None = None, limit: int | None = None) -> None:
         self.req = req
         self.builder = builder
         self.surface = surface
         self.prompt_tokens = prompt_tokens
         self.ended = ended
+        self.limit = limit
+        self._spent = 0
+        self.truncated = False
+
+    def _spend(self, event: Event) -> Event:
+        """The event within the answer's token limit: text past the limit is cut off, and
+        :attr:`truncated` says the answer ends here. Grok's text is counted before the
+        filters, which may hold some back."""
+        if self.limit is None or not isinstance(event, TextDelta) or event.tag in HIDDEN_TAGS:
+            return event
+        tokens = count_tokens(event.text)
+        if self._spent + tokens > self.limit:
+            self.truncated = True
+            event = TextDelta(head(event.text, self.limit - self._spent), event.thinking, event.tag, event.step_id)
+        self._spent += tokens
+        return event
 
     async def _images(self, upstream: LeasedStream[Event]) -> str:
         """Markdown for the generated images, downloaded with the leased account's token."""
@@ -185,16 +202,19 @@ class Answer:
         return self.builder.finish(), await self._images(upstream)
 
     def _outcome(self, content: str, reasoning: str) -> Outcome:
-        return Outcome(content, reasoning, tuple(self.builder.calls), self.prompt_tokens, self.builder.model_hash)
+        return Outcome(content, reasoning, tuple(self.builder.calls), self.prompt_tokens, self.builder.model_hash,
+                       self.truncated)
 
     async def collect(self, upstream: LeasedStream[Event]) -> web.Response:
         reasoning: list[str] = []
         content: list[str] = []
         try:
             async for event in upstream:
-                delta = self.builder.on_event(event)
+                delta = self.builder.on_event(self._spend(event))
                 reasoning.append(delta.reasoning)
                 content.append(delta.content)
+                if self.truncated:
+                    break  # the rest of Grok's answer is not read: the account is free at once
             tail, images = await self._finish(upstream)
         except UpstreamError as exc:
             raise api_error(exc) from None
@@ -209,7 +229,9 @@ class Answer:
         try:
             try:
                 async for event in upstream:
-                    await sse.send(self.builder.on_event(event), self.builder.model_hash)
+                    await sse.send(self.builder.on_event(self._spend(event)), self.builder.model_hash)
+                    if self.truncated:
+                        break
                 tail, images = await self._finish(upstream)
                 await sse.send(tail, self.builder.model_hash)
                 await sse.send(Delta(content=images), self.builder.model_hash)

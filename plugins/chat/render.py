@@ -111,7 +111,7 @@ class Completion:
 
 
 def _finish(outcome: Outcome) -> str:
-    return "tool_calls" if outcome.calls else "stop"
+    return "tool_calls" if outcome.calls else "length" if outcome.truncated else "stop"
 
 
 def _call(call: ToolCall) -> dict[str, Any]:

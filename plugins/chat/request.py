@@ -51,6 +51,7 @@ class ChatInput:
     include_usage: bool
     show_reasoning: bool
     toolset: Toolset = Toolset()
+    max_tokens: int | None = None
 
 
 def parse_chat(body: dict[str, Any], *, default_stream: bool, default_thinking: bool) -> ChatInput:
@@ -63,7 +64,18 @@ def parse_chat(body: dict[str, Any], *, default_stream: bool, default_thinking: 
     if options is not None and not isinstance(options, dict):
         raise invalid("'stream_options' must be an object", "stream_options", "invalid_type")
     include_usage = stream and _optional_bool(options or {}, "include_usage", False, "stream_options.")
-    return ChatInput(parsed, stream, include_usage, _show_reasoning(body, default_thinking), parse_toolset(body))
+    return ChatInput(parsed, stream, include_usage, _show_reasoning(body, default_thinking), parse_toolset(body),
+                     token_limit(body, "max_completion_tokens") or token_limit(body, "max_tokens"))
+
+
+def token_limit(body: dict[str, Any], key: str) -> int | None:
+    """A positive integer limit on the answer's tokens, or None when not given."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise invalid(f"'{key}' must be a positive integer", key, "invalid_value")
+    return value
 
 
 def parse_toolset(body: dict[str, Any]) -> Toolset:

@@ -26,6 +26,7 @@ class Conversation:
     messages: tuple[Message, ...]
     toolset: Toolset = Toolset()
     show_reasoning: bool = False
+    max_tokens: int | None = None  # the answer stops at the first chunk that reaches it
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Outcome:
     calls: tuple[ToolCall, ...]
     prompt: PromptTokens
     model_hash: str
+    truncated: bool = False  # stopped at the request's token limit
 
     @property
     def reasoning_tokens(self) -> int:

@@ -158,6 +158,9 @@ class ToolCallParser:
         return held
 
     def _decide(self, body: str) -> Iterable[str | ToolCall]:
+        inner = body.rfind(self._open)
+        if inner >= 0:  # a marker opened again inside: what came before it is text, the call starts there
+            return [self._open + body[:inner], *self._decide(body[inner + len(self._open):])]
         call = self._call(body)
         if call is None:
             return [self._open + body + self._close]

@@ -70,6 +70,18 @@ def count_ascii(text: str) -> int:
     return len(_ASCII_TOKEN.findall(text))
 
 
+def head(text: str, tokens: int) -> str:
+    """The longest start of ``text`` that counts at most ``tokens`` (for an answer's token limit)."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_tokens(text[:middle]) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
 def image_tokens(size: tuple[int, int] | None) -> int:
     if size is None:
         return IMAGE_BASE

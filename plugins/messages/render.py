@@ -134,4 +134,4 @@ class MessageSurface:
 
 
 def _stop_reason(outcome: Outcome) -> str:
-    return "tool_use" if outcome.calls else "end_turn"
+    return "tool_use" if outcome.calls else "max_tokens" if outcome.truncated else "end_turn"

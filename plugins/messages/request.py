@@ -34,6 +34,7 @@ class MessagesInput:
 
 def parse_messages(body: dict[str, Any], *, count_only: bool = False) -> MessagesInput:
     """``count_only``: the count_tokens body, which has no ``max_tokens`` nor ``stream``."""
+    max_tokens = None
     if not count_only:
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
@@ -47,7 +48,7 @@ def parse_messages(body: dict[str, Any], *, count_only: bool = False) -> Message
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise invalid("stream: must be a boolean", "stream", "invalid_type")
-    return MessagesInput(Conversation(tuple(history), _toolset(body), _thinking(body.get("thinking"))),
+    return MessagesInput(Conversation(tuple(history), _toolset(body), _thinking(body.get("thinking")), max_tokens),
                          stream and not count_only)
 
 

@@ -32,7 +32,8 @@ def function_call(call: ToolCall, status: str = "completed") -> dict[str, Any]:
 
 
 class ResponseSurface:
-    """One answer as a Responses ``response``; :attr:`completed` is the finished object."""
+    """One answer as a Responses ``response``; :attr:`completed` is the finished object
+    (``incomplete`` when it stopped at ``max_output_tokens``)."""
 
     def __init__(self, model: str, request: ResponsesInput) -> None:
         self.id = new_id("resp")
@@ -51,8 +52,9 @@ class ResponseSurface:
         response = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "completed_at": int(time.time()) if status == "completed" else None,
-            "error": error, "incomplete_details": None, "instructions": request.instructions,
-            "max_output_tokens": None, "model": self.model, "output": output,
+            "error": error, "instructions": request.instructions,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "max_output_tokens": request.max_output_tokens, "model": self.model, "output": output,
             "parallel_tool_calls": request.toolset.parallel, "previous_response_id": request.previous_response_id,
             "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
             "store": request.store, "temperature": 1.0, "text": {"format": {"type": "text"}},
@@ -156,12 +158,13 @@ class ResponseSurface:
                  "output_tokens": outcome.output_tokens,
                  "output_tokens_details": {"reasoning_tokens": outcome.reasoning_tokens},
                  "total_tokens": outcome.prompt.total + outcome.output_tokens}
-        self.completed = self.snapshot("completed", output, usage)
+        self.completed = self.snapshot("incomplete" if outcome.truncated else "completed", output, usage)
         return self.completed
 
     def closing(self, outcome: Outcome) -> bytes:
         out = self._close()
-        return out + self._event("response.completed", response=self.finish(outcome))
+        finished = self.finish(outcome)
+        return out + self._event(f"response.{finished['status']}", response=finished)
 
     def failure(self, error: ApiError) -> bytes:
         failed = self.snapshot("failed", self.output, error={"code": "server_error", "message": error.message})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grok2api.api import invalid, random_hex
-from grok2api_plugins.chat.request import Attachment, Message, function_tool
+from grok2api_plugins.chat.request import Attachment, Message, function_tool, token_limit
 from grok2api_plugins.chat.surface import Conversation
 from grok2api_plugins.chat.tools import ChoiceMode, ToolCall, Toolset
 
@@ -33,6 +33,7 @@ class ResponsesInput:
     reasoning: dict[str, Any] | None
     show_reasoning: bool
     metadata: dict[str, Any]
+    max_output_tokens: int | None
 
 
 def parse_responses(body: dict[str, Any]) -> ResponsesInput:
@@ -68,7 +69,7 @@ def parse_responses(body: dict[str, Any]) -> ResponsesInput:
     return ResponsesInput(
         items, instructions, Toolset(tuple(parsed_tools), mode, forced, _flag(body, "parallel_tool_calls", True)),
         echoed, body.get("tool_choice") or "auto", _flag(body, "stream", False), _flag(body, "store", True),
-        previous, reasoning, _summaries(reasoning), metadata)
+        previous, reasoning, _summaries(reasoning), metadata, token_limit(body, "max_output_tokens"))
 
 
 def _summaries(reasoning: dict[str, Any] | None) -> bool:
@@ -80,7 +81,7 @@ def conversation(parsed: ResponsesInput, history: list[Item]) -> Conversation:
     """The earlier items (of ``previous_response_id``), then this request's, after its instructions."""
     messages = [Message("system", parsed.instructions)] if parsed.instructions else []
     messages += [m for item in [*history, *parsed.items] for m in _messages(item)]
-    return Conversation(tuple(messages), parsed.toolset, parsed.show_reasoning)
+    return Conversation(tuple(messages), parsed.toolset, parsed.show_reasoning, parsed.max_output_tokens)
 
 
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:

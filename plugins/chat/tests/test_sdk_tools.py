@@ -173,3 +173,22 @@ async def test_bad_tool_definitions_are_400s(start_gateway: StartGateway, extra:
         await live.aclient().chat.completions.create(model="grok-3", messages=ASK, extra_body=extra)
     assert caught.value.body["param"] == param
     assert live.chats() == []
+
+
+LONG = [{"role": "user", "content": "Tell me " + " ".join(f"word{i}" for i in range(40))}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_max_tokens_stops_the_answer(start_gateway: StartGateway, stream: bool) -> None:
+    """Not a tool matter, but the shared pipeline's: every surface stops at its token limit."""
+    live = await start_gateway()
+    client = live.aclient()
+    if stream:
+        content, _, finishes = await collect(await client.chat.completions.create(
+            model="grok-3", messages=LONG, max_completion_tokens=6, stream=True))
+    else:
+        answer = await client.chat.completions.create(model="grok-3", messages=LONG, max_tokens=6)
+        content, finishes = answer.choices[0].message.content or "", [answer.choices[0].finish_reason]
+    assert finishes[-1] == "length" and content.startswith("Echo: Tell me") and "word39" not in content
+    assert 6 <= count_tokens(content) <= 8
+    assert set(live.inflight().values()) == {0}

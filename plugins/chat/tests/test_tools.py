@@ -52,6 +52,7 @@ CASES = [  # answer text, the text left, the calls
     ('<tool_call>{"name": "clock", "arguments": "{}"}</tool_call>', "", [("clock", {})]),  # arguments as text
     ("Half a call <tool_call>{\"name\": \"clock\"", "Half a call <tool_call>{\"name\": \"clock\"", []),
     ("ends with a marker's start <tool_", "ends with a marker's start <tool_", []),
+    (f"a stray <tool_call> then {GOOD}", "a stray <tool_call> then ", [("weather", {"city": "Lima", "days": 2})]),
 ]
 
 

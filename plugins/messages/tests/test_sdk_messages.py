@@ -131,6 +131,16 @@ async def test_thinking_then_a_tool_call_in_one_stream(start_gateway: StartGatew
     assert message.stop_reason == "tool_use" and "Choosing a tool" in message.content[0].thinking  # type: ignore[union-attr]
 
 
+async def test_max_tokens_stops_the_answer(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    long = [{"role": "user", "content": "Tell me " + " ".join(f"word{i}" for i in range(40))}]
+    message = await client(live).messages.create(model="grok-3", max_tokens=6, messages=long)
+    assert message.stop_reason == "max_tokens" and "word39" not in message.content[0].text  # type: ignore[union-attr]
+    async with client(live).messages.stream(model="grok-3", max_tokens=6, messages=long) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "max_tokens"
+
+
 async def test_count_tokens_matches_usage(start_gateway: StartGateway) -> None:
     live = await gateway(start_gateway)
     api = client(live)
@@ -172,7 +182,7 @@ async def test_errors_in_anthropics_shape(start_gateway: StartGateway) -> None:
                                 json={"model": "grok-3", "messages": ASK})
         assert no_max.status_code == 400 and no_max.json()["error"]["message"].startswith("max_tokens")
         by_header = await raw.post(live.url + "/v1/messages", headers={"x-api-key": API_KEY},
-                                   json={"model": "grok-3", "max_tokens": 5, "messages": ASK})
+                                   json={"model": "grok-3", "max_tokens": 100, "messages": ASK})
         assert by_header.status_code == 200 and by_header.json()["content"][0]["text"] == "Echo: Weather in Oslo?"
         models = await raw.get(live.url + "/v1/models", headers={"x-api-key": API_KEY})  # on every /v1 route
         assert models.status_code == 200

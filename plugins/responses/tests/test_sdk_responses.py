@@ -138,6 +138,19 @@ async def test_a_continuation_without_tools_still_reads_the_result(start_gateway
     assert final.output_text == "Echo: 25 C" and "<tools>" not in prompt_of(live)
 
 
+async def test_max_output_tokens_makes_an_incomplete_response(start_gateway: StartGateway) -> None:
+    live = await gateway(start_gateway)
+    client = live.aclient()
+    long = "Tell me " + " ".join(f"word{i}" for i in range(40))
+    response = await client.responses.create(model="grok-3", input=long, max_output_tokens=16)
+    assert response.status == "incomplete" and response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens" and "word39" not in response.output_text
+    assert response.max_output_tokens == 16
+    async with client.responses.stream(model="grok-3", input=long, max_output_tokens=16) as stream:
+        kinds = [event.type async for event in stream]
+    assert kinds[-1] == "response.incomplete"
+
+
 async def test_malformed_tool_output_is_a_message(start_gateway: StartGateway) -> None:
     live = await gateway(start_gateway)
     response = await live.aclient().responses.create(model="grok-3", tools=[WEATHER],
