@@ -30,6 +30,7 @@ from grok2api.api import (
     ApiError,
     Identity,
     ModelRequest,
+    NoAccountAvailable,
     UploadedFile,
     has_admin_session,
     invalid,
@@ -319,6 +320,13 @@ class JobRunner:
                 with contextlib.suppress(Exception):
                     await storage.patch(NS_QUEUE, job_id, {"status": None})
             raise
+        except NoAccountAvailable as exc:
+            if exc.retry_after is None:  # no account can ever serve it
+                await self._fail(job, "no_available_token", exc.message)
+            else:  # every account busy: back in the queue, as it was, after the pool's wait
+                await storage.patch(NS_JOBS, job_id, {"status": "queued", "attempts": job["attempts"] - 1})
+                await asyncio.sleep(min(exc.retry_after, self.service.settings().job_lease_sec / 3))
+                await storage.patch(NS_QUEUE, job_id, {"status": None})
         except Exception as exc:
             try:
                 error = api_error(exc)

@@ -204,3 +204,12 @@ async def test_raw_bodies_match_the_schemas(start_gateway: StartGateway) -> None
         assert missing.status_code == 404
         validate("ErrorResponse", missing.json())
         validate("DeletedVideoResource", (await http.delete(f"/v1/videos/{created['id']}")).json())
+
+
+async def test_a_job_waits_while_every_account_is_busy(start_gateway: StartGateway, fake_grok: FakeGrok) -> None:
+    live = await start_gateway(token={"max_inflight_per_account": 1})
+    fake_grok.frame_delay = 0.05
+    async with live.aclient() as client:
+        ids = [(await client.videos.create(prompt=f"clip {i}")).id for i in range(2)]
+        done = [await wait_for(client, video_id, timeout=30) for video_id in ids]
+    assert [v.status for v in done] == ["completed", "completed"]
