@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -36,6 +37,8 @@ TRIM_TO = 0.8
 #: least time between two passes of the trim, which lists every cached file: under load a
 #: pass per added file cost more CPU than the requests that added them
 TRIM_PAUSE = 0.25
+#: a pass at least this often while files are added, for what other workers wrote
+RESCAN_SEC = 60.0
 _CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -65,6 +68,9 @@ class MediaCache:
         self._slot_count = settings.performance.assets_max_concurrent
         self._trim_task: asyncio.Task[None] | None = None
         self._trim_again = False
+        #: bytes in the cache at the last scan plus what this process added since (None: not scanned yet)
+        self._estimate: int | None = None
+        self._scanned_at = 0.0
 
     def directory(self, kind: MediaKind) -> Path:
         return self.settings.data_dir / "tmp" / kind
@@ -116,7 +122,7 @@ class MediaCache:
         async with self.slot():
             if not dest.is_file():
                 await self.client.download_asset(token, path_or_url, dest, max_bytes=MAX_BYTES[kind], kind=kind)
-        self.schedule_trim()
+        self.schedule_trim(dest.stat().st_size)
         return dest
 
     def public_url(self, kind: MediaKind, path: Path) -> str:
@@ -135,12 +141,20 @@ class MediaCache:
             path.unlink(missing_ok=True)
         return f"data:{_content_type(kind, data)};base64,{base64.b64encode(data).decode()}"
 
-    def schedule_trim(self) -> None:
-        """Trim in the background, once at a time; a request during a trim (or within
-        ``TRIM_PAUSE`` after it) runs another after it."""
+    def schedule_trim(self, added: int) -> None:
+        """Note ``added`` bytes written to the cache, and trim in the background when the
+        cache may be over its limit: a pass lists every file, so it runs only once the
+        estimate (the last pass's total plus what this process wrote since) crosses the
+        limit, or ``RESCAN_SEC`` after the last pass (other workers write too). One pass at
+        a time; a request during a pass (or within ``TRIM_PAUSE`` after it) runs another."""
         if not self.settings.cache.enable_auto_clean:
             return
-        if self._trim_task is not None and not self._trim_task.done():
+        if self._estimate is not None:
+            self._estimate += added
+            fresh = time.monotonic() - self._scanned_at < RESCAN_SEC
+            if fresh and self._estimate <= self.settings.cache.limit_mb * 1024 * 1024:
+                return
+        if self.trim_running:
             self._trim_again = True
             return
         self._trim_task = asyncio.create_task(self._trim_loop())
@@ -149,18 +163,34 @@ class MediaCache:
         self._trim_again = True
         while self._trim_again:
             self._trim_again = False
+            scanned_at = time.monotonic()
             try:
-                removed = await asyncio.to_thread(self.trim)
+                removed, total = await asyncio.to_thread(self._trim)
             except OSError:
                 logger.exception("media cache trim failed")
                 return
+            self._estimate, self._scanned_at = total, scanned_at
             if removed:
                 logger.info("media cache: removed {} old file(s) to stay under {} MB", removed,
                             self.settings.cache.limit_mb)
             await asyncio.sleep(TRIM_PAUSE)  # files added meanwhile wait for the next pass
 
+    @property
+    def trim_running(self) -> bool:
+        return self._trim_task is not None and not self._trim_task.done()
+
+    async def wait_for_trim(self) -> None:
+        """Wait for a pass under way (and the pause after it) to end."""
+        if self._trim_task is not None:
+            await self._trim_task
+
     def trim(self) -> int:
-        """Delete the oldest files while the cache exceeds ``cache.limit_mb``, down to 80 %."""
+        """Delete the oldest files while the cache exceeds ``cache.limit_mb``, down to 80 %;
+        how many were deleted."""
+        return self._trim()[0]
+
+    def _trim(self) -> tuple[int, int]:
+        """:meth:`trim`, and the bytes left in the cache."""
         limit = self.settings.cache.limit_mb * 1024 * 1024
         files: list[tuple[float, int, str]] = []
         for kind in KINDS:
@@ -171,7 +201,7 @@ class MediaCache:
                         files.append((stat.st_mtime, stat.st_size, entry.path))
         total = sum(size for _, size, _ in files)
         if total <= limit:
-            return 0
+            return 0, total
         removed = 0
         for _, size, path in sorted(files):
             if total <= limit * TRIM_TO:
@@ -180,7 +210,7 @@ class MediaCache:
                 os.unlink(path)
                 removed += 1
             total -= size
-        return removed
+        return removed, total
 
     async def close(self) -> None:
         tasks = [t for t in (*self._inflight.values(), self._trim_task) if t is not None and not t.done()]

@@ -157,7 +157,7 @@ class Answer:
         """Links to the pictures in the media cache (one trip to a thread for all of them)."""
         paths, wrote = await asyncio.to_thread(store, self.media, pictures)
         if wrote:
-            self.media.schedule_trim()
+            self.media.schedule_trim(sum(len(picture.data) for picture in pictures))
         return [self.media.public_url("image", path) for path in paths]
 
     def _forget_download(self, picture: ImageReady) -> None:

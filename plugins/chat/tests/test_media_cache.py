@@ -48,3 +48,17 @@ def test_trim_removes_oldest_files_down_to_80_percent(cache: MediaCache) -> None
     assert cache.trim() == 2  # 1200 KiB > 1024 KiB: drop the oldest until ≤ 819.2 KiB
     assert [p.exists() for p in paths] == [False, False, True, True, True, True]
     assert cache.trim() == 0
+
+
+async def test_a_pass_runs_only_when_the_cache_may_be_over_its_limit(cache: MediaCache) -> None:
+    kib = 1024
+    put(cache, "image", "a.jpg", 600 * kib, 1000)
+    cache.schedule_trim(600 * kib)  # never scanned: a first pass learns the total
+    await cache.wait_for_trim()
+    put(cache, "image", "b.jpg", 300 * kib, 1001)
+    cache.schedule_trim(300 * kib)  # 900 KiB by the estimate: no pass, nothing listed
+    assert cache.trim_running is False
+    put(cache, "image", "c.jpg", 300 * kib, 1002)
+    cache.schedule_trim(300 * kib)  # 1200 KiB: a pass trims to 80 %
+    await cache.wait_for_trim()
+    assert sorted(p.name for p in cache.directory("image").iterdir()) == ["b.jpg", "c.jpg"]
