@@ -179,7 +179,11 @@ async def content(request: web.Request) -> web.StreamResponse:
     if path is None:
         raise ApiError(404, f"Video '{job['id']}' has no {variant} (never made, or removed from the media cache)",
                        param="variant", code="content_not_found")
-    kind = "video/mp4" if variant == "video" else sniff(path.read_bytes()[:16]) or "image/jpeg"
+    if variant == "video":
+        kind = "video/mp4"
+    else:
+        with path.open("rb") as file:
+            kind = sniff(file.read(16)) or "image/jpeg"
     return web.FileResponse(path, headers={"Content-Type": kind})
 
 
