@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 
 from grok2api.api import SETTINGS, Settings
+from grok2api.testing.pytest_plugin import GatewayFactory
 from grok2api_plugins.admin import identity
 from grok2api_plugins.admin.settings import AdminSettings
 
-from .support import PLUGINS
+from .support import PLUGINS, Admin, Client
 
-Admin = Callable[..., Awaitable[TestClient]]
 _CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
@@ -26,15 +25,15 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def admin(gateway: Any, make_settings: Callable[..., Settings]) -> Admin:
+def admin(gateway: GatewayFactory, make_settings: Callable[..., Settings]) -> Admin:
     """``await admin(app={...}, admin={...})``: a gateway with local storage and the admin plugin.
     Several calls with the same settings are several workers on one database."""
     shared: list[Settings] = []
 
-    async def make(*, admin: dict[str, Any] | None = None, **sections: dict[str, Any]) -> TestClient:
+    async def make(*, admin: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Client:
         settings = shared[0] if shared and not sections else make_settings(**sections)
         shared[:] = [settings]
-        client: TestClient = await gateway(*PLUGINS, settings=settings)
+        client: Client = await gateway(*PLUGINS, settings=settings)
         if admin:  # plugin sections exist once the app is built
             client.app[SETTINGS].admin = AdminSettings.model_validate(  # type: ignore[attr-defined]
                 {**client.app[SETTINGS].admin.model_dump(), **admin})  # type: ignore[attr-defined]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from grok2api.api import POOL, Account
+
+Client = TestClient[web.Request, web.Application]
+#: the ``admin`` fixture: ``await admin(app={...}, admin={...})`` gives a client of a fresh gateway
+Admin = Callable[..., Awaitable[Client]]
 PLUGINS = ("storage_local", "admin")
 PASSWORD = "a-long-new-password"
 API_KEY = "sk-admin-tests-0123456789"
@@ -18,22 +25,40 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def login(client: TestClient, password: str = "admin", *, headers: dict[str, str] | None = None,
+def account(client: Client, token: str) -> Account:
+    """The pool's account of a token the test has added."""
+    found = client.app[POOL].get(token)
+    assert found is not None, f"no account of {token}"
+    return found
+
+
+async def body_of(resp: ClientResponse, status: int = 200) -> dict[str, Any]:
+    """The JSON object a response carries, once its status is the expected one."""
+    assert resp.status == status, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def login(client: Client, password: str = "admin", *, headers: dict[str, str] | None = None,
                 username: str = "admin") -> dict[str, Any]:
     resp = await client.post("/api/v1/admin/login", json={"username": username, "password": password},
                              headers=headers or {})
-    assert resp.status == 200, await resp.text()
-    body: dict[str, Any] = await resp.json()
+    body = await body_of(resp)
     client.session.cookie_jar.clear()  # the tests choose bearer or cookie themselves
     return body
 
 
-async def changed(client: TestClient) -> str:
+async def changed(client: Client) -> str:
     """Log in with the default password and change it; returns a session token under the new one."""
     first = await login(client)
     resp = await client.post("/api/v1/admin/password", headers=auth(first["token"]),
                              json={"current_password": "admin", "new_password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    token: str = (await resp.json())["token"]
+    token: str = (await body_of(resp))["token"]
     client.session.cookie_jar.clear()
     return token
+
+
+async def ready(admin: Admin, **sections: dict[str, Any]) -> tuple[Client, dict[str, str]]:
+    """A gateway whose admin password is already changed, and the headers of its session."""
+    client = await admin(**sections)
+    return client, auth(await changed(client))

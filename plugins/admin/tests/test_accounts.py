@@ -7,36 +7,27 @@ import asyncio
 from typing import Any
 
 import orjson
-from aiohttp.test_utils import TestClient
 
 from grok2api.api import POOL
 from grok2api.testing.fake_grok import FakeGrok
 
-from .support import auth, changed
+from .support import Admin, Client, account, body_of, ready
 
 ORIGINAL_FIELDS = {"token", "status", "quota", "quota_known", "heavy_quota", "heavy_quota_known", "token_type",
                    "note", "fail_count", "use_count"}
 TOKENS = [f"tok-{n:02d}-" + "x" * 30 for n in range(6)]
 
 
-async def ready(admin: Any, **sections: dict[str, Any]) -> tuple[TestClient, dict[str, str]]:
-    client = await admin(**sections)
-    return client, auth(await changed(client))
+async def post(client: Client, headers: dict[str, str], path: str, body: dict[str, Any],
+               status: int = 200) -> dict[str, Any]:
+    return await body_of(await client.post(f"/api/v1/admin/tokens{path}", json=body, headers=headers), status)
 
 
-async def post(client: TestClient, headers: dict[str, str], path: str, body: Any, status: int = 200) -> Any:
-    resp = await client.post(f"/api/v1/admin/tokens{path}", json=body, headers=headers)
-    assert resp.status == status, await resp.text()
-    return await resp.json()
+async def get(client: Client, headers: dict[str, str], query: str = "", status: int = 200) -> dict[str, Any]:
+    return await body_of(await client.get(f"/api/v1/admin/tokens{query}", headers=headers), status)
 
 
-async def get(client: TestClient, headers: dict[str, str], query: str = "", status: int = 200) -> Any:
-    resp = await client.get(f"/api/v1/admin/tokens{query}", headers=headers)
-    assert resp.status == status, await resp.text()
-    return await resp.json()
-
-
-async def test_add_dedupes_and_reports(admin) -> None:
+async def test_add_dedupes_and_reports(admin: Admin) -> None:
     client, h = await ready(admin)
     report = await post(client, h, "/add", {"tokens": [TOKENS[0], f"sso={TOKENS[0]}", TOKENS[1], "has space"],
                                             "note": "first", "tags": ["eu"]})
@@ -46,7 +37,7 @@ async def test_add_dedupes_and_reports(admin) -> None:
     assert (await post(client, h, "/add", {"tokens": []}, 400))["error"]["param"] == "tokens"
 
 
-async def test_list_in_the_original_shape_with_masked_tokens(admin) -> None:
+async def test_list_in_the_original_shape_with_masked_tokens(admin: Admin) -> None:
     client, h = await ready(admin)
     await post(client, h, "/add", {"tokens": TOKENS[:2], "note": "n"})
     await post(client, h, "/add", {"token": TOKENS[2], "pool": "ssoSuper"})
@@ -61,7 +52,7 @@ async def test_list_in_the_original_shape_with_masked_tokens(admin) -> None:
     assert not any(t in text for t in TOKENS)
 
 
-async def _states(client: TestClient, h: dict[str, str]) -> None:
+async def _states(client: Client, h: dict[str, str]) -> None:
     """tok-00 active, tok-01 disabled (invalid), tok-02 quota 0 (exhausted), tok-03 super with heavy 0
     (exhausted), tok-04 disabled and quota 0 (both), tok-05 active, tagged."""
     await post(client, h, "/add", {"tokens": [TOKENS[0], TOKENS[1], TOKENS[2], TOKENS[4]], "note": "basic"})
@@ -73,7 +64,7 @@ async def _states(client: TestClient, h: dict[str, str]) -> None:
     await post(client, h, "/update", {"token": TOKENS[4], "quota": 0})
 
 
-async def test_paging_filters_sorting_and_counts(admin) -> None:
+async def test_paging_filters_sorting_and_counts(admin: Admin) -> None:
     client, h = await ready(admin)
     await _states(client, h)
     page = await get(client, h, "?page=1&page_size=4")
@@ -98,7 +89,7 @@ async def test_paging_filters_sorting_and_counts(admin) -> None:
     assert counts["total"] == 6 and counts["version"]
 
 
-async def test_import_text_original_json_and_our_export(admin) -> None:
+async def test_import_text_original_json_and_our_export(admin: Admin) -> None:
     client, h = await ready(admin)
     text = f"# accounts\n{TOKENS[0]}\nsso={TOKENS[1]}\n\n{TOKENS[0]}\n"
     resp = await client.post("/api/v1/admin/tokens/import?pool=ssoSuper", data=text, headers=h)
@@ -125,7 +116,7 @@ async def test_import_text_original_json_and_our_export(admin) -> None:
     assert (await client.get("/api/v1/admin/tokens/export?format=csv", headers=h)).status == 400
 
 
-async def test_edit_enable_disable_delete(admin) -> None:
+async def test_edit_enable_disable_delete(admin: Admin) -> None:
     client, h = await ready(admin)
     await post(client, h, "/add", {"tokens": TOKENS[:3]})
     ids = [i["id"] for i in (await get(client, h))["ssoBasic"]]  # masks can look alike: ids tell apart
@@ -139,13 +130,13 @@ async def test_edit_enable_disable_delete(admin) -> None:
     assert done["count"] == 3 and done["missing"] == ["0" * 24]
     assert all(a.status.value == "disabled" for a in client.app[POOL].accounts())
     assert (await post(client, h, "/enable", {"tokens": [TOKENS[0]]}))["count"] == 1
-    assert client.app[POOL].get(TOKENS[0]).status.value == "active"
+    assert account(client, TOKENS[0]).status.value == "active"
     assert (await post(client, h, "/delete", {"tokens": [TOKENS[1]]}))["count"] == 1
     assert client.app[POOL].get(TOKENS[1]) is None
     await post(client, h, "/delete", {}, 400)
 
 
-async def test_full_replacement_is_a_diff_checked_against_the_version(admin) -> None:
+async def test_full_replacement_is_a_diff_checked_against_the_version(admin: Admin) -> None:
     client, h = await ready(admin)
     await post(client, h, "/add", {"tokens": TOKENS[:3]})
     await post(client, h, "/update", {"token": TOKENS[2], "quota": 7})
@@ -157,7 +148,7 @@ async def test_full_replacement_is_a_diff_checked_against_the_version(admin) -> 
     result = await post(client, {**h, "If-Match": etag}, "", {"ssoBasic": rows, "ssoSuper": [TOKENS[3]]})
     assert (result["added"], result["updated"], result["removed"]) == (1, 1, 1)
     pool = client.app[POOL]
-    assert len(pool.accounts()) == 3 and pool.get(TOKENS[3]).pool == "ssoSuper"
+    assert len(pool.accounts()) == 3 and account(client, TOKENS[3]).pool == "ssoSuper"
     changed_row = next(a for a in pool.accounts() if a.note == "changed")
     assert changed_row.status.value == "active" and changed_row.quota != 99
     # stale: the pool changed since the version was read
@@ -169,14 +160,14 @@ async def test_full_replacement_is_a_diff_checked_against_the_version(admin) -> 
     await post(client, h, "", {"ssoBasic": "nope"}, 400)
 
 
-async def test_a_concurrent_edit_is_never_lost_to_a_replacement(admin) -> None:
+async def test_a_concurrent_edit_is_never_lost_to_a_replacement(admin: Admin) -> None:
     client, h = await ready(admin)
     await post(client, h, "/add", {"tokens": TOKENS[:2]})
     resp = await client.get("/api/v1/admin/tokens", headers=h)
     etag, listed = resp.headers["ETag"], await resp.json()
     await post(client, h, "/update", {"token": TOKENS[0], "note": "edited meanwhile"})
     await post(client, {**h, "If-Match": etag}, "", {"ssoBasic": listed["ssoBasic"][:1]}, 409)
-    assert client.app[POOL].get(TOKENS[0]).note == "edited meanwhile" and len(client.app[POOL].accounts()) == 2
+    assert account(client, TOKENS[0]).note == "edited meanwhile" and len(client.app[POOL].accounts()) == 2
     # at the same moment: the replacement never deletes an account added while it ran
     fresh = await client.get("/api/v1/admin/tokens", headers=h)
     body = {"ssoBasic": (await fresh.json())["ssoBasic"], "version": fresh.headers["ETag"].strip('"')}
@@ -188,11 +179,11 @@ async def test_a_concurrent_edit_is_never_lost_to_a_replacement(admin) -> None:
     assert client.app[POOL].get(TOKENS[5]) is not None
 
 
-async def test_refresh_keeps_the_original_shape(admin, fake_grok: FakeGrok) -> None:
+async def test_refresh_keeps_the_original_shape(admin: Admin, fake_grok: FakeGrok) -> None:
     fake_grok.add_account(TOKENS[0])
     client, h = await ready(admin, grok={**fake_grok.grok_settings(), "timeout": 5})
     await post(client, h, "/add", {"tokens": TOKENS[:2]})
     result = await post(client, h, "/refresh", {"tokens": [TOKENS[0], TOKENS[1], "unknown-token"]})
     assert result == {"status": "success", "results": {TOKENS[0]: True, TOKENS[1]: False, "unknown-token": False}}
-    assert client.app[POOL].get(TOKENS[0]).last_sync_at is not None
+    assert account(client, TOKENS[0]).last_sync_at is not None
     assert (await post(client, h, "/refresh", {}, 400))["error"]["param"] == "tokens"

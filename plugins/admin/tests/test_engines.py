@@ -7,32 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from grok2api.api import POOL, SESSIONS, STORAGE, random_hex
+from grok2api.api import POOL, SESSIONS, STORAGE, Settings, random_hex
+from grok2api.testing.pytest_plugin import GatewayFactory
 from grok2api_plugins.admin.identity import CSRF_HEADER, StoredSessions
 from grok2api_plugins.admin.jobs import NS_JOBS, Jobs
 from grok2api_plugins.admin.settings import AdminSettings
 
-from .support import PASSWORD, auth
+from .support import PASSWORD, Client, auth
 
 ENGINES = ["redis", "pgsql", "mysql"]
 
 
-async def worker(gateway: Any, make_settings: Any, kind: str, url: str) -> TestClient:
+async def worker(gateway: GatewayFactory, make_settings: Callable[..., Settings], kind: str,
+                 url: str) -> Client:
     settings = make_settings(server={"storage_type": kind, "storage_url": url},
                              app={"trusted_proxies": ["127.0.0.1"]}, token={"reload_interval_sec": 0.1})
-    client: TestClient = await gateway(f"storage_{kind}", "admin", settings=settings)
+    client: Client = await gateway(f"storage_{kind}", "admin", settings=settings)
     settings.admin = AdminSettings(login_max_failures_per_address=2)  # type: ignore[attr-defined]
     return client
 
 
 @pytest.mark.parametrize("kind", ENGINES)
-async def test_sessions_and_throttle_across_workers(kind: str, request: pytest.FixtureRequest, gateway: Any,
-                                                   make_settings: Any) -> None:
+async def test_sessions_and_throttle_across_workers(kind: str, request: pytest.FixtureRequest, gateway: GatewayFactory,
+                                                   make_settings: Callable[..., Settings]) -> None:
     url = request.getfixturevalue(f"{kind}_url")
     one = await worker(gateway, make_settings, kind, url)
     two = await worker(gateway, make_settings, kind, url)
@@ -69,7 +70,7 @@ async def test_sessions_and_throttle_across_workers(kind: str, request: pytest.F
     assert (await two.get("/api/v1/admin/session", headers=auth(fresh))).status == 401
 
 
-async def _until(check: Any, seconds: float = 15) -> None:
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:
     for _ in range(int(seconds / 0.1)):
         if await check():
             return
@@ -78,8 +79,8 @@ async def _until(check: Any, seconds: float = 15) -> None:
 
 
 @pytest.mark.parametrize("kind", ENGINES)
-async def test_jobs_across_workers_and_a_dead_worker(kind: str, request: pytest.FixtureRequest, gateway: Any,
-                                                    make_settings: Any) -> None:
+async def test_jobs_across_workers_and_a_dead_worker(kind: str, request: pytest.FixtureRequest, gateway: GatewayFactory,
+                                                    make_settings: Callable[..., Settings]) -> None:
     url = request.getfixturevalue(f"{kind}_url")
     one = await worker(gateway, make_settings, kind, url)
     two = await worker(gateway, make_settings, kind, url)

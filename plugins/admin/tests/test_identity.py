@@ -8,10 +8,10 @@ from grok2api.api import NS_SESSIONS, SESSION_COOKIE, STORAGE, now_ms
 from grok2api_plugins.admin import identity
 from grok2api_plugins.admin.identity import CSRF_COOKIE, CSRF_HEADER, NS_USERS, PASSWORD_HEADER
 
-from .support import API_KEY, PASSWORD, PROXIED, REMOTE, auth, changed, login
+from .support import API_KEY, PASSWORD, PROXIED, REMOTE, Admin, auth, changed, login
 
 
-async def test_first_start_seeds_a_hashed_user_and_flags_the_default_password(admin) -> None:
+async def test_first_start_seeds_a_hashed_user_and_flags_the_default_password(admin: Admin) -> None:
     client = await admin()
     users = await client.app[STORAGE].list(NS_USERS)
     assert list(users) == ["admin"] and users["admin"]["hash"].startswith("$argon2id$")
@@ -27,7 +27,7 @@ async def test_first_start_seeds_a_hashed_user_and_flags_the_default_password(ad
     assert body["token"] not in str(stored) and len(stored) == 1
 
 
-async def test_default_password_works_only_from_loopback(admin) -> None:
+async def test_default_password_works_only_from_loopback(admin: Admin) -> None:
     client = await admin(app=PROXIED)
     resp = await client.post("/api/v1/admin/login", json={"username": "admin", "password": "admin"}, headers=REMOTE)
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "default_password"
@@ -36,7 +36,7 @@ async def test_default_password_works_only_from_loopback(admin) -> None:
     assert resp.status == 403 and resp.headers[PASSWORD_HEADER] == "required"
 
 
-async def test_password_change_ends_every_session_and_lifts_the_limits(admin) -> None:
+async def test_password_change_ends_every_session_and_lifts_the_limits(admin: Admin) -> None:
     client = await admin(app=PROXIED)
     first, second = (await login(client))["token"], (await login(client))["token"]
     wrong = await client.post("/api/v1/admin/password", headers=auth(first),
@@ -62,7 +62,7 @@ async def test_password_change_ends_every_session_and_lifts_the_limits(admin) ->
     assert bad.status == 401
 
 
-async def test_refusals_of_the_admin_api(admin) -> None:
+async def test_refusals_of_the_admin_api(admin: Admin) -> None:
     client = await admin(app={"api_key": API_KEY})
     token = (await login(client))["token"]
     assert (await client.get("/api/v1/admin/session")).status == 401
@@ -74,7 +74,7 @@ async def test_refusals_of_the_admin_api(admin) -> None:
     assert (await client.get("/v1/models", headers=auth(API_KEY))).status == 200
 
 
-async def test_cookie_sessions_need_the_csrf_token_to_change_anything(admin) -> None:
+async def test_cookie_sessions_need_the_csrf_token_to_change_anything(admin: Admin) -> None:
     client = await admin()
     resp = await client.post("/api/v1/admin/login", json={"username": "admin", "password": "admin"})
     body = await resp.json()
@@ -95,14 +95,14 @@ async def test_cookie_sessions_need_the_csrf_token_to_change_anything(admin) -> 
     assert (await client.post("/api/v1/admin/logout", headers=auth(bearer))).status == 200  # no CSRF with a bearer
 
 
-async def test_cookie_is_secure_behind_an_https_proxy(admin) -> None:
+async def test_cookie_is_secure_behind_an_https_proxy(admin: Admin) -> None:
     client = await admin(app=PROXIED)
     resp = await client.post("/api/v1/admin/login", json={"username": "admin", "password": "admin"},
                              headers={"X-Forwarded-Proto": "https"})
     assert resp.cookies[SESSION_COOKIE]["secure"]
 
 
-async def test_sessions_list_revoke_and_logout(admin) -> None:
+async def test_sessions_list_revoke_and_logout(admin: Admin) -> None:
     client = await admin()
     mine, other = (await login(client))["token"], (await login(client))["token"]
     rows = (await (await client.get("/api/v1/admin/sessions", headers=auth(mine))).json())["sessions"]
@@ -115,7 +115,7 @@ async def test_sessions_list_revoke_and_logout(admin) -> None:
     assert (await client.get("/api/v1/admin/session", headers=auth(mine))).status == 401
 
 
-async def test_idle_and_absolute_expiry(admin, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_idle_and_absolute_expiry(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
     client = await admin(admin={"session_idle_sec": 60, "session_max_sec": 150})
     token = (await login(client))["token"]
     start = now_ms()
@@ -133,7 +133,7 @@ async def test_idle_and_absolute_expiry(admin, monkeypatch: pytest.MonkeyPatch) 
     assert (await client.get("/api/v1/admin/session", headers=auth(idle))).status == 401
 
 
-async def test_login_throttle_per_address_and_per_user_across_workers(admin) -> None:
+async def test_login_throttle_per_address_and_per_user_across_workers(admin: Admin) -> None:
     limits = {"login_max_failures_per_address": 3, "login_max_failures_per_user": 5}
     one = await admin(app=PROXIED, admin=limits)
     two = await admin(admin=limits)  # a second worker on the same database
@@ -152,20 +152,20 @@ async def test_login_throttle_per_address_and_per_user_across_workers(admin) -> 
     assert (await one.post("/api/v1/admin/login", json={"username": "root", "password": "x"})).status == 401
 
 
-async def test_legacy_bearer_password_login(admin) -> None:
+async def test_legacy_bearer_password_login(admin: Admin) -> None:
     client = await admin()
     resp = await client.post("/api/v1/admin/login", json={}, headers=auth("admin"))
     assert resp.status == 200 and (await resp.json())["token"].startswith("adm-")
 
 
-async def test_a_changed_password_is_the_stored_one(admin) -> None:
+async def test_a_changed_password_is_the_stored_one(admin: Admin) -> None:
     client = await admin()
     token = await changed(client)
     assert (await client.get("/api/v1/admin/session", headers=auth(token))).status == 200
     assert (await client.post("/api/v1/admin/login", json={"username": "admin", "password": PASSWORD})).status == 200
 
 
-async def test_a_changed_app_key_resets_the_password_at_the_next_start(admin) -> None:
+async def test_a_changed_app_key_resets_the_password_at_the_next_start(admin: Admin) -> None:
     first = await admin()
     token = await changed(first)
     again = await admin(app={"app_key": "recovered-password-1"})  # the operator's way back in, after a restart

@@ -7,14 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from grok2api.api import POOL, STORAGE
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 from grok2api_plugins.admin import jobs
 from grok2api_plugins.admin.jobs import NS_ITEMS, NS_JOBS, JobRunner, Jobs
 
-from .support import auth, changed
+from .support import Admin, Client, account, auth, changed
 
 TOKENS = [f"job-token-{n:02d}-" + "z" * 24 for n in range(7)]
 
@@ -26,7 +25,7 @@ def manual(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "CHUNK", 3)
 
 
-async def ready(admin: Any) -> tuple[TestClient, dict[str, str]]:
+async def ready(admin: Admin) -> tuple[Client, dict[str, str]]:
     client = await admin()
     h = auth(await changed(client))
     resp = await client.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS}, headers=h)
@@ -34,11 +33,18 @@ async def ready(admin: Any) -> tuple[TestClient, dict[str, str]]:
     return client, h
 
 
-def runner(client: TestClient) -> JobRunner:
+def runner(client: Client) -> JobRunner:
     return JobRunner(client.app)
 
 
-async def test_a_job_runs_in_chunks_to_the_end(admin, manual) -> None:
+async def job_record(client: Client, job_id: str) -> dict[str, Any]:
+    """The stored record of a job the test has created."""
+    record = await client.app[STORAGE].get(NS_JOBS, job_id)
+    assert record is not None, f"no job {job_id}"
+    return record
+
+
+async def test_a_job_runs_in_chunks_to_the_end(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     resp = await client.post("/api/v1/admin/jobs?type=sso", json={"kind": "disable"}, headers=h)
     assert resp.status == 202
@@ -53,7 +59,7 @@ async def test_a_job_runs_in_chunks_to_the_end(admin, manual) -> None:
     assert [j["id"] for j in listed] == [job["id"]]
 
 
-async def test_a_job_by_ids_reported_over_sse(admin, manual) -> None:
+async def test_a_job_by_ids_reported_over_sse(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     ids = [i["id"] for i in (await (await client.get("/api/v1/admin/tokens", headers=h)).json())["ssoBasic"]][:2]
     job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "delete", "ids": ids},
@@ -68,18 +74,18 @@ async def test_a_job_by_ids_reported_over_sse(admin, manual) -> None:
     assert len(client.app[POOL].accounts()) == 5
 
 
-async def test_cancel_stops_between_chunks(admin, manual) -> None:
+async def test_cancel_stops_between_chunks(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "disable"}, headers=h)).json())["job"]
     cancelled = (await (await client.post(f"/api/v1/admin/jobs/{job['id']}/cancel", headers=h)).json())["job"]
     assert cancelled["cancel"] is True
     await runner(client).run_once()
-    final = await client.app[STORAGE].get(NS_JOBS, job["id"])
+    final = await job_record(client, job["id"])
     assert final["state"] == "cancelled" and final["done"] == 0
     assert not any(a.status.value == "disabled" for a in client.app[POOL].accounts())
 
 
-async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin, manual) -> None:
+async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     storage = client.app[STORAGE]
     job = await Jobs(storage).create("disable", TOKENS, "admin")
@@ -87,26 +93,26 @@ async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin, manual) -> 
     await storage.patch(NS_JOBS, job["id"], {"state": "running", "cursor": 1, "done": 3, "worker": "dead"})
     assert await storage.acquire_lock(f"admin:job:{job['id']}", "dead-worker", 0.5)
     await runner(client).run_once()
-    assert (await storage.get(NS_JOBS, job["id"]))["cursor"] == 1  # still locked: left alone
+    assert (await job_record(client, job["id"]))["cursor"] == 1  # still locked: left alone
     await asyncio.sleep(0.6)
     await runner(client).run_once()
-    final = await storage.get(NS_JOBS, job["id"])
+    final = await job_record(client, job["id"])
     assert (final["state"], final["done"], final["resumed"]) == ("finished", 7, 1)
-    disabled = [t for t in TOKENS if client.app[POOL].get(t).status.value == "disabled"]
+    disabled = [t for t in TOKENS if account(client, t).status.value == "disabled"]
     assert disabled == TOKENS[3:]  # the dead worker's chunk is its business; the rest were done here
 
 
-async def test_a_job_whose_chunk_is_lost_fails_with_a_reason(admin, manual) -> None:
+async def test_a_job_whose_chunk_is_lost_fails_with_a_reason(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     storage = client.app[STORAGE]
     job = await Jobs(storage).create("enable", TOKENS, "admin")
     await storage.delete(NS_ITEMS, f"{job['id']}:1")
     await runner(client).run_once()
-    final = await storage.get(NS_JOBS, job["id"])
+    final = await job_record(client, job["id"])
     assert final["state"] == "failed" and "chunk 1" in final["reason"] and final["done"] == 3
 
 
-async def test_job_refusals(admin, manual) -> None:
+async def test_job_refusals(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     assert (await client.post("/api/v1/admin/jobs", json={"kind": "explode"}, headers=h)).status == 400
     assert (await client.post("/api/v1/admin/jobs", json={}, headers=h)).status == 400
@@ -116,7 +122,7 @@ async def test_job_refusals(admin, manual) -> None:
     assert (await client.get("/api/v1/admin/jobs")).status == 401
 
 
-async def test_clearing_online_assets_as_a_job(admin, manual, fake_grok: FakeGrok) -> None:
+async def test_clearing_online_assets_as_a_job(admin: Admin, manual: None, fake_grok: FakeGrok) -> None:
     owners = [fake_grok.add_account(t) for t in TOKENS[:2]]
     for n, owner in enumerate(owners * 2):
         path = f"users/{owner.user_id}/j{n}/content"
@@ -126,6 +132,6 @@ async def test_clearing_online_assets_as_a_job(admin, manual, fake_grok: FakeGro
     await client.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS[:3]}, headers=h)
     job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "clear_assets"}, headers=h)).json())["job"]
     await runner(client).run_once()
-    final = await client.app[STORAGE].get(NS_JOBS, job["id"])
+    final = await job_record(client, job["id"])
     assert (final["state"], final["done"], final["failed"]) == ("finished", 2, 1)  # the third: Grok says 401
     assert not fake_grok.assets

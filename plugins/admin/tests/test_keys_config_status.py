@@ -8,25 +8,19 @@ import os
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from grok2api.api import KEYS, POOL, REQUEST_LOG, SETTINGS, STORAGE
 
-from .support import auth, changed
+from .support import Admin, Client, body_of, ready
 
 
-async def ready(admin: Any, **sections: dict[str, Any]) -> tuple[TestClient, dict[str, str]]:
-    client = await admin(**sections)
-    return client, auth(await changed(client))
-
-
-async def call(client: TestClient, h: dict[str, str], path: str, body: Any = None, status: int = 200) -> Any:
+async def call(client: Client, h: dict[str, str], path: str, body: dict[str, Any] | None = None,
+               status: int = 200) -> dict[str, Any]:
     resp = await (client.get(path, headers=h) if body is None else client.post(path, json=body, headers=h))
-    assert resp.status == status, await resp.text()
-    return await resp.json()
+    return await body_of(resp, status)
 
 
-async def test_keys_create_list_update_delete(admin) -> None:
+async def test_keys_create_list_update_delete(admin: Admin) -> None:
     client, h = await ready(admin)
     made = (await call(client, h, "/api/v1/admin/keys", {"name": "team", "preset": "recommended",
                                                           "limits": {"video_per_day": 5}}))["data"]
@@ -53,7 +47,7 @@ async def test_keys_create_list_update_delete(admin) -> None:
     assert await client.app[KEYS].authenticate(made["key"]) is not None
 
 
-async def test_config_is_redacted_with_sources(admin, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_config_is_redacted_with_sources(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROK2API_GROK__TIMEOUT", "77")
     with open(os.path.join(os.environ["DATA_DIR"], "config.toml"), "w", encoding="utf-8") as fh:
         fh.write('[grok]\ncf_clearance = "cf-secret-value"\nbase_proxy_url = "http://user:pw@proxy.local:8080"\n')
@@ -72,7 +66,7 @@ async def test_config_is_redacted_with_sources(admin, monkeypatch: pytest.Monkey
     assert "app.app_key" in detail["secrets"]
 
 
-async def test_config_changes_are_validated_and_never_touch_accounts(admin) -> None:
+async def test_config_changes_are_validated_and_never_touch_accounts(admin: Admin) -> None:
     client, h = await ready(admin)
     await call(client, h, "/api/v1/admin/tokens/add", {"tokens": ["acct-token-0123456789abcdef"]})
     config = await call(client, h, "/api/v1/admin/config")
@@ -92,12 +86,13 @@ async def test_config_changes_are_validated_and_never_touch_accounts(admin) -> N
     await call(client, h, "/api/v1/admin/config", {"server": {"port": 1}}, 400)
     assert settings.app.image_format == "base64" and len(client.app[POOL].accounts()) == 1
     await call(client, h, "/api/v1/admin/config/reset", {"keys": ["grok.max_retry", "app.image_format"]})
+    settings = client.app[SETTINGS]  # rebound: mypy would keep image_format narrowed to "base64" by the assert above
     assert settings.grok.max_retry == 3 and settings.app.image_format == "url"
     await call(client, h, "/api/v1/admin/config/reset", {"keys": ["grok.nope"]}, 400)
     await call(client, h, "/api/v1/admin/config/reset", {"keys": ["app.app_key"]}, 400)
 
 
-async def test_config_change_reaches_another_worker(admin) -> None:
+async def test_config_change_reaches_another_worker(admin: Admin) -> None:
     one, h = await ready(admin, token={"reload_interval_sec": 0.1})
     two = await admin(token={"reload_interval_sec": 0.1})  # the same database, its own settings
     assert two.app[SETTINGS] is not one.app[SETTINGS]
@@ -109,7 +104,7 @@ async def test_config_change_reaches_another_worker(admin) -> None:
     assert two.app[SETTINGS].grok.max_retry == 1
 
 
-async def test_storage_version_and_metrics(admin) -> None:
+async def test_storage_version_and_metrics(admin: Admin) -> None:
     client, h = await ready(admin)
     assert (await call(client, h, "/api/v1/admin/storage"))["type"] == "local"
     assert (await call(client, h, "/api/v1/admin/version"))["version"]

@@ -6,21 +6,20 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
-from aiohttp.test_utils import TestClient
+import pytest
 
 from grok2api.api import REQUEST_LOG
 
-from .support import auth, changed
+from .support import Admin, Client, auth, changed
 
 
-async def ready(admin: Any, log_dir: Path) -> tuple[TestClient, dict[str, str]]:
+async def ready(admin: Admin, log_dir: Path) -> tuple[Client, dict[str, str]]:
     client = await admin(admin={"log_dir": str(log_dir)})
     return client, auth(await changed(client))
 
 
-async def test_files_and_tail(admin, tmp_path: Path) -> None:
+async def test_files_and_tail(admin: Admin, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "app_2026-01-01.log").write_text("old\n")
@@ -41,7 +40,7 @@ async def test_files_and_tail(admin, tmp_path: Path) -> None:
     assert (await client.get("/api/v1/admin/logs/tail?file=link.log", headers=h)).status == 400
 
 
-async def test_follow_sends_new_lines(admin, tmp_path: Path, monkeypatch) -> None:
+async def test_follow_sends_new_lines(admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grok2api_plugins.admin import logs as module
 
     monkeypatch.setattr(module, "FOLLOW_POLL_SEC", 0.05)
@@ -61,7 +60,7 @@ async def test_follow_sends_new_lines(admin, tmp_path: Path, monkeypatch) -> Non
     assert b"event: end" in rest
 
 
-async def test_request_log_filters_and_pages(admin, tmp_path: Path) -> None:
+async def test_request_log_filters_and_pages(admin: Admin, tmp_path: Path) -> None:
     client, h = await ready(admin, tmp_path)
     log = client.app[REQUEST_LOG]
     for n in range(12):

@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-from aiohttp.test_utils import TestClient
+from typing import Literal
 
 from grok2api.api import MEDIA
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 
-from .support import auth, changed
+from .support import Admin, Client, ready
 
 TOKEN = "media-token-" + "m" * 28
 
 
-async def ready(admin: Any, **sections: dict[str, Any]) -> tuple[TestClient, dict[str, str]]:
-    client = await admin(**sections)
-    return client, auth(await changed(client))
-
-
-def put(client: TestClient, kind: str, name: str, size: int, mtime: float) -> Path:
-    directory = client.app[MEDIA].directory(kind)  # type: ignore[arg-type]
+def put(client: Client, kind: Literal["image", "video"], name: str, size: int, mtime: float) -> Path:
+    directory = client.app[MEDIA].directory(kind)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     path.write_bytes(b"x" * size)
@@ -31,7 +24,7 @@ def put(client: TestClient, kind: str, name: str, size: int, mtime: float) -> Pa
     return path
 
 
-async def test_local_cache_list_delete_clear(admin) -> None:
+async def test_local_cache_list_delete_clear(admin: Admin) -> None:
     client, h = await ready(admin)
     put(client, "image", "old.jpg", 1000, 1_000_000)
     put(client, "image", "clip.jpg", 10, 2_000_000)
@@ -60,7 +53,7 @@ async def test_local_cache_list_delete_clear(admin) -> None:
     assert metrics["cache"]["local_image"]["count"] == 1 and metrics["cache"]["local_video"]["count"] == 0
 
 
-async def test_online_assets_counted_and_cleared(admin, fake_grok: FakeGrok) -> None:
+async def test_online_assets_counted_and_cleared(admin: Admin, fake_grok: FakeGrok) -> None:
     account = fake_grok.add_account(TOKEN)
     for n in range(5):
         path = f"users/{account.user_id}/a{n}/content"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from grok2api_plugins.admin.openapi import SUMMARIES, admin_routes_of
 
-from .support import auth, changed
+from .support import Admin, auth, changed
 
 
-async def test_the_document_names_every_route_and_only_those(admin) -> None:
+async def test_the_document_names_every_route_and_only_those(admin: Admin) -> None:
     client = await admin()
     token = await changed(client)
     resp = await client.get("/api/v1/admin/openapi.json", headers=auth(token))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from .support import auth, changed
+from .support import Admin, auth, changed
 
 COUNT = 100_000
 
 
-async def test_an_import_of_100000_lines(admin: Any) -> None:
+async def test_an_import_of_100000_lines(admin: Admin) -> None:
     client = await admin()
     h = auth(await changed(client))
     lines = "".join(f"sso=scale-{n:06d}-{'s' * 30}\n" for n in range(COUNT))
