@@ -16,8 +16,8 @@ cancels the upstream call and frees the account at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -107,14 +107,14 @@ async def prepare(app: web.Application, conversation: Conversation, rules: Conve
     return prompt, await gather(app[CHAT].loader.load, prompt.attachments)
 
 
-async def gather(call: Callable[[A], Awaitable[T]], items: Sequence[A]) -> list[T]:
+async def gather(call: Callable[[A], Coroutine[Any, Any, T]], items: Sequence[A]) -> list[T]:
     """``call`` on every item at once: all results, or the first failure as it was raised
     (the others are cancelled)."""
     if not items:
         return []
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(call(item)) for item in items]  # type: ignore[arg-type]
+            tasks = [group.create_task(call(item)) for item in items]
     except BaseExceptionGroup as failures:
         raise failures.exceptions[0] from None
     return [t.result() for t in tasks]

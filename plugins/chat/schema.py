@@ -62,7 +62,8 @@ def schema_errors(value: Any, schema: Any, path: str = "$") -> list[str]:
 def _object(value: dict[str, Any], schema: dict[str, Any], path: str) -> list[str]:
     errors = [f"{path}.{name}: required" for name in schema.get("required") or []
               if isinstance(name, str) and name not in value]
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    declared = schema.get("properties")
+    properties: dict[str, Any] = declared if isinstance(declared, dict) else {}
     extra = schema.get("additionalProperties", True)
     for name, item in value.items():
         if name in properties:

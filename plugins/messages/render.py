@@ -68,10 +68,11 @@ class MessageSurface:
                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 
     def opening(self, prompt: PromptTokens) -> bytes:
-        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                   "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": prompt.total, "output_tokens": 1, "cache_creation_input_tokens": 0,
-                             "cache_read_input_tokens": 0}}
+        message: dict[str, Any] = {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": prompt.total, "output_tokens": 1, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0}}
         return event("message_start", {"message": message})
 
     def _start(self, kind: str, block: dict[str, Any]) -> bytes:

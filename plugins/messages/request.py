@@ -177,7 +177,7 @@ def _toolset(body: dict[str, Any]) -> Toolset:
         if not isinstance(schema, dict):
             raise invalid(f"{param}.input_schema: Field required (a JSON Schema object)", f"{param}.input_schema",
                           "invalid_value")
-        description = tool.get("description") if isinstance(tool.get("description"), str) else ""
+        description = given if isinstance(given := tool.get("description"), str) else ""
         tools.append(Tool(name.strip(), description, schema))
     mode, forced, parallel = _tool_choice(body.get("tool_choice"), [t.name for t in tools])
     return Toolset(tuple(tools), mode, forced, parallel)
@@ -195,7 +195,7 @@ def _tool_choice(choice: Any, names: list[str]) -> tuple[ChoiceMode, str, bool]:
     assert isinstance(choice, dict)
     forced = ""
     if kind == "tool":
-        forced = choice.get("name") if isinstance(choice.get("name"), str) else ""
+        forced = name if isinstance(name := choice.get("name"), str) else ""
         if forced not in names:
             raise invalid(f"tool_choice.name: {forced!r} is not one of the tools", "tool_choice.name",
                           "invalid_value")

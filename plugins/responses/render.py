@@ -110,7 +110,7 @@ class ResponseSurface:
         if delta.reasoning:
             if self._open is None or self._open["type"] != "reasoning":
                 out += self._add({"type": "reasoning", "id": new_id("rs"), "summary": []})
-                part = {"type": "summary_text", "text": ""}
+                part: dict[str, Any] = {"type": "summary_text", "text": ""}
                 out += self._event("response.reasoning_summary_part.added", **self._where(), summary_index=0,
                                    part=dict(part))
                 self.output[-1]["summary"].append(part)

@@ -13,7 +13,7 @@ import openai
 import orjson
 from aiohttp import web
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageFunctionToolCall
 
 from grok2api.api import POOL, Account
 from grok2api.testing.fake_grok import FakeGrok
@@ -177,6 +177,15 @@ def content_of(answer: ChatCompletion) -> str:
     content = answer.choices[0].message.content
     assert content is not None, answer
     return content
+
+
+def tool_calls_of(answer: ChatCompletion) -> list[ChatCompletionMessageFunctionToolCall]:
+    """The function calls of an answer's first choice (a test fails on none, or on a custom tool's call)."""
+    calls = answer.choices[0].message.tool_calls
+    assert calls is not None, answer
+    functions = [call for call in calls if isinstance(call, ChatCompletionMessageFunctionToolCall)]
+    assert functions == calls, calls
+    return functions
 
 
 def usage_of(answer: ChatCompletion | ChatCompletionChunk) -> CompletionUsage:

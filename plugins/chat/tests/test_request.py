@@ -8,14 +8,14 @@ import pytest
 
 from grok2api.api import ApiError
 from grok2api_plugins.chat.prompt import flatten
-from grok2api_plugins.chat.request import parse_chat
+from grok2api_plugins.chat.request import ChatInput, parse_chat
 from grok2api_plugins.chat.settings import ChatSettings
 from grok2api_plugins.chat.tools import Convention
 
 CONVENTION = Convention.of(ChatSettings())
 
 
-def parse(body: dict[str, Any], stream: bool = False, thinking: bool = True):
+def parse(body: dict[str, Any], stream: bool = False, thinking: bool = True) -> ChatInput:
     return parse_chat(body, default_stream=stream, default_thinking=thinking)
 
 

@@ -8,26 +8,37 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from grok2api_plugins.chat.usage import count_tokens
 
 from .conftest import StartGateway
+from .support import Live, content_of, error_of, tool_calls_of
 
-WEATHER = {"type": "function", "function": {
+WEATHER: ChatCompletionToolParam = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["C", "F"]}},
                    "required": ["city", "unit"], "additionalProperties": False}}}
-CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
-ASK = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Lima?"}]
+CLOCK: ChatCompletionToolParam = {"type": "function", "function": {
+    "name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+ASK: list[ChatCompletionMessageParam] = [{"role": "system", "content": "Be brief."},
+                                         {"role": "user", "content": "Weather in Lima?"}]
 
 
-def sent_prompt(live: Any) -> str:
-    return live.chats()[-1].json["message"]
+def sent_prompt(live: Live) -> str:
+    """The prompt the gateway sent Grok last."""
+    prompt = live.chats()[-1].json["message"]
+    assert isinstance(prompt, str), prompt
+    return prompt
 
 
-async def collect(stream: Any) -> tuple[str, dict[int, dict[str, str]], list[str | None]]:
+async def collect(stream: AsyncStream[ChatCompletionChunk]) -> tuple[str, dict[int, dict[str, str]], list[str | None]]:
     """Content, the tool calls assembled from their deltas (by index), and every finish_reason."""
-    content, calls, finishes = "", {}, []
+    content = ""
+    calls: dict[int, dict[str, str]] = {}
+    finishes: list[str | None] = []
     async for chunk in stream:
         if not chunk.choices:
             continue
@@ -48,14 +59,14 @@ async def test_a_call_without_streaming(start_gateway: StartGateway) -> None:
     choice = answer.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content == "Let me use a tool for Weather in Lima?."
-    (call,) = choice.message.tool_calls
+    (call,) = tool_calls_of(answer)
     assert call.type == "function" and call.function.name == "get_weather" and call.id.startswith("call_")
     assert orjson.loads(call.function.arguments) == {"city": "Weather in Lima?", "unit": "C"}
     prompt = sent_prompt(live)
     assert prompt.startswith("You can call tools.") and '"name":"get_time"' in prompt
     assert prompt.endswith("system: Be brief.\n\nWeather in Lima?")
     assert answer.usage is not None and answer.usage.completion_tokens == (
-        count_tokens(choice.message.content) + count_tokens(call.function.name) + count_tokens(call.function.arguments))
+        count_tokens(content_of(answer)) + count_tokens(call.function.name) + count_tokens(call.function.arguments))
 
 
 async def test_a_streamed_call_and_the_full_loop(start_gateway: StartGateway) -> None:
@@ -69,7 +80,7 @@ async def test_a_streamed_call_and_the_full_loop(start_gateway: StartGateway) ->
     call = calls[0]
     assert call["name"] == "get_weather" and orjson.loads(call["arguments"])["unit"] == "C"
 
-    history = [*ASK,
+    history: list[ChatCompletionMessageParam] = [*ASK,
                {"role": "assistant", "content": content, "tool_calls": [
                    {"id": call["id"], "type": "function",
                     "function": {"name": call["name"], "arguments": call["arguments"]}}]},
@@ -87,27 +98,28 @@ async def test_reasoning_then_a_call(start_gateway: StartGateway) -> None:
     stream = await live.aclient().chat.completions.create(model="grok-4.1-thinking", messages=ASK, tools=[WEATHER],
                                                           stream=True)
     reasoning = ""
-    calls = []
+    calls: list[ChoiceDeltaToolCall] = []
     async for chunk in stream:
         delta = chunk.choices[0].delta
         reasoning += getattr(delta, "reasoning_content", None) or ""
         calls += delta.tool_calls or []
-    assert "Choosing a tool" in reasoning and calls[0].function.name == "get_weather"
+    function = calls[0].function
+    assert "Choosing a tool" in reasoning and function is not None and function.name == "get_weather"
 
 
 async def test_parallel_calls_and_the_switch_that_forbids_them(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     client = live.aclient()
-    ask = [{"role": "user", "content": "Weather and time [parallel]"}]
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather and time [parallel]"}]
     both = await client.chat.completions.create(model="grok-3", messages=ask, tools=[WEATHER, CLOCK])
-    assert [c.function.name for c in both.choices[0].message.tool_calls] == ["get_weather", "get_time"]
-    assert len({c.id for c in both.choices[0].message.tool_calls}) == 2
+    assert [c.function.name for c in tool_calls_of(both)] == ["get_weather", "get_time"]
+    assert len({c.id for c in tool_calls_of(both)}) == 2
     stream = await client.chat.completions.create(model="grok-3", messages=ask, tools=[WEATHER, CLOCK], stream=True)
     _, calls, _ = await collect(stream)
     assert [c["name"] for c in calls.values()] == ["get_weather", "get_time"] and sorted(calls) == [0, 1]
     one = await client.chat.completions.create(model="grok-3", messages=ask, tools=[WEATHER, CLOCK],
                                                parallel_tool_calls=False)
-    assert [c.function.name for c in one.choices[0].message.tool_calls] == ["get_weather"]
+    assert [c.function.name for c in tool_calls_of(one)] == ["get_weather"]
     assert "Call at most one tool" in sent_prompt(live)
 
 
@@ -117,7 +129,7 @@ async def test_tool_choice(start_gateway: StartGateway) -> None:
     forced = await client.chat.completions.create(
         model="grok-3", messages=ASK, tools=[WEATHER, CLOCK],
         tool_choice={"type": "function", "function": {"name": "get_time"}})
-    assert [c.function.name for c in forced.choices[0].message.tool_calls] == ["get_time"]
+    assert [c.function.name for c in tool_calls_of(forced)] == ["get_time"]
     assert 'You must call the tool "get_time" now.' in sent_prompt(live)
     required = await client.chat.completions.create(model="grok-3", messages=ASK, tools=[CLOCK],
                                                     tool_choice="required")
@@ -132,16 +144,17 @@ async def test_tool_choice(start_gateway: StartGateway) -> None:
 async def test_an_answer_off_the_convention_is_plain_text(start_gateway: StartGateway, marker: str,
                                                           stream: bool) -> None:
     live = await start_gateway()
-    ask = [{"role": "user", "content": f"Weather in Lima? {marker}"}]
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"Weather in Lima? {marker}"}]
     client = live.aclient()
     if stream:
         content, calls, finishes = await collect(
             await client.chat.completions.create(model="grok-3", messages=ask, tools=[WEATHER], stream=True))
+        assert not calls
     else:
         answer = await client.chat.completions.create(model="grok-3", messages=ask, tools=[WEATHER])
-        content, calls, finishes = answer.choices[0].message.content, answer.choices[0].message.tool_calls, \
-            [answer.choices[0].finish_reason]
-    assert not calls and finishes[-1] == "stop"
+        content, finishes = content_of(answer), [answer.choices[0].finish_reason]
+        assert not answer.choices[0].message.tool_calls
+    assert finishes[-1] == "stop"
     assert content.startswith("Let me use a tool") and '<tool_call>{"name":"get_weather"' in content
 
 
@@ -152,7 +165,7 @@ async def test_a_failure_inside_a_call_never_sends_half_of_it(start_gateway: Sta
                                                           stream=True)
     with pytest.raises(openai.APIError) as caught:
         await collect(stream)
-    assert caught.value.body["code"] == "upstream_error"
+    assert error_of(caught.value)["code"] == "upstream_error"
     chunks = live.bodies.seen[-1]
     assert chunks[2][-1] == "ErrorResponse"
     assert set(live.inflight().values()) == {0}
@@ -171,11 +184,12 @@ async def test_bad_tool_definitions_are_400s(start_gateway: StartGateway, extra:
     live = await start_gateway()
     with pytest.raises(openai.BadRequestError) as caught:
         await live.aclient().chat.completions.create(model="grok-3", messages=ASK, extra_body=extra)
-    assert caught.value.body["param"] == param
+    assert error_of(caught.value)["param"] == param
     assert live.chats() == []
 
 
-LONG = [{"role": "user", "content": "Tell me " + " ".join(f"word{i}" for i in range(40))}]
+LONG: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Tell me " + " ".join(f"word{i}" for i in range(40))}]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from aiohttp import web
 
-from grok2api.api import REGISTRIES, ModelRegistry, ModelSpec, RegistrationError, Settings, create_app
+from grok2api.api import REGISTRIES, ModelRegistry, ModelRequest, ModelSpec, RegistrationError, Settings, create_app
 
 SPEC = ModelSpec(id="m-1", display_name="M", upstream_model="m", upstream_mode="x", rate_limit_model="m",
                  kind="chat", tier="basic", cost=1)
 
 
-async def handler(req: object) -> object:  # a stand-in: registration only checks it is callable
-    return req
+async def handler(req: ModelRequest) -> web.StreamResponse:  # a stand-in: registration only checks it is callable
+    return web.Response()
 
 
 def test_add_handler_serves_one_more_capability_on_a_registered_model() -> None:

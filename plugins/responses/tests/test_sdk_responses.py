@@ -10,12 +10,23 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from openai import Omit, omit
+from openai.types.responses import (
+    FunctionToolParam,
+    Response,
+    ResponseFailedEvent,
+    ResponseInputMessageItem,
+    ResponseInputParam,
+    ResponseInputText,
+    ResponseReasoningItem,
+)
 
 from grok2api_plugins.chat.tests.conftest import StartGateway
-from grok2api_plugins.chat.tests.support import Live
+from grok2api_plugins.chat.tests.support import Live, error_of
 
-WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather of a city",
-           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER: FunctionToolParam = {
+    "type": "function", "name": "get_weather", "description": "Current weather of a city", "strict": False,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
 async def gateway(start_gateway: StartGateway, **options: Any) -> Live:
@@ -23,7 +34,10 @@ async def gateway(start_gateway: StartGateway, **options: Any) -> Live:
 
 
 def prompt_of(live: Live) -> str:
-    return live.chats()[-1].json["message"]
+    """The prompt the gateway sent Grok last."""
+    prompt = live.chats()[-1].json["message"]
+    assert isinstance(prompt, str), prompt
+    return prompt
 
 
 async def test_create_retrieve_list_and_delete(start_gateway: StartGateway) -> None:
@@ -38,7 +52,9 @@ async def test_create_retrieve_list_and_delete(start_gateway: StartGateway) -> N
     assert fetched.output_text == response.output_text and fetched.id == response.id
     items = await client.responses.input_items.list(response.id)
     assert [i.type for i in items.data] == ["message"]
-    assert items.data[0].content[0].text == "Tell me about tides"  # type: ignore[union-attr]
+    item = items.data[0]
+    assert isinstance(item, ResponseInputMessageItem) and isinstance(item.content[0], ResponseInputText), item
+    assert item.content[0].text == "Tell me about tides"
     await client.responses.delete(response.id)
     with pytest.raises(openai.NotFoundError):
         await client.responses.retrieve(response.id)
@@ -58,7 +74,7 @@ async def test_previous_response_id_continues_the_conversation(start_gateway: St
     assert prompt_of(live) == "user: My name is Ada\n\nassistant: Echo: My name is Ada\n\nWhat is my name?"
     with pytest.raises(openai.NotFoundError) as missing:
         await client.responses.create(model="grok-3", input="x", previous_response_id="resp_nope")
-    assert missing.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert error_of(missing.value)["param"] == "previous_response_id"
 
 
 async def test_a_stream_with_the_sdk_helper(start_gateway: StartGateway) -> None:
@@ -77,10 +93,12 @@ async def test_a_full_tool_loop(start_gateway: StartGateway, stream: bool) -> No
     live = await gateway(start_gateway)
     client = live.aclient()
 
-    async def ask(**options: Any) -> Any:
+    async def ask(input: str | ResponseInputParam, previous_response_id: str | Omit = omit) -> Response:
         if not stream:
-            return await client.responses.create(model="grok-3", tools=[WEATHER], **options)
-        async with client.responses.stream(model="grok-3", tools=[WEATHER], **options) as events:
+            return await client.responses.create(model="grok-3", tools=[WEATHER], input=input,
+                                                 previous_response_id=previous_response_id)
+        async with client.responses.stream(model="grok-3", tools=[WEATHER], input=input,
+                                           previous_response_id=previous_response_id) as events:
             kinds = [event.type async for event in events]
             assert kinds[-1] == "response.completed"
             return await events.get_final_response()
@@ -109,7 +127,9 @@ async def test_reasoning_summaries_from_groks_thinking(start_gateway: StartGatew
         final = await stream.get_final_response()
     assert "response.reasoning_summary_text.delta" in kinds
     assert [item.type for item in final.output] == ["reasoning", "message"]
-    assert "Thinking about your request" in final.output[0].summary[0].text  # type: ignore[union-attr]
+    reasoning = final.output[0]
+    assert isinstance(reasoning, ResponseReasoningItem), reasoning
+    assert "Thinking about your request" in reasoning.summary[0].text
     plain = await client.responses.create(model="grok-4-thinking", input="Why is the sky blue?")
     assert [item.type for item in plain.output] == ["message"]
     with_tools = await client.responses.create(model="grok-4-thinking", input="Weather in Rome?", tools=[WEATHER],
@@ -164,7 +184,9 @@ async def test_an_upstream_failure_mid_stream_is_response_failed(start_gateway: 
     stream = await live.aclient().responses.create(model="grok-3", input="Tell me a long story", stream=True)
     events = [event async for event in stream]
     assert events[0].type == "response.created" and events[-1].type == "response.failed"
-    failed = events[-1].response  # type: ignore[union-attr]
+    last = events[-1]
+    assert isinstance(last, ResponseFailedEvent), last
+    failed = last.response
     assert failed.status == "failed" and failed.error is not None and "Grok upstream failed" in failed.error.message
     assert set(live.inflight().values()) == {0}
     with pytest.raises(openai.NotFoundError):
@@ -182,4 +204,4 @@ async def test_bad_requests_are_400s(start_gateway: StartGateway, body: dict[str
     live = await gateway(start_gateway)
     with pytest.raises(openai.BadRequestError) as caught:
         await live.aclient().responses.create(model="grok-3", extra_body=body, input=body.get("input", "x"))
-    assert caught.value.body["param"] == param  # type: ignore[index]
+    assert error_of(caught.value)["param"] == param
