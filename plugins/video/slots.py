@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import AsyncIterator, Callable
 
@@ -23,17 +24,23 @@ class Slots:
         self._storage = storage
         self._limit = limit
         self._lease = lease
+        self._mine: set[int] = set()  # slots this process holds: never asked for
 
     async def try_take(self) -> Held | None:
         """A free slot, or None when all are held (tried from a random one, so workers
-        do not all queue on slot 0)."""
+        do not all queue on slot 0; those this process holds are skipped unasked)."""
         count = self._limit()
         owner = random_hex(8)
         start = random.randrange(count)
         for step in range(count):
-            name = SLOT_LOCK.format((start + step) % count)
+            index = (start + step) % count
+            if index in self._mine:
+                continue
+            self._mine.add(index)
+            name = SLOT_LOCK.format(index)
             if await self._storage.acquire_lock(name, owner, self._lease()):
-                return Held(self._storage, [name], owner, self._lease)
+                return Held(self._storage, [name], owner, self._lease, functools.partial(self._mine.discard, index))
+            self._mine.discard(index)
         return None
 
     @contextlib.asynccontextmanager
@@ -52,11 +59,13 @@ class Slots:
 class Held:
     """Locks held together (a slot, and a job's claim) and renewed until released."""
 
-    def __init__(self, storage: Storage, names: list[str], owner: str, lease: Callable[[], float]) -> None:
+    def __init__(self, storage: Storage, names: list[str], owner: str, lease: Callable[[], float],
+                 released: Callable[[], None]) -> None:
         self._storage = storage
         self.names = names
         self.owner = owner
         self._lease = lease
+        self._released = released
         self._renewer = asyncio.create_task(self._renew())
 
     async def add(self, name: str) -> bool:
@@ -83,3 +92,4 @@ class Held:
         for name in self.names:
             with contextlib.suppress(Exception):  # expiry frees it anyway
                 await self._storage.release_lock(name, self.owner)
+        self._released()
