@@ -221,6 +221,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._checked = 0.0  # when jobs in progress elsewhere were last tried
+        self._stopping = False
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run())
@@ -230,13 +231,18 @@ class JobRunner:
 
     async def stop(self) -> None:
         """Stop the loop and every job running here; their locks are released, so the
-        next runner resumes them."""
+        next runner resumes them.
+
+        Some storage clients swallow a cancellation that lands inside a call, so the loop
+        also checks a flag, and each task is cancelled again until it has ended.
+        """
+        self._stopping = True
+        self._wake.set()
         tasks = [t for t in (self._loop, *self.running.values()) if t is not None]
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
 
     def cancel(self, job_id: str) -> bool:
         task = self.running.get(job_id)
@@ -247,7 +253,7 @@ class JobRunner:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except Exception:
