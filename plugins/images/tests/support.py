@@ -66,14 +66,9 @@ def check_image_body(path: str, status: int, content_type: str, body: bytes) -> 
 
 
 class ImageBodies(Bodies):
-    def record(self, request: httpx.Request, response: httpx.Response, body: bytes) -> None:
-        path = request.url.path
-        try:
-            schemas = check_image_body(path, response.status_code, response.headers.get("content-type", ""), body)
-        except Exception as exc:  # collected: the SDK would swallow it inside close()
-            self.failures.append(f"{request.method} {path} -> {response.status_code}: {exc}\n{body[:500]!r}")
-            return
-        self.seen.append((path, response.status_code, schemas))
+    def check(self, request: httpx.Request, response: httpx.Response, body: bytes) -> list[str]:
+        return check_image_body(request.url.path, response.status_code, response.headers.get("content-type", ""),
+                                body)
 
 
 @dataclass
