@@ -103,6 +103,17 @@ class GrokSettings(Section):
     def _method(cls, value: object) -> str:
         return normalize_image_method(value)
 
+    @field_validator("impersonate")
+    @classmethod
+    def _browser(cls, value: str) -> str:
+        from curl_cffi import BrowserType  # here, not at import: the CLI's --help never loads curl_cffi
+
+        targets = {b.value for b in BrowserType}
+        if value not in targets:
+            chrome = sorted((t for t in targets if t.startswith("chrome")), key=len)[-3:]
+            raise ValueError(f"must be a browser target of curl_cffi, such as {', '.join(chrome)}")
+        return value
+
     @field_validator("base_url", "assets_url")
     @classmethod
     def _origin(cls, value: str) -> str:

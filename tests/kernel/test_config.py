@@ -155,3 +155,12 @@ def test_out_of_scope_keys_of_the_original_are_ignored(data_dir: Path) -> None:
     settings = load_settings()
     assert settings.token.fail_threshold == 4
     assert "register" not in settings.extra_sections
+
+
+def test_impersonate_must_be_a_concrete_browser_target(data_dir: Path) -> None:
+    (data_dir / "config.toml").write_text('[grok]\nimpersonate = "chrome"\n')
+    with pytest.raises(ConfigError, match="grok.impersonate: .*browser target"):
+        load_settings()
+    (data_dir / "config.toml").write_text('[grok]\nimpersonate = "chrome136"\n')
+    assert load_settings().grok.impersonate == "chrome136"
+
