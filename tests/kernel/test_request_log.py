@@ -60,10 +60,12 @@ async def test_a_flush_under_load_writes_what_it_found_and_ends(gateway) -> None
             await asyncio.sleep(0)
 
     recorder = asyncio.create_task(requests_keep_finishing())
-    await asyncio.sleep(0.01)
-    await asyncio.wait_for(log.flush(), 60)  # ends (does not chase what is recorded while it writes)
-    busy = False
-    await recorder
+    try:
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(log.flush(), 60)  # ends (does not chase what is recorded while it writes)
+    finally:  # a failure must not leave the recorder spinning through the app's shutdown
+        busy = False
+        await recorder
     await log.stop()  # and stopping writes the rest
     (hour,) = (await log.stats()).values()
     assert hour[ALL]["requests"] == recorded
