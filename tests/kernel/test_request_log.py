@@ -57,7 +57,7 @@ async def test_a_flush_under_load_writes_what_it_found_and_ends(gateway) -> None
             recorded += 1
             log.record(method="POST", path="/v1/chat/completions", status=200, duration_ms=1.0, model="echo-1",
                        key_name="k")
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.0005)  # a busy gateway, not a spin that starves the storage thread of the GIL
 
     recorder = asyncio.create_task(requests_keep_finishing())
     try:
