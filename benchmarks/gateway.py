@@ -45,11 +45,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
@@ -86,27 +85,11 @@ def serve_fake(port: int, latency: bool) -> None:
 
 
 def serve_gateway(port: int, fake_url: str) -> None:
-    from aiohttp import web
-
-    from grok2api import hookimpl
     from grok2api.cli.serve import run_server
     from grok2api.config.settings import load_settings
     from grok2api.logs.logger import setup_logging
+    from grok2api.testing.seed import SeedAccounts
     from grok2api.web.app import create_app
-    from grok2api.web.appkeys import POOL
-
-    class Seed:
-        """Puts the benchmark accounts into the pool at start-up."""
-
-        plugin_name = "benchmark_seed"
-
-        @hookimpl
-        def grok2api_cleanup_ctx(self, app: web.Application) -> Any:
-            async def seed(app: web.Application) -> AsyncIterator[None]:
-                await app[POOL].add(ACCOUNTS)
-                yield
-
-            return seed
 
     settings = load_settings()
     settings.plugins.disabled += [ep.name for ep in entry_points(group="grok2api")
@@ -115,7 +98,7 @@ def serve_gateway(port: int, fake_url: str) -> None:
                                                   "assets_url": fake_url + "/assets"})
     settings.server.host, settings.server.port = "127.0.0.1", port
     setup_logging(settings.log_level)
-    run_server(create_app(settings, [Seed()]), settings, reuse_port=True)
+    run_server(create_app(settings, [SeedAccounts(ACCOUNTS)]), settings, reuse_port=True)
 
 
 # -- measuring -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -70,25 +70,11 @@ def serve_fake(port: int) -> None:
 def serve_gateway(port: int, fake_url: str, method: str) -> None:
     from importlib.metadata import entry_points
 
-    from aiohttp import web
-
-    from grok2api.api import POOL, CleanupContext, create_app, hookimpl, load_settings
+    from grok2api.api import create_app, load_settings
     from grok2api.cli.serve import run_server
     from grok2api.logs.logger import setup_logging
+    from grok2api.testing.seed import SeedAccounts
     from grok2api_plugins.images import hooks
-
-    class Seed:
-        """Puts the benchmark accounts into the pool at start-up."""
-
-        plugin_name = "benchmark_seed"
-
-        @hookimpl
-        def grok2api_cleanup_ctx(self, app: web.Application) -> CleanupContext:
-            async def seed(app: web.Application) -> AsyncIterator[None]:
-                await app[POOL].add(ACCOUNTS)
-                yield
-
-            return seed
 
     os.environ.update({"GROK2API_GROK__BASE_URL": fake_url, "GROK2API_GROK__ASSETS_URL": fake_url + "/assets",
                        "GROK2API_GROK__IMAGE_GENERATION_METHOD": method,
@@ -97,7 +83,8 @@ def serve_gateway(port: int, fake_url: str, method: str) -> None:
     settings.server.host, settings.server.port = "127.0.0.1", port
     setup_logging(settings.log_level)
     # the plugin's own entry point, or (in a checkout not reinstalled since it was added) its module
-    plugins = [Seed()] if entry_points(group="grok2api", name="images") else [Seed(), hooks]
+    seed = SeedAccounts(ACCOUNTS)
+    plugins = [seed] if entry_points(group="grok2api", name="images") else [seed, hooks]
     run_server(create_app(settings, plugins), settings, announce=False)
 
 
