@@ -115,7 +115,7 @@ from grok2api.web.appkeys import (
     STORAGE,
     UPSTREAM,
 )
-from grok2api.web.auth import IDENTITY, SESSION_COOKIE, AdminSessions, bearer
+from grok2api.web.auth import IDENTITY, SESSION_COOKIE, AdminSessions, api_key_route, bearer
 from grok2api.web.body import UploadedFile, read_json, read_multipart
 from grok2api.web.clients import client_address, is_loopback
 from grok2api.web.errors import ApiError, from_domain, invalid, upstream_error
@@ -131,7 +131,7 @@ __all__ = [
     # the app and what it holds
     "__version__", "create_app", "FILTERS", "KEYS", "MEDIA", "OBSERVERS", "PLUGIN_MANAGER", "POOL", "REGISTRIES",
     "REQUEST_LOG", "SESSIONS", "SETTINGS", "STORAGE", "UPSTREAM", "IDENTITY", "CAPABILITY", "MODEL_ID",
-    "SESSION_COOKIE", "AdminSessions", "bearer", "client_address", "is_loopback",
+    "SESSION_COOKIE", "AdminSessions", "bearer", "api_key_route", "client_address", "is_loopback",
     # requests and errors
     "ApiError", "invalid", "from_domain", "upstream_error", "read_json", "read_multipart", "UploadedFile",
     "has_admin_session",

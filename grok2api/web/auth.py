@@ -8,6 +8,9 @@
 * ``/api/v1/admin/*`` (but the login route) needs a session token from
   ``POST /api/v1/admin/login``, made from ``app.admin_username`` / ``app.app_key``.
   Sessions live in storage, hashed, with an expiry, so every worker honours them.
+* A route a plugin marks with :func:`api_key_route` authenticates by API key wherever it
+  lives (the console's continuous-generation WebSocket sits under ``/api/v1/admin``);
+  it also takes the key as ``?api_key=``, as browsers cannot set a WebSocket's headers.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from aiohttp import web
+from aiohttp import WSCloseCode, hdrs, web
 
 from grok2api.keys.service import Identity, KeyService
 from grok2api.logs.logger import logger
@@ -110,8 +113,20 @@ def x_api_key(request: web.Request) -> str | None:
     return value
 
 
-async def authenticate_api(request: web.Request, api_key: str, keys: KeyService) -> Identity:
-    presented = bearer(request) or x_api_key(request)
+def query_api_key(request: web.Request) -> str | None:
+    """``?api_key=`` (routes marked :func:`api_key_route` only), or None."""
+    value = request.query.get("api_key", "").strip()
+    if not value:
+        return None
+    if not value.isascii():
+        raise ApiError(401, "api_key must be ASCII", param="api_key", code="invalid_api_key")
+    return value
+
+
+async def authenticate_api(request: web.Request, api_key: str, keys: KeyService, *, in_query: bool = False
+                           ) -> Identity:
+    """Who the request's API key is; ``in_query`` also takes it from ``?api_key=``."""
+    presented = bearer(request) or x_api_key(request) or (query_api_key(request) if in_query else None)
     if presented is None:
         if not api_key and not await keys.has_active_keys():
             if is_loopback(request):
@@ -138,15 +153,48 @@ def needs_api_key(path: str) -> bool:
     return path.startswith("/v1/") and not path.startswith("/v1/files/")
 
 
+_API_KEY_ROUTE = "_grok2api_api_key_route"
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def api_key_route(handler: H) -> H:
+    """Mark a route handler as authenticated by API key (``Authorization: Bearer``,
+    ``x-api-key`` or ``?api_key=``) instead of by its path's rule: a console WebSocket
+    under ``/api/v1/admin`` that clients open with a key, say. Only the marked route
+    changes; every other admin route still needs an admin session. A refused WebSocket
+    handshake is completed and closed with 1008 (policy violation) and the reason, which
+    a browser's page can read, where a 401 reaches it only as a failed connection."""
+    setattr(handler, _API_KEY_ROUTE, True)
+    return handler
+
+
+def _marked(request: web.Request) -> bool:
+    return getattr(request.match_info.handler, _API_KEY_ROUTE, False) is True
+
+
+async def _refuse_websocket(request: web.Request, error: ApiError) -> web.StreamResponse:
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=error.message.encode()[:120])
+    return socket
+
+
 def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyService],
                     sessions: Callable[[], AdminSessions]) -> Middleware:
-    """Guard ``/v1`` with API keys and ``/api/v1/admin`` with admin sessions."""
+    """Guard ``/v1`` and routes marked :func:`api_key_route` with API keys, ``/api/v1/admin`` with sessions."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if needs_api_key(path):
             request[IDENTITY] = await authenticate_api(request, get_api_key(), keys())
+        elif _marked(request):
+            try:
+                request[IDENTITY] = await authenticate_api(request, get_api_key(), keys(), in_query=True)
+            except ApiError as exc:
+                if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
+                    raise
+                return await _refuse_websocket(request, exc)
         elif path.startswith("/api/v1/admin/") and path != ADMIN_LOGIN_PATH:
             await sessions().authorize(request)
         return await handler(request)
