@@ -35,8 +35,10 @@ from grok2api.plugin.manager import GROUP
 from grok2api.plugin.registries import StorageFactory, StorageRegistry
 from grok2api.storage import Storage
 
-_PACKAGES = {"redis": "redis-server", "pgsql": "postgresql", "mysql": "mariadb-server"}
+_PACKAGES = {"redis": "redis-server", "pgsql": "postgresql", "mysql": "mariadb-server", "chromium": "chromium"}
 _APT_LOCK = Path(tempfile.gettempdir()) / "grok2api-apt.lock"
+#: Debian's Chromium, which the console's browser tests drive through Playwright
+CHROMIUM = "/usr/bin/chromium"
 _PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin"])
 _START_TIMEOUT = 60.0
 
@@ -89,11 +91,14 @@ def _installed(kind: str) -> bool:
         return _which("redis-server") is not None
     if kind == "pgsql":
         return _pg_bin() is not None
+    if kind == "chromium":
+        return Path(CHROMIUM).is_file()
     return _which("mariadbd") is not None and _which("mariadb-install-db") is not None
 
 
 def ensure_installed(kind: str) -> None:
-    """Install the Debian package of ``kind`` if its binaries are missing (as root, once, under a lock)."""
+    """Install the Debian package of ``kind`` (an engine, or ``chromium`` for the browser tests)
+    if its binaries are missing (as root, once, under a lock)."""
     if _installed(kind):
         return
     if os.geteuid() != 0:

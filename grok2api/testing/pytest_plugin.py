@@ -10,10 +10,10 @@ loaded unless ``entrypoints=True``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -22,6 +22,9 @@ from grok2api.config.settings import Settings, load_settings
 from grok2api.plugin.manager import GROUP
 from grok2api.testing.engines import make_storage, mysql_url, pgsql_url, redis_url  # noqa: F401
 from grok2api.testing.fake_grok.fixtures import fake_grok, fake_grok_blackhole_url, fake_grok_refused_url  # noqa: F401
+
+if TYPE_CHECKING:
+    from grok2api.testing.browser import Browser, BrowserFactory
 
 
 class GatewayFactory(Protocol):
@@ -76,3 +79,37 @@ def gateway(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Gate
         return await aiohttp_client(app)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[str]:
+    """Debian's Chromium for the whole test session: its DevTools endpoint."""
+    from grok2api.testing.browser import ChromiumProcess  # imported late: only page tests need it
+
+    process = ChromiumProcess()
+    yield process.endpoint
+    process.stop()
+
+
+@pytest.fixture
+async def browser(chromium: str, request: pytest.FixtureRequest) -> AsyncIterator[BrowserFactory]:
+    """``browser(client)``: pages of that test gateway in real Chromium (see :mod:`grok2api.testing.browser`)."""
+    from playwright.async_api import async_playwright
+
+    from grok2api.testing.browser import Browser
+
+    async with async_playwright() as playwright:
+        connected = await playwright.chromium.connect_over_cdp(chromium)
+        shots = request.config.rootpath / "artifacts" / "screenshots"
+        made: list[Browser] = []
+
+        def make(client: TestClient) -> Browser:
+            made.append(Browser(playwright, connected, str(client.make_url("")).rstrip("/"), shots))
+            return made[-1]
+
+        try:
+            yield make
+        finally:
+            for each in made:
+                await each.close()
+            await connected.close()

@@ -1,4 +1,5 @@
-"""Hook implementations only: the ``[admin]`` section, the admin JSON routes, the start-up context."""
+"""Hook implementations only: the ``[admin]`` section, the admin JSON routes, the console's pages,
+the start-up context."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from grok2api import hookimpl
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from grok2api.api import CleanupContext, ConfigRegistry
+    from grok2api.api import AdminPageRegistry, CleanupContext, ConfigRegistry, Settings
 
 
 @hookimpl
@@ -20,6 +21,13 @@ def grok2api_add_config(config: ConfigRegistry) -> None:
         "performance.assets_delete_batch_size": "assets_delete_batch_size",
         "performance.admin_assets_batch_size": "assets_batch_size",
     })
+
+
+@hookimpl
+def grok2api_register_admin_pages(pages: AdminPageRegistry, settings: Settings) -> None:
+    from grok2api_plugins.admin.pages import register_pages
+
+    register_pages(pages)
 
 
 @hookimpl
