@@ -27,6 +27,9 @@ one wave of warm-up each and the workers' starts spread over one answer time (an
 equal length would otherwise arrive in waves of the whole concurrency at once); the memory
 run is left out.
 
+After the latency runs, ``/metrics`` is scraped: its request counter must show every
+chat request the load generator saw answered.
+
 Reported per run: latency p50/p99 (until the answer is complete), time to first token
 (first answer text) for streams, requests per second; and the added latency, added
 time to first token and the gateway/direct ratios. Memory: resident-set growth of the
@@ -56,6 +59,7 @@ import orjson
 MODEL, UPSTREAM_MODEL, UPSTREAM_MODE = "grok-3", "grok-3", "MODEL_MODE_GROK_3"
 PROMPT = "Say hello in five words"
 API_KEY = "sk-benchmark-0123456789abcdef"
+METRICS_TOKEN = "benchmark-metrics-token"
 ACCOUNTS = [f"bench-account-{i:02d}" for i in range(20)]
 #: sized for 1,000 held streams: the pool's in-flight cap and the client's connection cap
 INFLIGHT_PER_ACCOUNT = 64
@@ -155,6 +159,7 @@ class Target:
                                            statsig=statsig_id(grok, dialect.statsig_prefix))
                                for token in ACCOUNTS]
         self._turn = 0
+        self.answered = 0  # chat requests the gateway answered 200, warm-ups included
 
     async def direct(self) -> Sample:
         self._turn += 1
@@ -175,6 +180,7 @@ class Target:
         first = None
         async with self.session.post(self.gateway_url, data=body, headers=headers) as response:
             assert response.status == 200, (response.status, await response.text())
+            self.answered += 1
             if not stream:
                 answer = orjson.loads(await response.read())
                 assert answer["choices"][0]["message"]["content"], answer
@@ -336,6 +342,7 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
                 results[(mode, concurrency)] = (direct, gateway_run)
                 title = f"{mode:6} concurrency {concurrency:2} ({requests} requests in {args.rounds} rounds)"
                 report += row(title, direct, gateway_run, mode == "stream")
+        report.append(await scraped(session, gateway_url, target.answered))
         if args.latency:
             return report
         streams = args.streams
@@ -356,6 +363,19 @@ async def bench(args: argparse.Namespace, fake: subprocess.Popen[bytes], gateway
         report.append(f"targets: added p50 (json, c=1) {added:.2f} ms <= 2 ms: {'met' if added <= 2 else 'MISSED'};"
                       f"  rps ratio (json, c=64) {ratio:.2f} >= 0.50: {'met' if ratio >= 0.5 else 'MISSED'}")
     return report
+
+
+async def scraped(session: aiohttp.ClientSession, gateway_url: str, answered: int) -> str:
+    """What ``/metrics`` (the metrics plugin, scraped with its token) counted of the chat requests
+    the load generator saw answered: with several workers, one scrape covers them all."""
+    async with session.get(gateway_url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
+        assert response.status == 200, (response.status, await response.text())
+        text = await response.text()
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("grok2api_requests_total{") and 'route="/v1/chat/completions"' in line
+                  and 'status="200"' in line)
+    return (f"/metrics: grok2api_requests_total counted {counted:.0f} answered chat requests of the {answered} "
+            f"the load generator saw (ratio {counted / max(answered, 1):.3f})")
 
 
 def main() -> int:
@@ -385,7 +405,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="grok2api-bench-") as tmp:
         env = {**os.environ, "DATA_DIR": str(Path(tmp) / "data"), "LOG_LEVEL": "WARNING",
                "SERVER_STORAGE_TYPE": "local", "GROK2API_APP__API_KEY": API_KEY,
-               "GROK2API_TOKEN__AUTO_REFRESH": "false",
+               "GROK2API_TOKEN__AUTO_REFRESH": "false", "GROK2API_METRICS__TOKEN": METRICS_TOKEN,
                "GROK2API_TOKEN__MAX_INFLIGHT_PER_ACCOUNT": str(INFLIGHT_PER_ACCOUNT),
                "GROK2API_GROK__MAX_CONNECTIONS": str(UPSTREAM_CONNECTIONS)}
         logs = Path(os.environ.get("BENCH_LOG") or Path(tmp) / "servers.log")
