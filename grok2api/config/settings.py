@@ -146,6 +146,9 @@ class CacheSettings(Section):
 class PerformanceSettings(Section):
     assets_max_concurrent: int = Field(25, ge=1)
     usage_max_concurrent: int = Field(25, ge=1)
+    request_log_flush_ms: int = Field(
+        1000, ge=50, le=60_000, description="how often the request log and hourly counts are written; "
+        "a crash loses at most the requests that finished in the last interval")
 
 
 class ServerSettings(Section):

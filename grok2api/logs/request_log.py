@@ -1,9 +1,11 @@
 """The request log and hourly request stats, kept in storage so every worker adds to one total.
 
 Requests never wait on storage: :meth:`RequestLog.record` appends to a buffer, and a
-background task writes it every ``interval`` seconds (and once more at shutdown): each
-entry to the bounded log stream ``requests``, and the counts as atomic increments of
-the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all`` and the model id.
+background task writes it every ``performance.request_log_flush_ms`` (and once more at
+shutdown): each entry to the bounded log stream ``requests``, and the counts as atomic
+increments of the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all`` and
+the model id. Flushes start an interval apart, counted from the start of the previous
+one, so a crash loses at most what finished in the last interval and during one write.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import functools
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -55,13 +58,16 @@ class RequestLog:
 
     name = "request_log"
 
-    def __init__(self, storage: Storage, *, interval: float = 2.0, max_len: int = 10_000) -> None:
+    def __init__(self, storage: Storage, *, interval: Callable[[], float] = lambda: 1.0,
+                 max_len: int = 10_000) -> None:
         self.storage = storage
+        #: seconds between flushes, read before each wait (a config change applies at once)
         self.interval = interval
         self.max_len = max_len
         self._entries: deque[JSON] = deque()
         self._counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         #: requests whose log entry or counts could not be kept (see :meth:`flush`)
         self.dropped = 0
 
@@ -89,8 +95,8 @@ class RequestLog:
     async def stop(self) -> None:
         """Write what is left, trying :data:`STOP_ATTEMPTS` times; never raises, so the
         rest of shutdown (the pool's writes) always runs."""
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is not None:  # a flush under way ends first: cancelled, it might be stored twice
+            self._stopping.set()
             await asyncio.wait({self._task})
         for _ in range(STOP_ATTEMPTS):  # what requests finishing meanwhile recorded, too
             if not (self._counts or self._entries):
@@ -104,12 +110,19 @@ class RequestLog:
                          len(self._counts))
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            started = loop.time()
             try:
                 await self.flush()
             except Exception as exc:  # storage trouble must not end the loop; what is unwritten waits
                 logger.warning("request log: write failed, will retry: {}", exc)
+            wait = started + self.interval() - loop.time()
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                except TimeoutError:
+                    pass
 
     async def flush(self) -> None:
         """Write what is buffered; each piece leaves the buffer only once it is stored.

@@ -5,7 +5,9 @@ changed fields per account and writes them ``token.save_delay_ms`` later, so a b
 account costs one write per delay, and a write names only the fields this worker
 changed: other fields of the same account are left as other workers and operators
 wrote them. A round writes its accounts together, a ``patch_many`` and an ``incr_many``
-per chunk, not two transactions per account. :meth:`AccountWriter.flush` writes
+per chunk, not two transactions per account. Rounds start a delay apart, counted from
+the start of the previous one, so a crash (SIGKILL) loses at most the changes of the
+last delay and of the round being written. :meth:`AccountWriter.flush` writes
 everything still pending (the pool calls it on shutdown). Global event counts
 (anti-bot, rotations, …) go the same way, as atomic counter increments, and so do each
 account's shared counts (``use_count``, failures by class), in :data:`NS_COUNTS`; a
@@ -129,10 +131,14 @@ class AccountWriter:
             if account.token in stored:
                 account.set_stored_counts(stored[account.token])
 
-    def _schedule(self) -> None:
+    def _schedule(self, last_round: float | None = None) -> None:
+        """The next round one delay after the change, or after the start of ``last_round``."""
         if self._timer is None and self._task is None:
+            loop = asyncio.get_running_loop()
             delay = self._settings.token.save_delay_ms / 1000
-            self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+            if last_round is not None:
+                delay = max(0.0, last_round + delay - loop.time())
+            self._timer = loop.call_later(delay, self._start)
 
     def _start(self) -> None:
         self._timer = None
@@ -140,6 +146,7 @@ class AccountWriter:
 
     async def _write(self) -> bool:
         """One round: every dirty account, then the event counts. False if storage failed."""
+        started = asyncio.get_running_loop().time()
         batch, self._dirty = self._dirty, {}
         self._writing = batch
         events, self._events = self._events, Counter()
@@ -170,4 +177,4 @@ class AccountWriter:
             self._writing = {}
             self._task = None
             if self._dirty or self._events:
-                self._schedule()
+                self._schedule(started)

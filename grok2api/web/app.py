@@ -161,7 +161,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[UPSTREAM] = client = GrokClient(settings)
     app[MEDIA] = media = MediaCache(settings, client)
     app[POOL] = pool = TokenPool(storage, client, settings)
-    app[REQUEST_LOG] = request_log = RequestLog(storage)
+    app[REQUEST_LOG] = request_log = RequestLog(
+        storage, interval=lambda: settings.performance.request_log_flush_ms / 1000)
     app[OBSERVERS] = [request_log, *app[REGISTRIES].observers.observers]
     await pool.start()
     request_log.start()

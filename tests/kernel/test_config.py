@@ -164,3 +164,12 @@ def test_impersonate_must_be_a_concrete_browser_target(data_dir: Path) -> None:
     (data_dir / "config.toml").write_text('[grok]\nimpersonate = "chrome136"\n')
     assert load_settings().grok.impersonate == "chrome136"
 
+
+
+def test_the_request_log_flush_interval_is_bounded(data_dir: Path) -> None:
+    for value in (0, 120_000):  # 0 would write in a loop; minutes would make a crash lose minutes
+        (data_dir / "config.toml").write_text(f"[performance]\nrequest_log_flush_ms = {value}\n")
+        with pytest.raises(ConfigError, match="performance.request_log_flush_ms"):
+            load_settings()
+    (data_dir / "config.toml").write_text("[performance]\nrequest_log_flush_ms = 250\n")
+    assert load_settings().performance.request_log_flush_ms == 250

@@ -1,0 +1,153 @@
+"""SIGKILL under load: a real ``grok2api serve`` on a SQLite file, 32 streams in flight, killed
+mid-flight. Storage must then hold every request answered before the flush interval that
+docs/security.md states, and nothing for a request that was never answered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+
+from grok2api.config.settings import Settings, load_settings
+from grok2api.keys.service import KeyService
+from grok2api.logs.request_log import ALL, STREAM, RequestLog
+from grok2api.pool.account import NS_COUNTS, USE_COUNT, Account
+from grok2api.storage import NS_ACCOUNTS, Storage
+from grok2api.testing.engines import free_port, storage_factory
+from grok2api.testing.fake_grok import FakeGrok
+
+IN_FLIGHT = 32
+ACCOUNTS = 8  # token.max_inflight_per_account (4) each: all 32 are served at once
+KEY = "sk-crash-test-0123456789abcdef"
+QUOTA = 10_000  # each account's known quota: a request takes one unit when it starts
+#: the intervals this gateway runs with (short, so a run takes seconds)
+SAVE_DELAY_MS = REQUEST_LOG_FLUSH_MS = 200
+#: what a write round may take beyond its interval on a loaded machine: a request answered
+#: earlier than kill - (interval + MARGIN) must be stored
+MARGIN = 1.0
+#: how long the load runs after the first answer before the kill
+LOAD = 2.5
+CHAT: dict[str, Any] = {"model": "grok-4", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def _settings(data_dir: Path) -> Settings:
+    return load_settings(server={"storage_type": "local"}, data_dir=data_dir)
+
+
+async def _with_storage(data_dir: Path, work: Any) -> Any:
+    storage: Storage = storage_factory("local")(_settings(data_dir))
+    await storage.open()
+    try:
+        return await work(storage)
+    finally:
+        await storage.close()
+
+
+async def _seed(storage: Storage, data_dir: Path) -> None:
+    """Eight accounts and one managed key, written as the CLI would."""
+    now = int(time.time() * 1000)
+    await storage.put_many(NS_ACCOUNTS, {
+        f"crash-acct-{i}": Account(token=f"crash-acct-{i}", created_at=now, quota=QUOTA).to_record()
+        for i in range(ACCOUNTS)})
+    await KeyService(storage, _settings(data_dir)).create(name="crash", key=KEY)
+
+
+async def _healthy(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/health") as resp:
+            return resp.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def _stream(client: openai.AsyncOpenAI) -> None:
+    """One chat stream read to ``[DONE]``."""
+    async with client.chat.completions.with_streaming_response.create(**CHAT) as response:
+        assert response.status_code == 200
+        lines = [line async for line in response.iter_lines() if line.startswith("data:")]
+    assert lines[-1] == "data: [DONE]", lines[-3:]
+
+
+async def test_sigkill_under_load_loses_at_most_the_flush_interval(fake_grok: FakeGrok, tmp_path: Path) -> None:
+    fake_grok.frame_delay = 0.1  # a stream takes about 0.8 s: 32 are always in flight
+    data_dir, port = tmp_path / "data", free_port()
+    url = f"http://127.0.0.1:{port}"
+    await _with_storage(data_dir, lambda storage: _seed(storage, data_dir))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK2API_", "SERVER_"))}
+    env.update(DATA_DIR=str(data_dir), SERVER_HOST="127.0.0.1", GROK2API_DISABLE_PLUGINS="hello",
+               GROK2API_GROK__BASE_URL=fake_grok.base_url, GROK2API_GROK__ASSETS_URL=fake_grok.assets_url,
+               GROK2API_TOKEN__AUTO_REFRESH="false", GROK2API_TOKEN__SYNC_AFTER_USE="false",
+               GROK2API_TOKEN__SAVE_DELAY_MS=str(SAVE_DELAY_MS),
+               GROK2API_PERFORMANCE__REQUEST_LOG_FLUSH_MS=str(REQUEST_LOG_FLUSH_MS), LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "grok2api", "serve", "--port", str(port)], env=env,
+                            cwd=tmp_path, stderr=subprocess.PIPE)
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0, timeout=60)
+    sent, answered = 0, list[float]()
+    first_answer, killing = asyncio.Event(), asyncio.Event()
+
+    async def keep_asking() -> None:
+        nonlocal sent
+        while True:
+            sent += 1
+            try:
+                await _stream(client)
+            except Exception:
+                if killing.is_set():
+                    return  # the gateway is gone: whatever the client library says about it
+                raise
+            answered.append(time.monotonic())
+            first_answer.set()
+
+    workers: list[asyncio.Task[None]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not await _healthy(url):
+            assert proc.poll() is None and time.monotonic() < deadline, "the gateway did not start"
+            await asyncio.sleep(0.1)
+        workers = [asyncio.create_task(keep_asking()) for _ in range(IN_FLIGHT)]
+        await asyncio.wait_for(first_answer.wait(), 30)
+        await asyncio.sleep(LOAD)
+        killing.set()
+        killed = time.monotonic()
+        proc.kill()
+        await asyncio.to_thread(proc.wait, 30)
+        await asyncio.wait_for(asyncio.gather(*workers), 30)
+    finally:
+        for task in workers:
+            task.cancel()
+        await client.close()
+        if proc.poll() is None:
+            proc.kill()
+        assert proc.stderr is not None
+        log = proc.stderr.read().decode()
+
+    async def stored(storage: Storage) -> tuple[list[Any], int, int, int]:
+        entries = [e.data for e in await storage.read_log(STREAM, limit=10_000)]
+        hours = (await RequestLog(storage).stats()).values()
+        uses = sum(c.get(USE_COUNT, 0) for c in (await storage.counters_many(NS_COUNTS)).values())
+        taken = sum(QUOTA - int(r["quota"]) for r in (await storage.list(NS_ACCOUNTS)).values())
+        return entries, sum(h[ALL]["requests"] for h in hours), uses, taken
+
+    entries, counted, uses, taken = await _with_storage(data_dir, stored)
+    done = [t for t in answered if t <= killed]
+    in_flight = sent - len(done)
+    assert in_flight >= IN_FLIGHT // 2, (sent, len(done))  # killed mid-flight
+    logged_by = sum(t <= killed - (REQUEST_LOG_FLUSH_MS / 1000 + MARGIN) for t in done)
+    used_by = sum(t <= killed - (SAVE_DELAY_MS / 1000 + MARGIN) for t in done)
+    assert logged_by > 0 and used_by > 0, (len(done), killed - done[0])
+    chats = [e for e in entries if e["path"] == "/v1/chat/completions"]
+    assert all(e["status"] == 200 for e in chats), chats  # no row for a request that never answered
+    summary = (f"answered {len(done)}, in flight {in_flight}; stored: {len(chats)} rows, {counted} counted, "
+               f"{uses} uses, {taken} quota units; required {logged_by} rows, {used_by} uses\n{log[-2000:]}")
+    # everything answered before the interval (and a write's time) is stored; at most every request sent is
+    assert logged_by <= len(chats) <= sent, summary
+    assert logged_by <= counted <= sent, summary
+    assert used_by <= uses <= sent, summary
+    assert used_by <= taken <= sent, summary  # a request killed in flight keeps its unit until a sync
