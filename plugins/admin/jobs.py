@@ -7,7 +7,9 @@ with an expiry, renewed after every chunk) works it chunk by chunk and records h
 it got. A worker that dies stops renewing: when the lock expires, another worker (or
 the next start) resumes the job at the chunk it had reached. A chunk is applied again
 when its worker died midway; every operation tolerates that. Cancelling sets a flag the
-worker reads between chunks. Finished jobs are kept for a week.
+worker reads between chunks. The accounts a chunk failed on are kept beside the job
+(``<job>:failed:<n>``), so a retry makes a new job of just those. Finished jobs are kept
+for a week.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ KEEP_SEC = 7 * 24 * 3600
 MAX_ERRORS = 20
 ACTIVE = ("queued", "running")
 Operation = Callable[[web.Application, list[str]], Awaitable[tuple[int, dict[str, str]]]]
+
+
+def _failed_key(job_id: str, chunk: int) -> str:
+    return f"{job_id}:failed:{chunk}"
 
 
 async def _refresh(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
@@ -133,6 +139,18 @@ class Jobs:
             raise ApiError(404, "No such job", code="job_not_found")
         return job
 
+    async def retry(self, job_id: str, username: str) -> JSON:
+        """A new job of the same kind over the accounts an ended job failed on."""
+        job = await self.get(job_id)
+        if job["state"] in ACTIVE:
+            raise ApiError(409, "The job is still running; retry its failed accounts once it has ended",
+                           code="job_running")
+        stored = await self.storage.get_many(NS_ITEMS, [_failed_key(job_id, n) for n in range(job["chunks"])])
+        tokens = list(dict.fromkeys(t for chunk in stored.values() for t in chunk["tokens"]))
+        if not tokens:
+            raise invalid("the job has no failed accounts to retry", "job_id")
+        return await self.create(job["kind"], tokens, username)
+
     async def cancel(self, job_id: str) -> JSON:
         job = await self.get(job_id)
         if job["state"] in ACTIVE:
@@ -198,6 +216,9 @@ class JobRunner:
                 await self._finish(job_id, job, "failed", f"chunk {job['cursor']} of the job is missing from storage")
                 return
             done, errors = await operation(self.app, list(items["tokens"]))
+            if errors:  # kept for a retry of the failed ones (``POST …/retry``), as long as the job record
+                await self.storage.put(NS_ITEMS, _failed_key(job_id, job["cursor"]), {"tokens": list(errors)},
+                                       ttl=KEEP_SEC)
             kept = dict(job.get("errors") or {})
             for token, error in errors.items():
                 if len(kept) < MAX_ERRORS:
@@ -268,6 +289,12 @@ async def cancel_job(request: web.Request) -> web.Response:
     return reply(request, {"job": await request.app[JOBS].cancel(request.match_info["job_id"])})
 
 
+async def retry_job(request: web.Request) -> web.Response:
+    """A new job over the accounts the named one failed on → 202 with the new job."""
+    job = await request.app[JOBS].retry(request.match_info["job_id"], principal(request).username)
+    return reply(request, {"status": "success", "job": job}, status=202)
+
+
 async def job_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the job as it changes (``event: progress``), then ``event: end``."""
     jobs = request.app[JOBS]
@@ -292,5 +319,6 @@ def job_routes() -> list[web.RouteDef]:
         web.get("/api/v1/admin/jobs", list_jobs),
         web.get("/api/v1/admin/jobs/{job_id}", get_job),
         web.post("/api/v1/admin/jobs/{job_id}/cancel", cancel_job),
+        web.post("/api/v1/admin/jobs/{job_id}/retry", retry_job),
         web.get("/api/v1/admin/jobs/{job_id}/events", job_events),
     ]

@@ -116,6 +116,20 @@ async def test_import_text_original_json_and_our_export(admin: Admin) -> None:
     assert (await client.get("/api/v1/admin/tokens/export?format=csv", headers=h)).status == 400
 
 
+async def test_export_of_the_accounts_a_console_selected(admin: Admin) -> None:
+    client, h = await ready(admin)
+    await post(client, h, "/add", {"tokens": TOKENS[:4]})
+    ids = [i["id"] for i in (await get(client, h, "?page=1&sort=created_at"))["items"]][:2]
+    resp = await client.post("/api/v1/admin/tokens/export", json={"ids": ids}, headers=h)
+    assert resp.headers["Cache-Control"] == "no-store" and "attachment" in resp.headers["Content-Disposition"]
+    assert sorted((await resp.text()).split()) == sorted(TOKENS[:2])
+    resp = await client.post("/api/v1/admin/tokens/export", json={"ids": ids[:1], "format": "json"}, headers=h)
+    assert [i["token"] for i in orjson.loads(await resp.read())["ssoBasic"]] == TOKENS[:1]
+    bad = await post(client, h, "/export", {"ids": ids, "format": "csv"}, 400)
+    assert bad["error"]["param"] == "format"
+    assert (await post(client, h, "/export", {}, 400))["error"]["param"] == "ids"
+
+
 async def test_edit_enable_disable_delete(admin: Admin) -> None:
     client, h = await ready(admin)
     await post(client, h, "/add", {"tokens": TOKENS[:3]})

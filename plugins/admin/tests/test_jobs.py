@@ -135,3 +135,26 @@ async def test_clearing_online_assets_as_a_job(admin: Admin, manual: None, fake_
     final = await job_record(client, job["id"])
     assert (final["state"], final["done"], final["failed"]) == ("finished", 2, 1)  # the third: Grok says 401
     assert not fake_grok.assets
+
+
+async def test_a_retry_is_a_new_job_over_the_failed_accounts(admin: Admin, manual: None, fake_grok: FakeGrok) -> None:
+    fake_grok.add_account(TOKENS[0])
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 5})
+    h = auth(await changed(client))
+    await client.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS[:4]}, headers=h)
+    job = (await (await client.post("/api/v1/admin/jobs", json={"kind": "clear_assets"}, headers=h)).json())["job"]
+    early = await client.post(f"/api/v1/admin/jobs/{job['id']}/retry", headers=h)
+    assert early.status == 409  # still queued
+    await runner(client).run_once()
+    assert (await job_record(client, job["id"]))["failed"] == 3  # Grok knows only the first account
+    resp = await client.post(f"/api/v1/admin/jobs/{job['id']}/retry", headers=h)
+    assert resp.status == 202
+    again = (await resp.json())["job"]
+    assert (again["kind"], again["total"], again["state"]) == ("clear_assets", 3, "queued")
+    for token in TOKENS[1:4]:
+        fake_grok.add_account(token)
+    await runner(client).run_once()
+    final = await job_record(client, again["id"])
+    assert (final["state"], final["done"], final["failed"]) == ("finished", 3, 0)
+    none = await client.post(f"/api/v1/admin/jobs/{again['id']}/retry", headers=h)
+    assert none.status == 400 and (await none.json())["error"]["param"] == "job_id"
