@@ -18,7 +18,6 @@ from pydantic import BaseModel
 
 from grok2api.api import (
     REGISTRIES,
-    SECRET_KEYS,
     SETTINGS,
     STORAGE,
     ConfigError,
@@ -30,6 +29,7 @@ from grok2api.api import (
     read_json,
     save_config,
 )
+from grok2api_plugins.admin.config_schema import describe, secret_keys
 from grok2api_plugins.admin.respond import reply
 
 REDACTED = "***"
@@ -43,9 +43,9 @@ REFUSED = {
 RESTART_SECTIONS = ("server", "plugins")
 
 
-def redact(dotted: str, value: Any) -> Any:
+def redact(dotted: str, value: Any, secrets: frozenset[str]) -> Any:
     """Secrets become ``***``; a proxy URL keeps its scheme and host, never its credentials."""
-    if dotted not in SECRET_KEYS or not value:
+    if dotted not in secrets or not value:
         return value
     if dotted.endswith("proxy_url") and isinstance(value, str):
         parts = urlsplit(value)
@@ -62,10 +62,11 @@ def _sections(request: web.Request) -> dict[str, type[BaseModel]]:
 
 def _values(settings: Settings, sections: dict[str, type[BaseModel]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    secrets = secret_keys(sections)
     for name in sections:
         section = getattr(settings, name, None)
         if isinstance(section, BaseModel):
-            out[name] = {k: redact(f"{name}.{k}", v) for k, v in section.model_dump(mode="json").items()}
+            out[name] = {k: redact(f"{name}.{k}", v, secrets) for k, v in section.model_dump(mode="json").items()}
     return out
 
 
@@ -88,12 +89,17 @@ async def sources(request: web.Request, values: dict[str, dict[str, Any]]) -> di
 
 
 async def get_config(request: web.Request) -> web.Response:
-    """The original's ``{section: {key: value}}``; ``?detail=1`` adds sources and the secret keys."""
-    values = _values(request.app[SETTINGS], _sections(request))
+    """The original's ``{section: {key: value}}``; ``?detail=1`` adds sources, the secret keys
+    and each key's type, accepted values and description (``fields``, for the config page)."""
+    sections = _sections(request)
+    values = _values(request.app[SETTINGS], sections)
     if request.query.get("detail") not in ("1", "true"):
         return reply(request, values)
-    return reply(request, {"config": values, "sources": await sources(request, values),
-                           "secrets": sorted(SECRET_KEYS), "refused": {**REFUSED, **{
+    secrets = secret_keys(sections)
+    methods = sorted(request.app[REGISTRIES].image_methods.methods)
+    fields = describe(sections, secrets, {"grok.image_generation_method": methods} if methods else {})
+    return reply(request, {"config": values, "sources": await sources(request, values), "fields": fields,
+                           "secrets": sorted(secrets), "refused": {**REFUSED, **{
                                f"{s}.*": "takes effect at a restart: set it in config.toml or the environment"
                                for s in RESTART_SECTIONS}}})
 
@@ -101,6 +107,7 @@ async def get_config(request: web.Request) -> web.Response:
 def _update(request: web.Request, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The changes of ``body``: redacted secrets posted back and unchanged values dropped."""
     settings, sections = request.app[SETTINGS], _sections(request)
+    secrets = secret_keys(sections)
     update: dict[str, dict[str, Any]] = {}
     for name, table in body.items():
         if name not in sections:
@@ -110,8 +117,8 @@ def _update(request: web.Request, body: dict[str, Any]) -> dict[str, dict[str, A
         current = getattr(settings, name).model_dump(mode="json")
         for key, value in table.items():
             dotted = f"{name}.{key}"
-            if key in current and (value == current[key] or (dotted in SECRET_KEYS and value == redact(dotted,
-                                                                                                    current[key]))):
+            if key in current and (value == current[key] or (dotted in secrets and value == redact(
+                    dotted, current[key], secrets))):
                 continue  # what GET showed, posted back
             if dotted in REFUSED:
                 raise invalid(f"{dotted}: {REFUSED[dotted]}", dotted)
