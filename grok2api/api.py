@@ -119,6 +119,7 @@ from grok2api.web.auth import IDENTITY, SESSION_COOKIE, AdminSessions, api_key_r
 from grok2api.web.body import UploadedFile, read_json, read_multipart
 from grok2api.web.clients import client_address, is_loopback
 from grok2api.web.errors import ApiError, from_domain, invalid, upstream_error
+from grok2api.web.outbound import FetchRefused, GuardedResolver, address_refusal, check_fetch_url
 from grok2api.web.pages import has_admin_session
 
 __all__ = [
@@ -135,6 +136,8 @@ __all__ = [
     # requests and errors
     "ApiError", "invalid", "from_domain", "upstream_error", "read_json", "read_multipart", "UploadedFile",
     "has_admin_session",
+    # requests the gateway makes itself
+    "FetchRefused", "GuardedResolver", "address_refusal", "check_fetch_url",
     # configuration
     "CacheSettings", "ConfigError", "GrokSettings", "Section", "ServerSettings", "Settings", "load_settings",
     "SECRET_KEYS", "config_sections", "save_config", "environment_config", "load_file_config",

@@ -1,12 +1,10 @@
 """Attachment bytes from what a client sent: data URIs, bare base64, or a URL fetched safely.
 
-A URL is fetched only when every address its host resolves to is public: loopback,
-private, link-local, multicast, reserved and unspecified addresses are refused (IPv4
-inside IPv6 included). The check sits in the connector's resolver, so the address that
-was checked is the one connected to, and redirects are followed by hand so each hop is
-checked again. Bodies are capped in size and the whole fetch in time. Operators may
-exempt networks with ``chat.fetch_allow_networks``. Every refusal is a 400 naming the
-field.
+A URL is fetched only when every address its host resolves to is public (the kernel's
+outbound guard: ``GuardedResolver`` in the connector, ``check_fetch_url`` before each
+hop), and redirects are followed by hand so each hop is checked again. Bodies are capped
+in size and the whole fetch in time. Operators may exempt networks with
+``chat.fetch_allow_networks``. Every refusal is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -16,21 +14,17 @@ import base64
 import binascii
 import ipaddress
 import mimetypes
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from grok2api.api import ApiError, invalid
+from grok2api.api import ApiError, FetchRefused, GuardedResolver, check_fetch_url, invalid
 from grok2api_plugins.chat.request import Attachment
 from grok2api_plugins.chat.settings import ChatSettings
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_MIME = {"image": "image/jpeg", "audio": "audio/wav", "file": "application/octet-stream"}
@@ -42,47 +36,6 @@ class Blob:
     data: bytes
     mime: str
     filename: str
-
-
-class FetchRefused(Exception):
-    """The host is not allowed; the message says which address and why."""
-
-
-def refusal(ip: IPAddress, allowed: list[Network]) -> str | None:
-    """Why ``ip`` may not be fetched from, or None when it may."""
-    candidates: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        candidates.insert(0, ip.ipv4_mapped)
-    if any(c in net for c in candidates for net in allowed if c.version == net.version):
-        return None
-    for c in candidates:
-        for attr, label in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
-                            ("is_multicast", "multicast"), ("is_unspecified", "unspecified"),
-                            ("is_reserved", "reserved"), ("is_private", "private")):
-            if getattr(c, attr):
-                return label
-    return None if ip.is_global else "non-public"
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves names and refuses the whole answer when any address is not allowed."""
-
-    def __init__(self, allowed: Callable[[], list[Network]]) -> None:
-        self._inner = ThreadedResolver()
-        self._allowed = allowed
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        allowed = self._allowed()
-        for result in results:
-            why = refusal(ipaddress.ip_address(result["host"]), allowed)
-            if why is not None:
-                raise FetchRefused(f"{host} resolves to {result['host']}, a {why} address")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 class AttachmentLoader:
@@ -137,7 +90,7 @@ class AttachmentLoader:
         url = URL(attachment.source)
         limit = int(settings.fetch_max_mb * _MB)
         for _ in range(settings.fetch_max_redirects + 1):
-            _check_url(url, self._allowed())
+            check_fetch_url(url, self._allowed())
             async with self._http().get(url, allow_redirects=False, headers={"Accept": "*/*"}) as resp:
                 if resp.status in _REDIRECTS and "Location" in resp.headers:
                     url = url.join(URL(resp.headers["Location"]))
@@ -152,19 +105,6 @@ class AttachmentLoader:
                 return Blob(data, mime, attachment.filename or name or _filename(attachment.kind, mime))
         raise invalid(f"Could not fetch {attachment.param}: more than {settings.fetch_max_redirects} redirects",
                       attachment.param, "attachment_fetch_failed")
-
-
-def _check_url(url: URL, allowed: list[Network]) -> None:
-    """Scheme and literal addresses; host names are checked by the resolver when connecting."""
-    if url.scheme not in ("http", "https") or not url.host:
-        raise FetchRefused(f"{url.scheme or 'a relative'} URL is not http(s)")
-    try:
-        ip = ipaddress.ip_address(url.host)
-    except ValueError:
-        return
-    why = refusal(ip, allowed)
-    if why is not None:
-        raise FetchRefused(f"{url.host} is a {why} address")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int, param: str) -> bytes:

@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from grok2api.api import ApiError
-from grok2api_plugins.chat.fetch import AttachmentLoader, refusal
+from grok2api.api import ApiError, address_refusal
+from grok2api_plugins.chat.fetch import AttachmentLoader
 from grok2api_plugins.chat.request import Attachment
 from grok2api_plugins.chat.settings import ChatSettings
 
@@ -68,11 +68,11 @@ async def refused(loader: AttachmentLoader, source: str, kind: str = "image") ->
     ("100.64.0.1", "non-public"), ("8.8.8.8", None), ("2606:4700::1111", None),
 ])
 def test_address_classes(address: str, why: str | None) -> None:
-    assert refusal(ipaddress.ip_address(address), []) == why
+    assert address_refusal(ipaddress.ip_address(address), []) == why
 
 
 def test_allowed_networks_exempt_addresses() -> None:
-    assert refusal(ipaddress.ip_address("127.0.0.1"), [ipaddress.ip_network("127.0.0.0/8")]) is None
+    assert address_refusal(ipaddress.ip_address("127.0.0.1"), [ipaddress.ip_network("127.0.0.0/8")]) is None
 
 
 async def test_local_addresses_are_refused_by_name_and_by_literal(loader: AttachmentLoader,
