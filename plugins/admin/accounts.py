@@ -353,20 +353,24 @@ async def _delete(pool: TokenPool, accounts: list[Account]) -> int:
 
 
 async def refresh_tokens(request: web.Request) -> web.Response:
-    """The original's ``{token}`` / ``{tokens}`` → ``{status, results: {token: bool}}``, for a few accounts."""
+    """The original's ``{token}`` / ``{tokens}`` → ``{status, results: {token: bool}}``, for a few accounts;
+    ``ids`` (the list's handles) work too, and are the keys of their results."""
     body = await read_json(request)
     tokens = _strings(body, "tokens", "token")
-    if not tokens:
+    ids = _strings(body, "ids", "id")
+    if not tokens and not ids:
         raise invalid("'token' or 'tokens' is required", "tokens")
-    if len(tokens) > MAX_REFRESH:
+    if len(tokens) + len(ids) > MAX_REFRESH:
         raise invalid(f"at most {MAX_REFRESH} tokens per refresh", "tokens")
     pool = _pool(request)
+    by_id = {account_id(a.token): a for a in pool.accounts()} if ids else {}
     known = {t: a for t in tokens if (a := pool.get(t)) is not None}
+    known |= {i: a for i in ids if (a := by_id.get(i)) is not None}
     before = {t: (a.last_sync_at, a.last_fail_at) for t, a in known.items()}
-    await (await pool.refresh([a.token for a in known.values()])).wait()
+    await (await pool.refresh(list(dict.fromkeys(a.token for a in known.values())))).wait()
     # synced without a failure since: the run's own errors are keyed by masked tokens, which can collide
     results = {t: t in known and known[t].last_sync_at != before[t][0] and known[t].last_fail_at == before[t][1]
-               for t in tokens}
+               for t in [*tokens, *ids]}
     return reply(request, {"status": "success", "results": results})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from grok2api.api import POOL
+from grok2api.api import POOL, mask_secret
 from grok2api.testing.fake_grok import FakeGrok
 
 from .support import Admin, Client, account, body_of, ready
@@ -200,4 +200,8 @@ async def test_refresh_keeps_the_original_shape(admin: Admin, fake_grok: FakeGro
     result = await post(client, h, "/refresh", {"tokens": [TOKENS[0], TOKENS[1], "unknown-token"]})
     assert result == {"status": "success", "results": {TOKENS[0]: True, TOKENS[1]: False, "unknown-token": False}}
     assert account(client, TOKENS[0]).last_sync_at is not None
+    ids = {i["token"]: i["id"] for i in (await get(client, h))["ssoBasic"]}
+    first, second = ids[mask_secret(TOKENS[0])], ids[mask_secret(TOKENS[1])]
+    by_id = await post(client, h, "/refresh", {"ids": [first, second]})  # a console holds only the handles
+    assert by_id["results"] == {first: True, second: False}
     assert (await post(client, h, "/refresh", {}, 400))["error"]["param"] == "tokens"
