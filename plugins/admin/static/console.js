@@ -34,14 +34,14 @@ export function loginUrl() {
 }
 
 /**
- * An admin API call. ``body`` is sent as JSON (or as is when it is FormData); a 401 sends the
+ * An admin API call. ``body`` is sent as JSON (as is when it is FormData or a Blob); a 401 sends the
  * browser to the login page; any other error throws an ApiError with the backend's message.
  */
 export async function api(path, { method = "GET", body, signal, raw = false } = {}) {
   const headers = { Accept: "application/json" };
   if (!["GET", "HEAD", "OPTIONS"].includes(method)) headers["X-CSRF-Token"] = cookie(CSRF_COOKIE);
   let payload = body;
-  if (body !== undefined && !(body instanceof FormData)) {
+  if (body !== undefined && !(body instanceof FormData) && !(body instanceof Blob)) { // a Blob (a file) as is
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
