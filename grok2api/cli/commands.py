@@ -105,6 +105,18 @@ async def _storage(args: argparse.Namespace, app: web.Application) -> int:
     return await run(args, app[STORAGE])
 
 
+def _smoke_arguments(parser: argparse.ArgumentParser) -> None:
+    from grok2api.cli.smoke import arguments
+
+    arguments(parser)
+
+
+def _smoke(args: argparse.Namespace, settings: Settings) -> int:
+    from grok2api.cli.smoke import run
+
+    return run(args)
+
+
 @hookimpl
 def grok2api_register_commands(commands: CommandRegistry) -> None:
     commands.add(Command("serve", "run the gateway", arguments=_serve_arguments, run=_serve))
@@ -115,3 +127,5 @@ def grok2api_register_commands(commands: CommandRegistry) -> None:
     commands.add(Command("tokens", "manage the account pool", arguments=_tokens_arguments, run_app=_tokens))
     commands.add(Command("storage", "export all stored data to a file, or import such a file (to move between "
                          "engines)", arguments=_storage_arguments, run_app=_storage))
+    commands.add(Command("smoke", "check a running gateway end to end: health, login page, models, chat, images",
+                         arguments=_smoke_arguments, run=_smoke))
