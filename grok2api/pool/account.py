@@ -7,6 +7,7 @@ not know are kept and written back untouched.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -76,11 +77,15 @@ QUOTA_FIELDS = {Bucket.NORMAL: "quota", Bucket.HEAVY: "heavy_quota"}
 EPOCH_FIELDS = {Bucket.NORMAL: "quota_epoch", Bucket.HEAVY: "heavy_quota_epoch"}
 
 
+#: what a bare SSO value never holds (one regex search: a per-character loop cost seconds per 100,000)
+_NOT_IN_TOKEN = re.compile(r"[\s;]")
+
+
 def normalize_token(raw: str) -> str:
     """The bare SSO value of ``abc``, ``sso=abc`` or a whole cookie string; ``""`` when there is none
     (blank, a cookie string without ``sso``, spaces inside, longer than a storage key)."""
     text = normalize_sso(raw.strip().strip("\"'"))
-    if not text or len(text) > MAX_KEY_LEN or any(ch.isspace() or ch == ";" for ch in text):
+    if not text or len(text) > MAX_KEY_LEN or _NOT_IN_TOKEN.search(text):
         return ""
     return text
 
@@ -145,7 +150,8 @@ class Account:
     @classmethod
     def from_record(cls, key: str, record: Mapping[str, Any]) -> Account:
         account = cls(token=key)
-        account.assign(record)
+        if len(record) > 1 or "token" not in record:  # a bare token (an import's line) is the defaults
+            account.assign(record)
         return account
 
     def assign(self, record: Mapping[str, Any], keep: frozenset[str] | set[str] = frozenset()) -> None:

@@ -297,7 +297,7 @@ class TokenPool:
 
     async def update(self, token: str, **fields: Any) -> Account:
         """An operator's edit: ``status`` (``active`` or ``disabled``), ``note``, ``tags``,
-        ``pool``, ``quota``, ``heavy_quota``. Validated whole before anything changes;
+        ``pool``, ``quota``, ``heavy_quota``, ``last_asset_clear_at``. Validated whole before anything changes;
         written before returning."""
         account = self.get(token)
         if account is None:
@@ -394,5 +394,9 @@ def _operator_value(name: str, value: Any) -> Any:
     if name in ("quota", "heavy_quota"):
         if isinstance(value, bool) or not isinstance(value, int) or value < UNKNOWN:
             raise InvalidAccountField(f"{name}: expected an integer, -1 for unknown", name)
+        return value
+    if name == "last_asset_clear_at":  # set when the admin cleared the account's online assets
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidAccountField(f"{name}: expected a time in milliseconds", name)
         return value
     raise InvalidAccountField(f"{name}: not a field an operator can change", name)

@@ -100,6 +100,7 @@ def item(account: Account) -> JSON:
         "last_used_at": account.last_used_at,
         "last_sync_at": account.last_sync_at,
         "last_fail_reason": account.last_fail_reason,
+        "last_asset_clear_at": account.last_asset_clear_at,
     }
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from grok2api.api import (
     MEDIA,
+    POOL,
     SETTINGS,
     UPSTREAM,
     Account,
@@ -26,6 +27,7 @@ from grok2api.api import (
     UpstreamError,
     invalid,
     mask_text,
+    now_ms,
     read_json,
 )
 from grok2api_plugins.admin.accounts import account_id, resolve_accounts
@@ -133,7 +135,8 @@ async def _online(request: web.Request, account: Account) -> dict[str, Any]:
     try:
         assets = await request.app[UPSTREAM].list_assets(account.token)
     except UpstreamError as exc:
-        return {"status": "error", "error": mask_text(str(exc))[:300]}
+        return {"status": "error", "error": mask_text(str(exc))[:300],
+                "last_asset_clear_at": account.last_asset_clear_at}
     return {"status": "ok", "count": len(assets), "last_asset_clear_at": account.last_asset_clear_at}
 
 
@@ -156,7 +159,8 @@ async def cache_overview(request: web.Request) -> web.Response:
 
 
 async def clear_assets(app: web.Application, account: Account) -> dict[str, Any]:
-    """Delete every online asset of one account, ``admin.assets_delete_batch_size`` at a time."""
+    """Delete every online asset of one account, ``admin.assets_delete_batch_size`` at a time,
+    and note when on the account (``last_asset_clear_at``, as the original's cache page shows)."""
     client = app[UPSTREAM]
     assets = await client.list_assets(account.token)
     gate = asyncio.Semaphore(_config(app).assets_delete_batch_size)
@@ -171,7 +175,9 @@ async def clear_assets(app: web.Application, account: Account) -> dict[str, Any]
                 failed += 1
 
     await asyncio.gather(*(delete(a.asset_id) for a in assets))
-    return {"total": len(assets), "success": len(assets) - failed, "failed": failed}
+    cleared = await app[POOL].update(account.token, last_asset_clear_at=now_ms())
+    return {"total": len(assets), "success": len(assets) - failed, "failed": failed,
+            "last_asset_clear_at": cleared.last_asset_clear_at}
 
 
 async def cache_online_clear(request: web.Request) -> web.Response:

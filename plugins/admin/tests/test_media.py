@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from grok2api.api import MEDIA
+from grok2api.api import MEDIA, now_ms
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 
-from .support import Admin, Client, ready
+from .support import Admin, Client, account, ready
 
 TOKEN = "media-token-" + "m" * 28
 
@@ -54,20 +54,30 @@ async def test_local_cache_list_delete_clear(admin: Admin) -> None:
 
 
 async def test_online_assets_counted_and_cleared(admin: Admin, fake_grok: FakeGrok) -> None:
-    account = fake_grok.add_account(TOKEN)
+    grok_account = fake_grok.add_account(TOKEN)
     for n in range(5):
-        path = f"users/{account.user_id}/a{n}/content"
-        fake_grok.assets[path] = StoredAsset(f"a{n}", path, "image/jpeg", b"x", account.user_id, created=float(n))
+        path = f"users/{grok_account.user_id}/a{n}/content"
+        fake_grok.assets[path] = StoredAsset(f"a{n}", path, "image/jpeg", b"x", grok_account.user_id, created=float(n))
     client, h = await ready(admin, grok={**fake_grok.grok_settings(), "timeout": 5})
     await client.post("/api/v1/admin/tokens/add", json={"token": TOKEN}, headers=h)
     account_id = (await (await client.get("/api/v1/admin/tokens", headers=h)).json())["ssoBasic"][0]["id"]
     overview = await (await client.get(f"/api/v1/admin/cache?ids={account_id}", headers=h)).json()
-    assert overview["online"][account_id]["count"] == 5 and "local_image" in overview
-    one = await client.post("/api/v1/admin/cache/online/clear", json={"id": account_id}, headers=h)
-    assert (await one.json())["result"] == {"total": 5, "success": 5, "failed": 0}
+    assert overview["online"][account_id] == {"status": "ok", "count": 5, "last_asset_clear_at": None}
+    assert "local_image" in overview
+    before = now_ms()
+    one = await (await client.post("/api/v1/admin/cache/online/clear", json={"id": account_id}, headers=h)).json()
+    cleared_at = one["result"].pop("last_asset_clear_at")
+    assert one["result"] == {"total": 5, "success": 5, "failed": 0} and before <= cleared_at <= now_ms()
     assert not fake_grok.assets
+    overview = await (await client.get(f"/api/v1/admin/cache?ids={account_id}", headers=h)).json()
+    assert overview["online"][account_id]["last_asset_clear_at"] == cleared_at
+    listed = await (await client.get("/api/v1/admin/tokens", headers=h)).json()
+    assert listed["ssoBasic"][0]["last_asset_clear_at"] == cleared_at
+    assert account(await admin(), TOKEN).last_asset_clear_at == cleared_at  # stored: another worker reads it
     batch = await (await client.post("/api/v1/admin/cache/online/clear", json={"tokens": [TOKEN]}, headers=h)).json()
-    assert batch["results"][TOKEN] == {"status": "success", "result": {"total": 0, "success": 0, "failed": 0}}
+    again = batch["results"][TOKEN]["result"]
+    assert again.pop("last_asset_clear_at") >= cleared_at
+    assert batch["results"][TOKEN]["status"] == "success" and again == {"total": 0, "success": 0, "failed": 0}
     unknown = await client.post("/api/v1/admin/cache/online/clear", json={"ids": ["0" * 24]}, headers=h)
     assert unknown.status == 404
     assert (await client.post("/api/v1/admin/cache/online/clear", json={}, headers=h)).status == 400
