@@ -23,7 +23,7 @@ from grok2api.config.settings import (
 from grok2api.ids import random_hex, random_uuid
 from grok2api.keys.service import Identity, KeyExists, KeyNotFound, QuotaExceeded, key_id
 from grok2api.logs.logger import logger, mask_secret, mask_text
-from grok2api.logs.request_log import CAPABILITY, MODEL_ID
+from grok2api.logs.request_log import CAPABILITY, COMPLETION_TOKENS, MODEL_ID, PROMPT_TOKENS
 from grok2api.media.cache import MediaCache, cache_name
 from grok2api.plugin.filters import ChainStream, FilterChain, ResponseFilter, StreamFilter
 from grok2api.plugin.registries import (
@@ -132,6 +132,7 @@ __all__ = [
     # the app and what it holds
     "__version__", "create_app", "FILTERS", "KEYS", "MEDIA", "OBSERVERS", "PLUGIN_MANAGER", "POOL", "REGISTRIES",
     "REQUEST_LOG", "SESSIONS", "SETTINGS", "STORAGE", "UPSTREAM", "IDENTITY", "CAPABILITY", "MODEL_ID",
+    "PROMPT_TOKENS", "COMPLETION_TOKENS",
     "SESSION_COOKIE", "AdminSessions", "bearer", "api_key_route", "client_address", "is_loopback",
     # requests and errors
     "ApiError", "invalid", "from_domain", "upstream_error", "read_json", "read_multipart", "UploadedFile",

@@ -3,14 +3,22 @@
 Requests never wait on storage: :meth:`RequestLog.record` appends to a buffer, and a
 background task writes it every ``performance.request_log_flush_ms`` (and once more at
 shutdown): each entry to the bounded log stream ``requests``, and the counts as atomic
-increments of the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all`` and
-the model id. Flushes start an interval apart, counted from the start of the previous
-one, so a crash loses at most what finished in the last interval and during one write.
+increments of the counter namespace ``stats:<YYYY-MM-DDTHH>`` (UTC), key ``_all``, the
+model id and ``key:<key id>`` (``key:global``, ``key:loopback`` for the global key and
+open loopback). Each key counts ``requests``, one outcome (``ok``, ``rate_limited``,
+``client_error``, ``server_error``), ``duration_ms`` and the tokens in and out
+(``tokens_in``, ``tokens_out``); ``_all`` also counts the time to first byte of answered
+model requests in buckets named by their bounds in ms (``ttfb_0_100``, ``ttfb_100_250``,
+… :data:`TTFB_BOUNDS`, ``ttfb_60000_inf``): sums every worker adds to, so percentiles
+are read from them.
+Flushes start an interval apart, counted from the start of the previous one, so a crash
+loses at most what finished in the last interval and during one write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import time
 from collections import defaultdict, deque
@@ -27,9 +35,15 @@ from grok2api.web.auth import needs_api_key
 #: the model and capability of a dispatched ``/v1`` request, set by the kernel's dispatcher
 MODEL_ID = web.RequestKey("model_id", str)
 CAPABILITY = web.RequestKey("capability", str)
+#: the tokens a model's answer counted in its ``usage`` (prompt and completion), set by its plugin
+PROMPT_TOKENS = web.RequestKey("prompt_tokens", int)
+COMPLETION_TOKENS = web.RequestKey("completion_tokens", int)
 STREAM = "requests"
 STATS_NS = "stats:"
 ALL = "_all"
+KEY_PREFIX = "key:"
+#: upper bounds (ms) of the time-to-first-byte buckets
+TTFB_BOUNDS = (100, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 20_000, 30_000, 60_000)
 #: flushes tried at shutdown before what is left is given up (and logged)
 STOP_ATTEMPTS = 3
 #: entries held while storage is down; past this the oldest are dropped
@@ -43,6 +57,13 @@ def stats_namespace(at: float) -> str:
 @functools.lru_cache(maxsize=4)
 def _hour_namespace(hour: int) -> str:
     return STATS_NS + datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H")
+
+
+def ttfb_field(ms: float) -> str:
+    """``ttfb_<low>_<high>``: the bucket (low, high] in ms holding ``ms``; its name says its bounds."""
+    at = bisect.bisect_left(TTFB_BOUNDS, ms)
+    low = TTFB_BOUNDS[at - 1] if at else 0
+    return f"ttfb_{low}_{TTFB_BOUNDS[at]}" if at < len(TTFB_BOUNDS) else f"ttfb_{low}_inf"
 
 
 def _outcome(status: int) -> str:
@@ -72,22 +93,39 @@ class RequestLog:
         self.dropped = 0
 
     def record(self, *, method: str, path: str, status: int, duration_ms: float, model: str | None,
-               key_name: str | None) -> None:
-        """Note one finished request (the path only: query strings may carry secrets)."""
+               key_name: str | None, key_id: str | None = None, first_byte_ms: float | None = None,
+               prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+        """Note one finished request (the path only: query strings may carry secrets; a key
+        only by its id and name)."""
         at = time.time()
-        self._entries.append({"at": at, "method": method, "path": path, "status": status,
-                              "duration_ms": round(duration_ms, 1), "model": model, "key": key_name})
+        entry: JSON = {"at": at, "method": method, "path": path, "status": status,
+                       "duration_ms": round(duration_ms, 1), "model": model, "key": key_name}
+        if key_id is not None:
+            entry["key_id"] = key_id
+        if first_byte_ms is not None:
+            entry["first_byte_ms"] = round(first_byte_ms, 1)
+        deltas = {"requests": 1, _outcome(status): 1, "duration_ms": int(duration_ms)}
+        for field, tokens in (("tokens_in", prompt_tokens), ("tokens_out", completion_tokens)):
+            if tokens:
+                entry[field] = deltas[field] = tokens
+        self._entries.append(entry)
         ns = stats_namespace(at)
-        for key in {ALL, model or ALL}:
+        keys = {ALL, model or ALL}
+        if key_id or key_name:
+            keys.add(KEY_PREFIX + (key_id or key_name or ""))
+        for key in keys:
             fields = self._counts[(ns, key)]
-            fields["requests"] += 1
-            fields[_outcome(status)] += 1
-            fields["duration_ms"] += int(duration_ms)
+            for field, value in deltas.items():
+                fields[field] += value
+        if model is not None and status < 400 and first_byte_ms is not None:
+            self._counts[(ns, ALL)][ttfb_field(first_byte_ms)] += 1
 
     def request_finished(self, app: web.Application, record: RequestRecord) -> None:
         if needs_api_key(record.path):
             self.record(method=record.method, path=record.path, status=record.status,
-                        duration_ms=record.duration_ms, model=record.model, key_name=record.key_name)
+                        duration_ms=record.duration_ms, model=record.model, key_name=record.key_name,
+                        key_id=record.key_id, first_byte_ms=record.first_byte_ms,
+                        prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="request-log")

@@ -415,7 +415,9 @@ class RequestRecord:
 
     ``route`` is the matched route's pattern (``/v1/files/image/{name}``), so metrics stay
     low-cardinality; ``first_byte_ms`` is when the response head left: for a stream with
-    its first chunk, for any other answer when the handler returned it.
+    its first chunk, for any other answer when the handler returned it. ``key_id`` is a
+    managed key's id (its hash, as the admin API lists it), never the key; the token
+    counts are what the model's plugin counted for ``usage`` (None when it counted none).
     """
 
     method: str
@@ -429,6 +431,9 @@ class RequestRecord:
     capability: str | None
     key_name: str | None
     error_code: str | None
+    key_id: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from aiohttp import web
 from grok2api.ids import random_hex
 from grok2api.logs.logger import REQUEST_ID as LOG_REQUEST_ID
 from grok2api.logs.logger import logger
-from grok2api.logs.request_log import CAPABILITY, MODEL_ID
+from grok2api.logs.request_log import CAPABILITY, COMPLETION_TOKENS, MODEL_ID, PROMPT_TOKENS
 from grok2api.plugin.registries import RequestObserver, RequestRecord
 from grok2api.web.appkeys import OBSERVERS
 from grok2api.web.auth import IDENTITY
@@ -59,7 +59,9 @@ def _record(request: web.Request, status: int, started: float, elapsed_ms: float
         status=status, duration_ms=elapsed_ms,
         first_byte_ms=(prepared - started) * 1000 if prepared is not None else elapsed_ms,
         request_id=request[REQUEST_ID], model=request.get(MODEL_ID), capability=request.get(CAPABILITY),
-        key_name=identity.name if identity else None, error_code=request.get(ERROR_CODE))
+        key_name=identity.name if identity else None, error_code=request.get(ERROR_CODE),
+        key_id=identity.key_id if identity else None, prompt_tokens=request.get(PROMPT_TOKENS),
+        completion_tokens=request.get(COMPLETION_TOKENS))
 
 
 def _tell(observers: list[RequestObserver], request: web.Request, record: RequestRecord) -> None:

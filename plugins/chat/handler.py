@@ -23,10 +23,12 @@ import orjson
 from aiohttp import web
 
 from grok2api.api import (
+    COMPLETION_TOKENS,
     FILTERS,
     KEYS,
     MEDIA,
     POOL,
+    PROMPT_TOKENS,
     SETTINGS,
     UPSTREAM,
     ApiError,
@@ -202,8 +204,12 @@ class Answer:
         return self.builder.finish(), await self._images(upstream)
 
     def _outcome(self, content: str, reasoning: str) -> Outcome:
-        return Outcome(content, reasoning, tuple(self.builder.calls), self.prompt_tokens, self.builder.model_hash,
-                       self.truncated)
+        """The answer, whose token counts the request log's stats take from the request."""
+        outcome = Outcome(content, reasoning, tuple(self.builder.calls), self.prompt_tokens, self.builder.model_hash,
+                          self.truncated)
+        self.req.request[PROMPT_TOKENS] = outcome.prompt.total
+        self.req.request[COMPLETION_TOKENS] = outcome.output_tokens
+        return outcome
 
     async def collect(self, upstream: LeasedStream[Event]) -> web.Response:
         reasoning: list[str] = []

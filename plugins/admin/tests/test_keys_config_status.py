@@ -120,5 +120,8 @@ async def test_storage_version_and_metrics(admin: Admin) -> None:
     stats = body["request_stats"]
     assert len(stats["hourly"]) == 24 and len(stats["daily"]) == 7
     assert stats["hourly"][-1]["total"] == 3 and stats["daily"][-1] == {**stats["daily"][-1], "success": 2}
-    assert stats["models"] == [{"model": "grok-3", "count": 3}]
-    assert stats["summary"] == {"total": 3, "success": 2, "failed": 1, "success_rate": 66.7}
+    assert stats["models"] == [{"model": "grok-3", "count": 3, "success": 2, "failed": 1, "tokens_in": 0,
+                                "tokens_out": 0}]
+    assert {k: stats["summary"][k] for k in ("total", "success", "failed", "success_rate", "server_error")} == {
+        "total": 3, "success": 2, "failed": 1, "success_rate": 66.7, "server_error": 1}
+    assert stats["keys"][0]["id"] == "k" and stats["keys"][0]["count"] == 3  # a name without a managed key
