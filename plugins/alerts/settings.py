@@ -38,7 +38,9 @@ class Webhook(Section):
 
 
 class AlertsSettings(Section):
-    webhooks: list[Webhook] = Field([], description="receivers; every alert goes to each (none: alerts are off)")
+    webhooks: list[Webhook] = Field(  # a secret: Slack, Discord and Telegram URLs carry their token
+        [], description="receivers; every alert goes to each (none: alerts are off)",
+        json_schema_extra={"writeOnly": True})
     check_interval_sec: float = Field(30.0, gt=0, description="how often the pool, the error rate and the jobs "
                                                               "are looked at")
     usable_share_below: float = Field(

@@ -24,6 +24,8 @@ from loguru import logger
 from grok2api.api import POOL, ConfigError, Settings, create_app, mask_secret
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.testing.pytest_plugin import GatewayFactory, load_plugin
+from grok2api_plugins.admin.tests.support import PLUGINS as ADMIN
+from grok2api_plugins.admin.tests.support import auth, body_of, changed
 from grok2api_plugins.alerts.running import MONITOR, SENDER
 from grok2api_plugins.chat.tests.support import FAST_TIMEOUTS
 
@@ -290,3 +292,13 @@ async def test_refused_configuration(data_dir: Path, make_settings: Callable[...
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             create_app(make_settings(), [load_plugin("storage_local"), load_plugin("alerts")],
                        load_entrypoints=False)
+
+
+async def test_the_console_never_shows_the_webhooks(gateway: GatewayFactory, data_dir: Path,
+                                                    make_settings: Callable[..., Settings]) -> None:
+    write_config(data_dir, {}, [{"url": f"https://api.telegram.org/bot{BOT}/sendMessage", "format": "telegram",
+                                 "chat_id": "42"}])
+    client = await gateway(*ADMIN, "alerts", settings=make_settings())
+    detail = await body_of(await client.get("/api/v1/admin/config?detail=1", headers=auth(await changed(client))))
+    assert detail["fields"]["alerts.webhooks"]["secret"] is True
+    assert BOT not in json.dumps(detail)
