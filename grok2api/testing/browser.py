@@ -39,7 +39,9 @@ DESKTOP = Viewport("desktop", 1280, 800)
 PHONE = Viewport("phone", 390, 844)
 VIEWPORTS = (DESKTOP, PHONE)
 
-_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+# --hide-scrollbars: a page is laid out at the viewport's full width, as on a phone (a classic
+# scrollbar took 15 px and cut the right edge off full-page screenshots)
+_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-quic", "--no-first-run",
           "--disable-background-networking", "--disable-component-update", "--disable-sync",
           "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-port=0")
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
@@ -131,6 +133,7 @@ class Browser:
         """``artifacts/screenshots/<name>-<viewport>.png``: the page as a person would see it."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / f"{name}-{viewport.name}.png"
+        await page.evaluate("window.scrollTo(0, 0)")  # a sticky header drawn where the page was scrolled to
         await page.screenshot(path=str(path), full_page=True)
         return path
 
