@@ -182,6 +182,10 @@ class Storage(abc.ABC):
         """Remove a whole counter namespace (old days of key usage)."""
 
     @abc.abstractmethod
+    async def delete_counters(self, ns: str, keys: Sequence[str]) -> None:
+        """Remove every counter of these keys (a migration moving them to other keys)."""
+
+    @abc.abstractmethod
     async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
         """Names of the counter namespaces that hold counters, sorted (to prune old days)."""
 

@@ -146,12 +146,24 @@ def parse_sql_url(raw: str, *, engine: str, backends: Sequence[str], driver: str
     return url.set(drivername=driver)
 
 
-def _create_tables(conn: Connection) -> None:
-    """The tables that are missing, and the column that feeds made before changes named
-    their writer lack (their rows: NULL)."""
+def _tables(conn: Connection) -> None:
+    """Layout v1: every table that is missing, in the shape this code writes."""
     metadata.create_all(conn)
+
+
+def _feed_origin(conn: Connection) -> None:
+    """Layout v2: changes name their writer (``Storage.origin``); older rows hold NULL.
+    Databases of the first release got the column, unversioned, when opened since it came."""
     if "origin" not in {column["name"] for column in inspect(conn).get_columns(changes.name)}:
         conn.execute(text(f"ALTER TABLE {changes.name} ADD COLUMN origin VARCHAR(16)"))
+
+
+#: the layout's steps, applied in order to a database at an older ``schema_version``; a
+#: new step is appended here (never inserted or changed) and must be safe to run twice
+SCHEMA_STEPS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
+    ("tables", _tables),
+    ("feed origin", _feed_origin),
+)
 
 
 def _live(table: Table, now: int | ColumnElement[int]) -> ColumnElement[bool]:
@@ -230,6 +242,7 @@ class SqlStorage(Storage):
     #: > 0: run transactions on the URL's synchronous driver in this many worker threads
     #: (:class:`ThreadedEngine`) instead of on its async driver
     threads: int = 0
+    schema_version = len(SCHEMA_STEPS)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -291,24 +304,36 @@ class SqlStorage(Storage):
         logger.info("storage: {} at {} (schema v{})", self.name, where, self.schema_version)
 
     async def _create_schema(self) -> None:
-        for attempt in range(3):  # two workers creating tables at once: the loser retries
-            try:
-                await self.transaction(_create_tables)
-                break
-            except DBAPIError:
-                if attempt == 2:
-                    raise
-                await asyncio.sleep(0.2)
-
-        def work(conn: Connection) -> int:
-            for name, value in ((SCHEMA_VERSION, self.schema_version), (FEED_SEQ, 0), (FEED_TRIMMED, 0)):
-                self._insert_ignore(conn, meta, [{"name": name, "value": value}])
-            return int(conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION)).scalar_one())
-
-        stored = await self.transaction(work)
+        """Bring the tables to :attr:`schema_version`, one step at a time, in one transaction
+        under :meth:`schema_lock`, so workers starting together migrate once."""
+        stored, applied = await self.transaction(self._upgrade)
         if stored > self.schema_version:
             raise StorageError(f"the {self.name} database has schema version {stored}, newer than this "
                                f"grok2api understands ({self.schema_version}); upgrade grok2api")
+        for version in applied:
+            logger.info("storage: {} schema upgraded to v{} ({})", self.name, version, SCHEMA_STEPS[version - 1][0])
+
+    def _upgrade(self, conn: Connection) -> tuple[int, list[int]]:
+        """The stored version before, and the versions applied now."""
+        with self.schema_lock(conn):
+            stored = 0
+            if inspect(conn).has_table(meta.name):
+                row = conn.execute(select(meta.c.value).where(meta.c.name == SCHEMA_VERSION)).first()
+                stored = 0 if row is None else int(row[0])
+            _tables(conn)  # a table missing from any version is made whole, in its latest shape
+            applied = list(range(stored + 1, self.schema_version + 1))
+            for version in applied:
+                SCHEMA_STEPS[version - 1][1](conn)
+            if applied:
+                self._insert_ignore(conn, meta, [{"name": SCHEMA_VERSION, "value": 0}])
+                conn.execute(update(meta).where(meta.c.name == SCHEMA_VERSION).values(value=applied[-1]))
+            self._insert_ignore(conn, meta, [{"name": FEED_SEQ, "value": 0}, {"name": FEED_TRIMMED, "value": 0}])
+            return stored, applied
+
+    def schema_lock(self, conn: Connection) -> contextlib.AbstractContextManager[None]:
+        """Held while the schema is checked and upgraded, so one worker migrates and the
+        others then find it done. SQLite's ``BEGIN IMMEDIATE`` already takes the write lock."""
+        return contextlib.nullcontext()
 
     async def close(self) -> None:
         engine, self._engine, self._reader = self._engine, None, None
@@ -579,6 +604,18 @@ class SqlStorage(Storage):
             conn.execute(delete(counters).where(counters.c.ns == ns))
 
         await self._write(work)
+
+    async def delete_counters(self, ns: str, keys: Sequence[str]) -> None:
+        check_ns(ns)
+        wanted = sorted({check_name(k) for k in keys})
+
+        def work(conn: Connection) -> None:
+            for start in range(0, len(wanted), _CHUNK):
+                conn.execute(delete(counters).where(counters.c.ns == ns,
+                                                    counters.c.key.in_(wanted[start:start + _CHUNK])))
+
+        if wanted:
+            await self._write(work)
 
     async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
         query = select(counters.c.ns).distinct().order_by(counters.c.ns)

@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -275,6 +277,35 @@ def pgsql_url() -> str:
 def mysql_url() -> str:
     """``mysql+aiomysql://root@127.0.0.1:<port>/grok2api`` of a MariaDB started for this session."""
     return engine_url("mysql")
+
+
+async def fresh_database(kind: str) -> str:
+    """The URL of a database of ``kind``'s test server that no other test has written to:
+    a new PostgreSQL or MariaDB database, or a Redis database number emptied first."""
+    base = engine_url(kind)
+    name = f"w{uuid.uuid4().hex[:10]}"
+    if kind == "redis":
+        import redis.asyncio as redis
+
+        url = re.sub(r"/\d+$", f"/{1 + uuid.uuid4().int % 15}", base)
+        async with redis.from_url(url) as client:
+            await client.flushdb()
+        return url
+    if kind == "pgsql":
+        import asyncpg
+
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+        await conn.execute(f"CREATE DATABASE {name}")
+        await conn.close()
+    else:
+        import aiomysql
+
+        host, port = re.search(r"@([\d.]+):(\d+)/", base).groups()  # type: ignore[union-attr]
+        conn = await aiomysql.connect(host=host, port=int(port), user="root")
+        async with conn.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE {name}")
+        conn.close()
+    return re.sub(r"/[^/]+$", f"/{name}", base)
 
 
 def storage_settings(kind: str, data_dir: Path) -> Settings:

@@ -226,6 +226,15 @@ class StorageConformance:
         assert await storage.counter_namespaces() == ["usage:2026-01-02"]
         assert await storage.counters("usage:2026-01-02", "k") == {"chat": 1}
 
+    async def test_delete_counters_of_some_keys(self, storage: Storage) -> None:
+        await storage.incr_many("moved", {"a": {"n": 1}, "b": {"n": 2, "m": 1}, "c": {"n": 3}})
+        await storage.delete_counters("moved", ["a", "b", "never-counted"])
+        assert await storage.counters_many("moved") == {"c": {"n": 3}}
+        assert await storage.counters("moved", "b") == {}
+        await storage.delete_counters("moved", ["c"])
+        assert "moved" not in await storage.counter_namespaces()
+        assert await storage.incr("moved", "a", {"n": 1}) == {"n": 1}  # counted again from 0
+
     async def test_limits_are_all_or_nothing(self, storage: Storage) -> None:
         assert await storage.incr("q", "k", {"chat": 2, "heavy": 1}, limits={"chat": 3, "heavy": 1}) == {
             "chat": 2, "heavy": 1}
@@ -421,6 +430,21 @@ class StorageConformance:
             assert [c.seq for c in await again.changes_since(end)] == [end + 1]
         finally:
             await again.close()
+        await storage.open()  # the fixture closes it again
+
+
+    async def test_workers_opening_a_new_database_together_agree_on_its_schema(
+            self, settings: Settings, storage: Storage) -> None:
+        await storage.close()
+        await self.reset(settings)
+        stores = [self.build(settings) for _ in range(4)]
+        try:
+            await asyncio.gather(*(store.open() for store in stores))  # one creates, the others wait
+            await stores[0].put("accounts", "a", {"v": 1})
+            assert await stores[3].get("accounts", "a") == {"v": 1}
+        finally:
+            for store in stores:
+                await store.close()
         await storage.open()  # the fixture closes it again
 
 

@@ -1,7 +1,7 @@
 """``create_app``: one plugin manager, one set of registries, one aiohttp app.
 
 Start-up order (aiohttp cleanup contexts, undone in reverse at shutdown): storage
-(schema, legacy import, stored config), API keys, the Grok client, the token pool, the
+(schema, data migrations, legacy import, stored config), API keys, the Grok client, the token pool, the
 change-feed watcher that keeps workers in step, then each plugin's own context.
 """
 
@@ -27,6 +27,7 @@ from grok2api.plugin.registries import ConfigRegistry, Registries
 from grok2api.pool import TokenPool
 from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
 from grok2api.storage.legacy_import import import_legacy
+from grok2api.storage.migrations import migrate
 from grok2api.upstream import GrokClient
 from grok2api.web.appkeys import (
     FILTERS,
@@ -144,6 +145,11 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await storage.open()
     except StorageError as exc:
+        raise ConfigError(f"storage {settings.server.storage_type!r}: {exc}") from exc
+    try:
+        await migrate(storage)
+    except StorageError as exc:
+        await storage.close()
         raise ConfigError(f"storage {settings.server.storage_type!r}: {exc}") from exc
     app[STORAGE] = storage
     try:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy.engine import URL
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from grok2api.api import SqlStorage, parse_sql_url
+from grok2api.api import SqlStorage, StorageError, parse_sql_url
 
 #: deadlock found, lock wait timeout
 _RETRY_CODES = {1213, 1205}
+#: the named lock held while the schema is checked and upgraded, and how long to wait for it
+SCHEMA_LOCK, SCHEMA_LOCK_WAIT = "g2a_schema", 120
 
 
 class MysqlStorage(SqlStorage):
@@ -27,3 +32,15 @@ class MysqlStorage(SqlStorage):
     def retryable(self, exc: DBAPIError) -> bool:
         args: tuple[object, ...] = getattr(exc.orig, "args", ())
         return bool(args) and args[0] in _RETRY_CODES
+
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        """A named lock of the connection's session: MySQL commits before each DDL statement,
+        so a transaction's row locks would not hold across the upgrade."""
+        got = conn.execute(text("SELECT GET_LOCK(:name, :wait)"), {"name": SCHEMA_LOCK, "wait": SCHEMA_LOCK_WAIT})
+        if got.scalar() != 1:
+            raise StorageError(f"another worker held the schema lock for {SCHEMA_LOCK_WAIT} s; try again")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": SCHEMA_LOCK})

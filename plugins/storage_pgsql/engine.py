@@ -7,7 +7,9 @@ connection listens; if it drops, the feed is polled until it is back.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -18,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from grok2api.api import Change, SqlStorage, logger, parse_sql_url
 
 CHANNEL = "g2a_changes"
+#: the transaction-scoped advisory lock held while the schema is checked and upgraded
+SCHEMA_LOCK = 0x6732615F736368  # "g2a_sch"
 #: serialization failure, deadlock detected, lock not available
 _RETRY_STATES = {"40001", "40P01", "55P03"}
 _LISTEN_POLL, _FALLBACK_POLL, _RECONNECT_EVERY = 5.0, 1.0, 5.0
@@ -44,6 +48,12 @@ class PgsqlStorage(SqlStorage):
 
     def retryable(self, exc: DBAPIError) -> bool:
         return getattr(exc.orig, "sqlstate", None) in _RETRY_STATES
+
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        """PostgreSQL's DDL is transactional: the lock ends with the upgrade's commit."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
+        yield
 
     async def open(self) -> None:
         await super().open()

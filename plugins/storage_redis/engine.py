@@ -2,7 +2,7 @@
 
 Layout (namespaces are validated, so the braces are unambiguous)::
 
-    g2a:meta                  hash: schema_version
+    g2a:meta                  hash: schema_version (the layout's version; g2a:lock:schema while upgrading)
     g2a:r:{<ns>}:<key>        hash per record: "@" marks it, ".<field>" holds each field as JSON
     g2a:ri:{<ns>}             zset of record keys, scored by expiry (ms, or +inf); g2a:rns set of namespaces
     g2a:c:{<ns>}:<key>        hash of counters; g2a:ci:{<ns>} set of their keys; g2a:cns set of namespaces
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -143,6 +143,16 @@ redis.call('DEL', idx)
 redis.call('SREM', 'g2a:cns', ARGV[1])
 """
 
+# ARGV: ns, keys...
+_DELETE_COUNTERS = """
+local idx = 'g2a:ci:{' .. ARGV[1] .. '}'
+for j = 2, #ARGV do
+  redis.call('DEL', 'g2a:c:{' .. ARGV[1] .. '}:' .. ARGV[j])
+  redis.call('SREM', idx, ARGV[j])
+end
+if redis.call('SCARD', idx) == 0 then redis.call('SREM', 'g2a:cns', ARGV[1]) end
+"""
+
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -162,6 +172,18 @@ redis.call('SADD', 'g2a:logs', ARGV[4])
 redis.call('ZADD', KEYS[1], seq, seq .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[3]))
 """
+
+
+async def _keys_v1(client: redis.Redis) -> None:
+    """Layout v1, the keys above: created as they are first written."""
+
+
+#: the layout's steps, applied in order to a database at an older ``schema_version``; a
+#: new step is appended here (never inserted or changed) and must be safe to run twice
+SCHEMA_STEPS: tuple[tuple[str, Callable[[redis.Redis], Awaitable[None]]], ...] = (
+    ("keys", _keys_v1),
+)
+_SCHEMA_LOCK, _SCHEMA_LOCK_SEC = "g2a:lock:schema", 120.0
 
 
 def _rkey(ns: str, key: str) -> str:
@@ -212,6 +234,7 @@ def _counts(reply: Mapping[Any, Any]) -> dict[str, int]:
 
 class RedisStorage(Storage):
     name = "redis"
+    schema_version = len(SCHEMA_STEPS)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -246,8 +269,7 @@ class RedisStorage(Storage):
         client = redis.from_url(url, decode_responses=False, socket_connect_timeout=10, health_check_interval=30)
         try:
             await client.ping()
-            await client.hsetnx("g2a:meta", "schema_version", self.schema_version)
-            stored = int(await client.hget("g2a:meta", "schema_version") or 0)
+            stored = await self._upgrade(client)
         except (RedisError, OSError, ValueError) as exc:
             await client.aclose()
             raise StorageError(f"redis storage at {mask_text(url)} cannot be opened: {exc}") from exc
@@ -258,6 +280,7 @@ class RedisStorage(Storage):
         self._redis = client
         self._scripts = {name: client.register_script(src) for name, src in (
             ("put", _PUT), ("patch", _PATCH), ("delete", _DELETE), ("incr", _INCR), ("drop", _DROP_COUNTERS),
+            ("delete_counters", _DELETE_COUNTERS),
             ("acquire", _ACQUIRE), ("release", _RELEASE), ("log", _APPEND_LOG))}
         self._waiter = FeedWaiter()
         # subscribed before open() returns: from then on other workers' writes wake waiters
@@ -268,6 +291,27 @@ class RedisStorage(Storage):
             raise StorageError(f"redis storage at {mask_text(url)} cannot subscribe to changes: {exc}") from exc
         self._subscriber = asyncio.create_task(self._listen(pubsub), name="redis-change-feed")
         logger.info("storage: redis at {} (schema v{})", mask_text(url), self.schema_version)
+
+    async def _upgrade(self, client: redis.Redis) -> int:
+        """Apply the layout steps the database lacks, under a lock so workers starting together
+        migrate once; returns the version found. A database without a version is new."""
+        owner = self.origin
+        deadline = asyncio.get_running_loop().time() + _SCHEMA_LOCK_SEC
+        while not await client.set(_SCHEMA_LOCK, owner, nx=True, px=int(_SCHEMA_LOCK_SEC * 1000)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise StorageError(f"another worker held the schema lock for {_SCHEMA_LOCK_SEC:.0f} s; try again")
+            await asyncio.sleep(0.05)
+        try:
+            stored = int(await client.hget("g2a:meta", "schema_version") or 0)
+            for version in range(stored + 1, self.schema_version + 1):
+                name, step = SCHEMA_STEPS[version - 1]
+                await step(client)
+                await client.hset("g2a:meta", "schema_version", version)
+                if stored:
+                    logger.info("storage: redis schema upgraded to v{} ({})", version, name)
+            return stored
+        finally:
+            await client.eval(_RELEASE, 1, _SCHEMA_LOCK, owner)
 
     async def close(self) -> None:
         task, self._subscriber = self._subscriber, None
@@ -420,6 +464,12 @@ class RedisStorage(Storage):
 
     async def drop_counters(self, ns: str) -> None:
         await self._scripts["drop"](args=[check_ns(ns)])
+
+    async def delete_counters(self, ns: str, keys: Sequence[str]) -> None:
+        check_ns(ns)
+        wanted = sorted({check_name(k) for k in keys})
+        for start in range(0, len(wanted), _CHUNK):
+            await self._scripts["delete_counters"](args=[ns, *wanted[start:start + _CHUNK]])
 
     async def counter_namespaces(self, prefix: str = "") -> builtins.list[str]:
         return [name for name in _names(await self.client.smembers("g2a:cns")) if name.startswith(prefix)]

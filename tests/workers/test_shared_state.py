@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -24,40 +23,11 @@ import pytest_asyncio
 
 from grok2api.config.runtime import save
 from grok2api.config.settings import load_settings
-from grok2api.testing.engines import engine_url, free_port, storage_factory
+from grok2api.testing.engines import free_port, fresh_database, storage_factory
 from grok2api.testing.fake_grok import FakeGrok
 
 RELOAD = 1.0  # token.reload_interval_sec of every gateway here
 CHAT = {"model": "grok-4", "messages": [{"role": "user", "content": "hi"}]}
-
-
-async def fresh_database(kind: str) -> str:
-    """A storage URL no other test has written to."""
-    base = engine_url(kind)
-    name = f"w{uuid.uuid4().hex[:10]}"
-    if kind == "redis":
-        import redis.asyncio as redis
-
-        db = 1 + int(uuid.uuid4().int % 15)
-        client = redis.from_url(re.sub(r"/\d+$", f"/{db}", base))
-        await client.flushdb()
-        await client.aclose()
-        return re.sub(r"/\d+$", f"/{db}", base)
-    if kind == "pgsql":
-        import asyncpg
-
-        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
-        await conn.execute(f"CREATE DATABASE {name}")
-        await conn.close()
-    else:
-        import aiomysql
-
-        host, port = re.search(r"@([\d.]+):(\d+)/", base).groups()  # type: ignore[union-attr]
-        conn = await aiomysql.connect(host=host, port=int(port), user="root")
-        async with conn.cursor() as cur:
-            await cur.execute(f"CREATE DATABASE {name}")
-        conn.close()
-    return re.sub(r"/[^/]+$", f"/{name}", base)
 
 
 class Deployment:
