@@ -21,6 +21,8 @@ from grok2api.config.settings import (
     load_settings,
 )
 from grok2api.ids import random_hex, random_uuid
+from grok2api.keys.charges import Reservation
+from grok2api.keys.limits import InvalidKeyField
 from grok2api.keys.service import Identity, KeyExists, KeyNotFound, QuotaExceeded, key_id
 from grok2api.logs.logger import logger, mask_secret, mask_text
 from grok2api.logs.request_log import CAPABILITY, COMPLETION_TOKENS, MODEL_ID, PROMPT_TOKENS
@@ -146,9 +148,9 @@ __all__ = [
     "ChainStream", "FilterChain", "ResponseFilter", "StreamFilter", "logger", "mask_secret", "mask_text",
     "random_hex", "random_uuid",
     # API keys, the pool, the media cache
-    "Identity", "QuotaExceeded", "KeyExists", "KeyNotFound", "key_id", "Account", "Lease", "LeasedStream",
-    "TokenPool", "POOL_BASIC", "POOL_SUPER", "AccountNotFound", "NoAccountAvailable", "MediaCache", "cache_name",
-    "parse_tokens", "tokens_json", "tokens_text",
+    "Identity", "QuotaExceeded", "KeyExists", "KeyNotFound", "key_id", "Reservation", "InvalidKeyField",
+    "Account", "Lease", "LeasedStream", "TokenPool", "POOL_BASIC", "POOL_SUPER", "AccountNotFound",
+    "NoAccountAvailable", "MediaCache", "cache_name", "parse_tokens", "tokens_json", "tokens_text",
     # storage engines
     "JSON", "MAX_FIELD_LEN", "MAX_KEY_LEN", "NS_SESSIONS", "Change", "LogEntry", "Storage", "StorageError",
     "check_name", "check_ns", "decode", "encode", "feed_reset", "now_ms", "FeedWaiter", "SqlStorage", "parse_sql_url",

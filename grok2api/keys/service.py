@@ -1,10 +1,12 @@
-"""Managed API keys with per-day limits, shared by every worker through storage.
+"""Managed API keys with per-day limits and access limits, shared by every worker through storage.
 
 A key is stored under the SHA-256 of its text, so a leaked database opens nothing; the
 full key is returned once, by :meth:`KeyService.create`. Daily usage lives in counter
 namespaces ``key_usage:<day>``: the quota check and the increment are one atomic
-``incr`` with limits, so workers cannot race past a limit. Authentication is served
-from memory; the change feed tells this worker when another one changed a key.
+``incr`` with limits, so workers cannot race past a limit; work is charged by
+reservation (:mod:`grok2api.keys.charges`). Requests per minute, concurrency, expiry and
+the model allow-list are :mod:`grok2api.keys.limits`. Authentication is served from
+memory; the change feed tells this worker when another one changed a key.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from grok2api.config.settings import Settings
+from grok2api.keys.charges import USAGE_NS, Charges, Reservation, held_field, holds_by_origin, ticket_of
+from grok2api.keys.leases import LEASE_TTL, Leases
+from grok2api.keys.limits import Admission, KeyExpired, access_fields, access_of, check_model, expired
 from grok2api.storage import JSON, NS_API_KEYS, Change, Storage
 
 BUCKETS = ("chat", "heavy", "image", "video")
-USAGE_NS = "key_usage:"
 KEEP_DAYS = 31
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -90,8 +95,10 @@ def limits_from(data: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def key_record(key: str, *, name: str, created_at: int, is_active: bool, limits: Mapping[str, Any]) -> JSON:
-    """The stored form of a key: never its text, only a display form; unset limits unlimited."""
+def key_record(key: str, *, name: str, created_at: int, is_active: bool, limits: Mapping[str, Any],
+               access: Mapping[str, Any] | None = None) -> JSON:
+    """The stored form of a key: never its text, only a display form; unset limits unlimited.
+    ``access`` (rpm, concurrency, expires_at, models) is checked: :class:`InvalidKeyField`."""
     return {
         "name": name,
         "display_key": display_key(key),
@@ -99,6 +106,7 @@ def key_record(key: str, *, name: str, created_at: int, is_active: bool, limits:
         "is_active": is_active,
         **{f"{b}_limit": -1 for b in BUCKETS},
         **limits_from(limits),
+        **access_of(access_fields(access or {})),
     }
 
 
@@ -114,12 +122,19 @@ def usage_day(now: float | None = None) -> str:
 
 
 class KeyService:
-    def __init__(self, storage: Storage, settings: Settings) -> None:
+    def __init__(self, storage: Storage, settings: Settings, *, lease_ttl: float = LEASE_TTL) -> None:
         self.storage = storage
         self.settings = settings
         self._cache: dict[str, JSON] | None = None
         self._stale: set[str] = set()
         self._pruned_day = ""
+        self.leases = Leases(storage, lease_ttl)
+        self._charges = Charges(storage, self.leases)
+        self._admission = Admission(storage, self.leases)
+
+    async def close(self) -> None:
+        """Release this process's slots and heartbeat (its open reservations can then be given back)."""
+        await self.leases.close()
 
     # cache -------------------------------------------------------------------
     async def _records(self) -> dict[str, JSON]:
@@ -144,33 +159,92 @@ class KeyService:
 
     # auth --------------------------------------------------------------------
     async def authenticate(self, presented: str) -> Identity | None:
+        """The caller's identity, None for an unknown or inactive key; :class:`KeyExpired`
+        for a key past its ``expires_at``."""
         ident = key_id(presented)
         record = (await self._records()).get(ident)
         if record is None or not record.get("is_active", True):
             return None
+        if expired(record):
+            raise KeyExpired(record["expires_at"])
         return Identity(key_id=ident, name=str(record.get("name", "")), kind="managed")
+
+    async def _record_of(self, identity: Identity) -> JSON | None:
+        if identity.kind != "managed" or identity.key_id is None:
+            return None
+        return (await self._records()).get(identity.key_id)
+
+    async def allowed_models(self, identity: Identity) -> frozenset[str] | None:
+        """The models the key may use; None for every model."""
+        record = await self._record_of(identity)
+        models = (record or {}).get("models") or []
+        return frozenset(models) if models else None
+
+    @asynccontextmanager
+    async def admit(self, identity: Identity, model: str) -> AsyncIterator[None]:
+        """Hold the request inside the key's access limits for the block: the model
+        allow-list (:class:`ModelNotAllowed`), then requests per minute and concurrency
+        (:class:`KeyLimitExceeded`); the concurrency slot is freed when the block ends."""
+        record = await self._record_of(identity)
+        if record is None or identity.key_id is None:
+            yield
+            return
+        access = access_of(record)
+        check_model(access, model)
+        await self._admission.count_request(identity.key_id, access["rpm"])
+        async with self._admission.slot(identity.key_id, access["concurrency"]):
+            yield
+
+    def in_flight(self, identity: Identity) -> int:
+        """The key's requests this process serves under a concurrency limit."""
+        return self._admission.in_flight(identity.key_id) if identity.key_id is not None else 0
 
     async def has_active_keys(self) -> bool:
         return any(r.get("is_active", True) for r in (await self._records()).values())
 
+    async def reserve(self, identity: Identity, usage: Mapping[str, int]) -> Reservation:
+        """Reserve ``usage`` from the key's daily limits, all or nothing (:class:`QuotaExceeded`
+        names the bucket). The reservation counts at once; settle it when the answer ended
+        and refund it when it failed (``async with`` refunds what was not settled). A
+        crashed worker's reservations are given back after its heartbeat expires."""
+        usage = {b: int(n) for b, n in usage.items() if n > 0}
+        return await self._take(identity, usage, held=True)
+
     async def charge(self, identity: Identity, usage: Mapping[str, int]) -> None:
-        """Take ``usage`` from the key's daily limits, all or nothing; :class:`QuotaExceeded` names the bucket."""
-        if identity.kind != "managed" or identity.key_id is None:
-            return
-        record = (await self._records()).get(identity.key_id) or {}
-        deltas = {f"{b}_used": n for b, n in usage.items() if n}
-        if not deltas:
-            return
-        limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b in usage}
+        """Take ``usage`` at once (a negative amount gives back), for work delivered as it is
+        charged; work that can fail after it starts takes a :meth:`reserve`."""
+        await self._take(identity, {b: int(n) for b, n in usage.items() if n}, held=False)
+
+    def settled(self, identity: Identity, ticket: object, usage: Mapping[str, int]) -> Reservation:
+        """The settled reservation a :meth:`Reservation.ticket` describes (``usage`` on
+        today for a ticket from before tickets), to refund it."""
+        day, charged = ticket_of(ticket, usage, usage_day())
+        return Reservation.charged(self._charges, identity, charged, day)
+
+    async def _take(self, identity: Identity, usage: dict[str, int], *, held: bool) -> Reservation:
         day = usage_day()
-        if await self.storage.incr(USAGE_NS + day, identity.key_id, deltas, limits=limits) is None:
-            used = await self.storage.counters(USAGE_NS + day, identity.key_id)
-            over = [b for b in usage if limits[f"{b}_used"] >= 0
+        record = await self._record_of(identity)
+        if record is None or identity.key_id is None or not usage:
+            return Reservation(None, identity, usage, day, held=False)
+        limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b, n in usage.items() if n > 0}
+        deltas = {f"{b}_used": n for b, n in usage.items()}
+        if held:
+            await self.leases.beat()
+            deltas |= {held_field(b, self.storage.origin): -n for b, n in usage.items()}
+        ns = USAGE_NS + day
+        for attempt in range(2):
+            if await self.storage.incr(ns, identity.key_id, deltas, limits=limits) is not None:
+                break
+            used = await self.storage.counters(ns, identity.key_id)
+            if attempt == 0 and await self._charges.sweep(day, identity.key_id, used):
+                continue  # a crashed worker's reservations were given back: try again
+            over = [b for b in usage if limits.get(f"{b}_used", -1) >= 0
                     and used.get(f"{b}_used", 0) + usage[b] > limits[f"{b}_used"]]
             raise QuotaExceeded(over or list(usage))
         if day != self._pruned_day:
             self._pruned_day = day
             await self._prune(day)
+        return Reservation(self._charges, identity, usage, day, held=held)
 
     async def _prune(self, today: str) -> None:
         oldest = (datetime.fromisoformat(today) - timedelta(days=KEEP_DAYS)).date().isoformat()
@@ -189,23 +263,26 @@ class KeyService:
         return ident
 
     async def create(self, *, name: str | None = None, key: str | None = None, is_active: bool = True,
-                     limits: Mapping[str, Any] | None = None, created_at: int | None = None) -> tuple[JSON, str]:
-        """Store a new key; returns its row and the full key, which is never shown again."""
+                     limits: Mapping[str, Any] | None = None, access: Mapping[str, Any] | None = None,
+                     created_at: int | None = None) -> tuple[JSON, str]:
+        """Store a new key; returns its row and the full key, which is never shown again.
+        ``access`` holds any of rpm, concurrency, expires_at, models (:class:`InvalidKeyField`)."""
         key = (key or "").strip() or "sk-" + random_alphanumeric(32)
         ident = key_id(key)
         if await self.storage.get(NS_API_KEYS, ident) is not None:
             raise KeyExists("Key already exists")
         record = key_record(key, name=(name or "").strip() or "key-" + random_alphanumeric(8),
                             created_at=created_at if created_at is not None else int(time.time()),
-                            is_active=bool(is_active), limits=limits or {})
+                            is_active=bool(is_active), limits=limits or {}, access=access)
         await self.storage.put(NS_API_KEYS, ident, record)
         self._stale.add(ident)
         return await self._row(ident, record), key
 
     async def update(self, key_or_id: str, *, name: str | None = None, is_active: bool | None = None,
-                     limits: Mapping[str, Any] | None = None) -> JSON:
+                     limits: Mapping[str, Any] | None = None, access: Mapping[str, Any] | None = None) -> JSON:
+        """Change the fields given; an access field given as None returns to its default."""
+        fields: JSON = {**limits_from(limits or {}), **access_fields(access or {})}  # None removes expires_at
         ident = await self._resolve(key_or_id)
-        fields: JSON = limits_from(limits or {})
         if name and name.strip():
             fields["name"] = name.strip()
         if is_active is not None:
@@ -229,6 +306,10 @@ class KeyService:
         records = await self._records()
         day = usage_day()
         used = await self.storage.counters_many(USAGE_NS + day)
+        swept = [ident for ident, counters in used.items()
+                 if holds_by_origin(counters) and await self._charges.sweep(day, ident, counters)]
+        for ident in swept:  # crashed workers' reservations are not shown as used
+            used[ident] = await self.storage.counters(USAGE_NS + day, ident)
         rows = [admin_row(ident, record, used.get(ident, {}), day) for ident, record in records.items()]
         return sorted(rows, key=lambda r: (r.get("created_at", 0), r["id"]))
 
@@ -238,10 +319,12 @@ class KeyService:
 
 
 def admin_row(ident: str, record: JSON, used: Mapping[str, int], day: str) -> JSON:
-    """The admin view of one key: stored fields plus today's usage and what remains."""
+    """The admin view of one key: stored fields (access fields at their defaults when
+    unset), whether it has expired, today's usage and what remains."""
     usage_today = {f"{b}_used": used.get(f"{b}_used", 0) for b in BUCKETS}
     remaining = {}
     for b in BUCKETS:
         limit = parse_limit(record.get(f"{b}_limit", -1))
         remaining[b] = None if limit < 0 else max(0, limit - usage_today[f"{b}_used"])
-    return {"id": ident, **record, "usage_today": usage_today, "remaining_today": remaining, "day": day}
+    return {"id": ident, **record, **access_of(record), "expired": expired(record), "usage_today": usage_today,
+            "remaining_today": remaining, "day": day}

@@ -175,7 +175,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for step in (request_log.stop, pool.stop, media.close, client.close):
+        for step in (request_log.stop, pool.stop, app[KEYS].close, media.close, client.close):
             try:  # one step failing never skips the next: the pool's writes must happen
                 await step()
             except Exception:

@@ -12,6 +12,7 @@ from http import HTTPStatus
 import orjson
 from aiohttp import web
 
+from grok2api.keys.limits import KeyExpired, KeyLimitExceeded, ModelNotAllowed
 from grok2api.keys.service import QuotaExceeded
 from grok2api.logs.logger import logger
 from grok2api.pool.errors import AccountNotFound, InvalidAccountField, NoAccountAvailable
@@ -146,6 +147,13 @@ def from_domain(exc: Exception) -> ApiError | None:
         return ApiError(429, exc.message, code="rate_limit_exceeded", headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, QuotaExceeded):
         return ApiError(429, str(exc), code="daily_quota_exceeded")
+    if isinstance(exc, KeyLimitExceeded):
+        return ApiError(429, exc.message, code=f"{exc.limit}_limit_exceeded", param=exc.limit,
+                        headers={"Retry-After": str(exc.retry_after)} if exc.retry_after else None)
+    if isinstance(exc, KeyExpired):
+        return ApiError(403, str(exc), code="key_expired")
+    if isinstance(exc, ModelNotAllowed):
+        return ApiError(403, str(exc), param="model", code="model_not_allowed")
     if isinstance(exc, AccountNotFound):
         return ApiError(404, "No such account", code="token_not_found")
     if isinstance(exc, InvalidAccountField):

@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from grok2api import __version__
+from grok2api.keys.limits import ModelNotAllowed
 from grok2api.logs.logger import mask_text
 from grok2api.logs.request_log import CAPABILITY, MODEL_ID
 from grok2api.media.cache import media_routes
 from grok2api.plugin.manager import plugin_infos
 from grok2api.plugin.registries import Capability, ModelRequest
-from grok2api.web.appkeys import PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
+from grok2api.web.appkeys import KEYS, PLUGIN_MANAGER, POOL, REGISTRIES, SESSIONS, SETTINGS, STORAGE, UPSTREAM
 from grok2api.web.auth import IDENTITY
 from grok2api.web.body import read_json
 from grok2api.web.errors import ApiError, Handler, invalid
@@ -45,7 +46,9 @@ def dispatch(capability: Capability) -> Handler:
         if handler is None:
             raise invalid(f"The model '{model_id}' does not support this endpoint", param="model",
                           code="model_not_supported")
-        return await handler(ModelRequest(request, body, registered.spec, request[IDENTITY], capability.name))
+        identity = request[IDENTITY]
+        async with request.app[KEYS].admit(identity, model_id):  # the key's allow-list, rpm and concurrency
+            return await handler(ModelRequest(request, body, registered.spec, identity, capability.name))
 
     return handle
 
@@ -80,8 +83,11 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    """Every model, or those the key's allow-list names."""
     models = request.app[REGISTRIES].models.models
-    data = [m.spec.openai(_STARTED) for m in sorted(models.values(), key=lambda m: m.spec.id)]
+    allowed = await request.app[KEYS].allowed_models(request[IDENTITY])
+    data = [m.spec.openai(_STARTED) for m in sorted(models.values(), key=lambda m: m.spec.id)
+            if allowed is None or m.spec.id in allowed]
     return web.json_response({"object": "list", "data": data})
 
 
@@ -90,6 +96,9 @@ async def get_model(request: web.Request) -> web.Response:
     registered = request.app[REGISTRIES].models.models.get(model_id)
     if registered is None:
         raise ApiError(404, f"The model '{model_id[:200]}' does not exist", param="model", code="model_not_found")
+    allowed = await request.app[KEYS].allowed_models(request[IDENTITY])
+    if allowed is not None and model_id not in allowed:
+        raise ModelNotAllowed(model_id, sorted(allowed))
     return web.json_response(registered.spec.openai(_STARTED))
 
 

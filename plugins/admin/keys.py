@@ -1,7 +1,8 @@
 """``/api/v1/admin/keys…``: managed API keys in the original's shapes (``{success, data}``).
 
 A row is the original's (the stored fields, ``display_key``, ``usage_today``,
-``remaining_today``, ``day``) plus ``id``, the key's hash; the key itself is stored
+``remaining_today``, ``day``) plus ``id``, the key's hash, the access limits ``rpm``,
+``concurrency``, ``expires_at``, ``models`` and ``expired``; the key itself is stored
 only as that hash, so its text is returned once, by create. Update and delete take
 the key's text or its ``id``; an unknown one is a 404.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from grok2api.api import KEYS, ApiError, KeyExists, KeyNotFound, invalid, read_json
+from grok2api.api import KEYS, REGISTRIES, ApiError, InvalidKeyField, KeyExists, KeyNotFound, invalid, read_json
 from grok2api_plugins.admin.respond import reply
 
 #: the console's quota presets (daily limits; -1 is unlimited)
@@ -21,11 +22,26 @@ PRESETS: dict[str, dict[str, int]] = {
     "unlimited": {"chat_limit": -1, "heavy_limit": -1, "image_limit": -1, "video_limit": -1},
 }
 MAX_NAME = 50
+ACCESS_FIELDS = ("rpm", "concurrency", "expires_at", "models")
 
 
-def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    """``name``, ``is_active`` and ``limits`` (a ``preset`` fills the limits it does not name), checked."""
-    out: dict[str, Any] = {}
+def _access(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The access limits given (checked by the key service; models must be served here)."""
+    access = {name: body[name] for name in ACCESS_FIELDS if name in body}
+    models = access.get("models")
+    if isinstance(models, list):
+        known = request.app[REGISTRIES].models.models
+        unknown = [m for m in models if isinstance(m, str) and m.strip() and m.strip() not in known]
+        if unknown:
+            raise invalid(f"'models' names models this gateway does not serve: {', '.join(unknown[:10])[:300]}",
+                          "models", "model_not_found")
+    return access
+
+
+def _fields(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """``name``, ``is_active``, ``limits`` (a ``preset`` fills the limits it does not name)
+    and the access limits, checked."""
+    out: dict[str, Any] = {"access": _access(request, body)}
     if body.get("name") is not None:
         if not isinstance(body["name"], str) or len(body["name"].strip()) > MAX_NAME:
             raise invalid(f"'name' must be a string of at most {MAX_NAME} characters", "name")
@@ -65,19 +81,23 @@ async def create_key(request: web.Request) -> web.Response:
     if key is not None and (not isinstance(key, str) or len(key) > 200):
         raise invalid("'key' must be a string of at most 200 characters", "key")
     try:
-        row, full = await request.app[KEYS].create(key=key, **_fields(body))
+        row, full = await request.app[KEYS].create(key=key, **_fields(request, body))
     except KeyExists:
         raise invalid("Key already exists", "key") from None
+    except InvalidKeyField as exc:
+        raise invalid(exc.message, exc.field) from None
     return reply(request, {"success": True, "data": {**row, "key": full}})
 
 
 async def update_key(request: web.Request) -> web.Response:
     body = await read_json(request)
-    key, fields = _key(body), _fields(body)
+    key, fields = _key(body), _fields(request, body)
     try:
         row = await request.app[KEYS].update(key, **fields)
     except KeyNotFound:
         raise ApiError(404, "Key not found", param="key", code="key_not_found") from None
+    except InvalidKeyField as exc:
+        raise invalid(exc.message, exc.field) from None
     return reply(request, {"success": True, "data": row})
 
 

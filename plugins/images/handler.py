@@ -116,22 +116,29 @@ class CancelOnDisconnect:
 
 
 def store(media: MediaCache, pictures: list[ImageReady]) -> tuple[list[Path], bool]:
-    """Each picture's file in the media cache, written (temp file, then rename) unless
-    already there; and whether any was written."""
+    """Each picture's file in the media cache, written unless already there; and whether
+    any was written."""
     paths, wrote = [], False
     for picture in pictures:
         name = picture.name or f"image-{random_hex()}{_EXTENSIONS.get(picture.mime, '.jpg')}"
         path = media.resolve("image", name)
         if path is None:
-            directory = media.directory("image")
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / name.replace("/", "-")
-            temp = directory / f".{path.name}.{random_hex(4)}"
-            temp.write_bytes(picture.data)
-            os.replace(temp, path)
+            path = write_image(media, name, picture.data)
             wrote = True
         paths.append(path)
     return paths, wrote
+
+
+def write_image(media: MediaCache, name: str, data: bytes) -> Path:
+    """``data`` as the cached picture ``name``: a temp file, then a rename, so a reader
+    never sees half a file."""
+    directory = media.directory("image")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name.replace("/", "-")
+    temp = directory / f".{path.name}.{random_hex(4)}"
+    temp.write_bytes(data)
+    os.replace(temp, path)
+    return path
 
 
 class Answer:

@@ -1,4 +1,5 @@
-"""Hook implementations only: the image models, the two image methods, ``GET /v1/images/method``."""
+"""Hook implementations only: the image models, the two image methods, ``GET /v1/images/method``,
+the console's upload helper and its continuous-generation socket, the ``[images]`` section."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from grok2api import hookimpl
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from grok2api.api import ImageMethodRegistry, ModelRegistry
+    from grok2api.api import ConfigRegistry, ImageMethodRegistry, ModelRegistry
+
+
+@hookimpl
+def grok2api_add_config(config: ConfigRegistry) -> None:
+    from grok2api_plugins.images.settings import ImagesSettings
+
+    config.add_section("images", ImagesSettings)
 
 
 @hookimpl
@@ -34,6 +42,9 @@ def grok2api_register_image_methods(methods: ImageMethodRegistry) -> None:
 def grok2api_add_routes(app: web.Application) -> list[web.AbstractRouteDef]:
     from aiohttp import web
 
+    from grok2api_plugins.images.continuous import PATH, imagine_socket
     from grok2api_plugins.images.handler import image_method
+    from grok2api_plugins.images.uploads import upload_image
 
-    return [web.get("/v1/images/method", image_method)]
+    return [web.get("/v1/images/method", image_method), web.post("/v1/uploads/image", upload_image),
+            web.get(PATH, imagine_socket)]

@@ -5,18 +5,27 @@ stream are reused: the stream's head leaves with the first progress line, so a f
 before it (every account tried) is an honest HTTP status, one after it an error chunk
 and ``[DONE]``. Progress is reasoning (``reasoning_content``, or inside ``<think>`` with
 ``[chat] reasoning_format = "think_tags"``), shown when thinking is on. The API key's
-video limit is charged up front and refunded when no video was delivered.
+video limit is reserved up front, settled when the video was delivered and refunded otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from grok2api.api import KEYS, MEDIA, SETTINGS, ModelRequest, NoAccountAvailable, UpstreamError, invalid, logger
+from grok2api.api import (
+    KEYS,
+    MEDIA,
+    SETTINGS,
+    ModelRequest,
+    NoAccountAvailable,
+    Reservation,
+    UpstreamError,
+    invalid,
+    logger,
+)
 from grok2api_plugins.chat.answer import THINK_CLOSE, THINK_OPEN, Delta
 from grok2api_plugins.chat.handler import LazyStream
 from grok2api_plugins.chat.prompt import flatten
@@ -84,19 +93,16 @@ class Answer:
     """One answer to one request, streamed or whole; ``delivered`` once the video went out."""
 
     def __init__(self, req: ModelRequest, prompt: str, options: VideoOptions, source: Source | None,
-                 progress: Progress, surface: Completion, tokens: PromptTokens) -> None:
+                 progress: Progress, surface: Completion, tokens: PromptTokens, charge: Reservation) -> None:
         self.req, self.prompt, self.options, self.source = req, prompt, options, source
         self.progress, self.surface, self.tokens = progress, surface, tokens
-        self.delivered = self._settled = False
+        self.charge = charge
+        self.delivered = False
 
     async def settle(self) -> None:
-        """Give the reserved video back unless one was delivered (once; before a failure
-        is written, so a client that saw the failure sees the refund too)."""
-        if self.delivered or self._settled:
-            return
-        self._settled = True
-        with contextlib.suppress(Exception):  # a storage hiccup must not turn an answer into an error
-            await self.req.app[KEYS].charge(self.req.identity, {"video": -1})
+        """Charge the reserved video if it was delivered, else give it back (once; before a
+        failure is written, so a client that saw the failure sees the refund too)."""
+        await (self.charge.settle() if self.delivered else self.charge.refund())
 
     async def _make(self, on_progress: Callable[[int], Awaitable[None]]) -> Made:
         return await make_video(self.req.app, self.prompt, self.options, self.source, on_progress)
@@ -156,8 +162,8 @@ async def video_completions(req: ModelRequest) -> web.StreamResponse:
                         think_tags=settings.chat.reasoning_format == "think_tags")  # type: ignore[attr-defined]
     answer = Answer(req, prompt.text, options, source, progress,
                     Completion(req.model.id, include_usage=chat.include_usage),
-                    PromptTokens.of(prompt.text, [blob] if blob is not None else []))
-    await app[KEYS].charge(req.identity, {"video": 1})
+                    PromptTokens.of(prompt.text, [blob] if blob is not None else []),
+                    await app[KEYS].reserve(req.identity, {"video": 1}))
     try:
         with app[CHAT].disconnects.watching(req.request):
             async with service.slots.hold(service.settings().job_poll_sec):

@@ -8,8 +8,10 @@ renews while it works. A worker that stops hands its jobs back (their locks are 
 a crashed one's expire): the next runner to see such a job ``in_progress`` without a
 holder runs it again, up to ``video.job_attempts`` runs, then marks it failed with the
 reason. A job is visible to the API key that made it; the global key, open loopback
-and admin sessions see every job. The key's video limit is taken at creation and given
-back when the job fails or is deleted before it delivered.
+and admin sessions see every job. The key's video limit is reserved at creation and
+settled once the job is stored (the job, durable, then owns the charge); the job keeps
+the reservation's ticket, so a job that fails or is deleted before it delivered gives the
+video back to the day it was charged on, from whichever worker ends it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def create_job(req: ModelRequest) -> web.StreamResponse:
     prompt, size, options = parse_job(req.body)
     source = await _source(req)
     app = req.app
-    await app[KEYS].charge(req.identity, {"video": 1})
+    charge = await app[KEYS].reserve(req.identity, {"video": 1})
     now = time.time()
     job: dict[str, Any] = {
         "id": f"video_{random_hex(12)}", "object": "video", "model": req.model.id, "status": "queued",
@@ -105,14 +107,16 @@ async def create_job(req: ModelRequest) -> web.StreamResponse:
         "size": size, "seconds": str(options.length), "remixed_from_video_id": None, "error": None,
         "options": options.to_json(), "owner": req.identity.key_id, "attempts": 0, "created_ms": int(now * 1000),
         "identity": {"key_id": req.identity.key_id, "name": req.identity.name, "kind": req.identity.kind},
-        "has_input": source is not None,
+        "has_input": source is not None, "charge": charge.ticket(),
     }
     storage = app[STORAGE]
-    if source is not None:
-        await storage.put(NS_INPUTS, job["id"], {"data": base64.b64encode(source.data).decode(),
-                                                 "mime": source.mime, "filename": source.filename})
-    await storage.put(NS_JOBS, job["id"], job)
-    await storage.put(NS_QUEUE, job["id"], {"created_ms": job["created_ms"]})
+    async with charge:  # refunded if the job could not be stored
+        if source is not None:
+            await storage.put(NS_INPUTS, job["id"], {"data": base64.b64encode(source.data).decode(),
+                                                     "mime": source.mime, "filename": source.filename})
+        await storage.put(NS_JOBS, job["id"], job)
+        await storage.put(NS_QUEUE, job["id"], {"created_ms": job["created_ms"]})
+        await charge.settle()
     app[VIDEO_SERVICE].jobs.wake()
     return web.json_response(resource(job))
 
@@ -384,11 +388,10 @@ class JobRunner:
             await storage.delete(NS_INPUTS, job["id"])
 
     async def refund(self, job: dict[str, Any]) -> None:
-        """Give the reserved video back to the key that made the job."""
+        """Give the video charged at creation back to the key that made the job (never raises)."""
         who = job.get("identity") or {}
         identity = Identity(key_id=who.get("key_id"), name=str(who.get("name", "")), kind=who.get("kind", "open"))
-        with contextlib.suppress(Exception):  # a storage hiccup must not fail the job's bookkeeping
-            await self.app[KEYS].charge(identity, {"video": -1})
+        await self.app[KEYS].settled(identity, job.get("charge"), {"video": 1}).refund()
 
     def remove_files(self, job: dict[str, Any]) -> None:
         media = self.app[MEDIA]

@@ -24,7 +24,8 @@ StartGateway = Callable[..., Awaitable[Live]]
 
 @pytest_asyncio.fixture
 async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settings]) -> AsyncIterator[StartGateway]:
-    """``await start_gateway("legacy", basic=[...], limits={...}, grok={...}, app={...})``.
+    """``await start_gateway("legacy", basic=[...], limits={...}, grok={...}, app={...})``;
+    ``plugins=("chat",)`` loads more plugins than storage and images.
 
     Clients authenticate with :data:`API_KEY`, a managed key with the daily ``limits``
     given (unlimited by default). Each answer an SDK client of :class:`Live` received is
@@ -33,7 +34,8 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
     started: list[tuple[web.AppRunner, Live]] = []
 
     async def start(method: str = "legacy", *, basic: Sequence[str] = ("basic-1",),
-                    limits: dict[str, int] | None = None, **sections: dict[str, Any]) -> Live:
+                    limits: dict[str, int] | None = None, plugins: Sequence[str] = (),
+                    **sections: dict[str, Any]) -> Live:
         sock = free_socket()
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         grok = {**fake_grok.grok_settings(), **FAST_TIMEOUTS, "image_generation_method": method,
@@ -41,7 +43,8 @@ async def start_gateway(fake_grok: FakeGrok, make_settings: Callable[..., Settin
         settings = make_settings(grok=grok, app={"app_url": url, **sections.pop("app", {})}, **sections)
         for token in basic:
             fake_grok.add_account(token)
-        app = create_app(settings, [load_plugin("storage_local"), hooks], load_entrypoints=False)
+        app = create_app(settings, [load_plugin("storage_local"), hooks, *map(load_plugin, plugins)],
+                         load_entrypoints=False)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
