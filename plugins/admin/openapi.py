@@ -2,8 +2,9 @@
 
 The paths come from the app's router (every route under ``/api/v1/admin``, the
 kernel's and other plugins' included), so the document never names a route that does
-not exist; the summaries come from :data:`SUMMARIES`, and a test checks that every
-route of this plugin and the kernel has one. ``docs/admin.md`` has the details.
+not exist; the summaries come from :data:`SUMMARIES` and the request and answer schemas
+from :mod:`grok2api_plugins.admin.schemas`, and a test checks that every route of this
+plugin and the kernel has both, and that real answers validate against their schema. ``docs/admin.md`` has the details.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from grok2api.api import __version__
 from grok2api_plugins.admin.respond import reply
+from grok2api_plugins.admin.schemas import COMPONENTS, OPERATIONS, Operation
 
 PREFIX = "/api/v1/admin/"
 #: (method, path) → (tag, summary, is the original product's route)
@@ -82,15 +84,28 @@ def admin_routes_of(app: web.Application) -> set[tuple[str, str]]:
     return found
 
 
+#: what every route may answer instead: an OpenAI error object
+ERROR = {"description": "an OpenAI error object {error: {message, type, param, code}}",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _responses(spec: Operation | None) -> dict[str, Any]:
+    if spec is None:  # a route another plugin added without a schema here
+        return {"200": {"description": "success"}, "default": ERROR}
+    return {str(spec.status): {"description": "success", "content": {spec.media: {"schema": spec.response}}},
+            "default": ERROR}
+
+
 def document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path in sorted(admin_routes_of(app)):
         tag, summary, original = SUMMARIES.get((method, path), ("other", "Added by a plugin", False))
-        operation: dict[str, Any] = {
-            "tags": [tag], "summary": summary, "x-original": original,
-            "responses": {"200": {"description": "success"},
-                          "default": {"description": "an OpenAI error object {error: {message, type, param, code}}"}},
-        }
+        spec = OPERATIONS.get((method, path))
+        operation: dict[str, Any] = {"tags": [tag], "summary": summary, "x-original": original,
+                                     "responses": _responses(spec)}
+        if spec is not None and spec.request is not None:
+            operation["requestBody"] = {"required": True,
+                                        "content": {spec.request_media: {"schema": spec.request}}}
         if path != "/api/v1/admin/login":
             operation["security"] = [{"session": []}, {"cookie": []}]
         names = _PARAM.findall(path)
@@ -103,7 +118,7 @@ def document(app: web.Application) -> dict[str, Any]:
         "info": {"title": "grok2api admin API", "version": __version__,
                  "description": "docs/admin.md describes every route; x-original marks the original product's."},
         "paths": paths,
-        "components": {"securitySchemes": {
+        "components": {"schemas": COMPONENTS, "securitySchemes": {
             "session": {"type": "http", "scheme": "bearer", "description": "a session token from the login"},
             "cookie": {"type": "apiKey", "in": "cookie", "name": "grok2api_session",
                        "description": "with X-CSRF-Token on every request but GET, HEAD and OPTIONS"},
