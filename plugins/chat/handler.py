@@ -3,9 +3,11 @@
 :func:`serve` answers a :class:`Conversation` in a :class:`Surface`'s format (chat
 completions here; Anthropic's Messages and OpenAI's Responses in their plugins).
 
-Order of work: validate, load attachments (refusals are 400s), charge the API key's
-daily quota, then lease an account and go upstream. The pool rotates accounts on a
-retryable failure before the first event it is handed; :func:`converse` holds back the
+Order of work: validate, load attachments (refusals are 400s), reserve the API key's
+daily quota, then lease an account and go upstream. The reservation is settled when
+the answer ended, or when a client that got part of a stream left; it is refunded when
+the answer failed (also after the stream began) or a client of a JSON answer left.
+The pool rotates accounts on a retryable failure before the first event it is handed; :func:`converse` holds back the
 stream's preamble (conversation id, response id) until Grok starts answering, so an
 account refused in-stream (a usage limit as the first line) is rotated too. The
 stream's HTTP head goes out with the first piece of answer: until then a failure is an
@@ -40,6 +42,7 @@ from grok2api.api import (
     LeasedStream,
     ModelRequest,
     ModelSpec,
+    Reservation,
     ResponseMeta,
     TextDelta,
     UpstreamError,
@@ -82,22 +85,24 @@ async def serve(req: ModelRequest, conversation: Conversation, surface: Surface,
     rules = Convention.of(app[SETTINGS].chat)  # type: ignore[attr-defined]
     prompt, blobs = await prepare(app, conversation, rules)
     service = app[CHAT]
-    await app[KEYS].charge(req.identity, quota_buckets(req.model))
+    charge = await app[KEYS].reserve(req.identity, quota_buckets(req.model))
 
     tools = ToolCallParser(rules, conversation.toolset) if conversation.toolset.active else None
     builder = AnswerBuilder(lambda: app[FILTERS].open(req.model), show_reasoning=conversation.show_reasoning,
                             think_tags=think_tags, tools=tools)
-    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs), ended, conversation.max_tokens)
-    with service.disconnects.watching(req.request):
-        try:
-            upstream = await app[POOL].stream(
-                req.model, lambda lease: converse(app, lease.token, req.model, prompt, blobs))
-        except UpstreamError as exc:
-            raise api_error(exc) from None
-        try:
-            return await (answer.stream(upstream) if stream else answer.collect(upstream))
-        finally:
-            await upstream.aclose()
+    answer = Answer(req, builder, surface, PromptTokens.of(prompt.text, blobs), charge, ended,
+                    conversation.max_tokens)
+    async with charge:  # what the answer did not settle is refunded
+        with service.disconnects.watching(req.request):
+            try:
+                upstream = await app[POOL].stream(
+                    req.model, lambda lease: converse(app, lease.token, req.model, prompt, blobs))
+            except UpstreamError as exc:
+                raise api_error(exc) from None
+            try:
+                return await (answer.stream(upstream) if stream else answer.collect(upstream))
+            finally:
+                await upstream.aclose()
 
 
 async def prepare(app: web.Application, conversation: Conversation, rules: Convention) -> tuple[Prompt, list[Blob]]:
@@ -167,11 +172,13 @@ class Answer:
     """One response to one request, streamed or collected."""
 
     def __init__(self, req: ModelRequest, builder: AnswerBuilder, surface: Surface, prompt_tokens: PromptTokens,
-                 ended: Callable[[], Awaitable[None]] | None = None, limit: int | None = None) -> None:
+                 charge: Reservation, ended: Callable[[], Awaitable[None]] | None = None,
+                 limit: int | None = None) -> None:
         self.req = req
         self.builder = builder
         self.surface = surface
         self.prompt_tokens = prompt_tokens
+        self.charge = charge
         self.ended = ended
         self.limit = limit
         self._spent = 0
@@ -232,6 +239,7 @@ class Answer:
             raise api_error(exc) from None
         outcome = self._outcome("".join(content) + tail.content + images, "".join(reasoning) + tail.reasoning)
         body = orjson.dumps(self.surface.body(outcome))
+        await self.charge.settle()
         if self.ended is not None:
             await self.ended()
         return web.Response(body=body, content_type="application/json")
@@ -252,15 +260,20 @@ class Answer:
                 if sse.response is None:
                     raise error from None
                 logger.warning("{} stream failed after it began: {}", self.req.capability, error.message)
+                await self.charge.refund()  # before the client sees the failure
                 await sse.response.write_eof(self.surface.failure(error))
                 return sse.response
             outcome = self._outcome(self.builder.content + images, self.builder.reasoning)
             last = self.surface.closing(outcome)
+            await self.charge.settle()
             if self.ended is not None:
                 await self.ended()
             await sse.end(last)
         except ConnectionResetError:
             logger.info("{} stream: the client left", self.req.capability)
+        finally:
+            if sse.response is not None:  # a client that left mid-answer got part of it
+                await self.charge.settle()
         assert sse.response is not None  # only a write can lose the client
         return sse.response
 

@@ -11,7 +11,6 @@ away cancels the upstream calls, which returns their accounts to the pool.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from grok2api.api import (
     MediaCache,
     ModelRequest,
     NoAccountAvailable,
+    Reservation,
     UpstreamError,
     from_domain,
     logger,
@@ -73,9 +73,7 @@ async def _serve(req: ModelRequest, *, edit: bool) -> web.StreamResponse:
     ask = parse(req.body, default_format=settings.app.image_format, edit=edit)
     method = app[REGISTRIES].image_methods.get(settings.grok.image_generation_method)
     job = ImageRequest(req.model, ask.prompt, ask.n, ask.aspect_ratio, ask.stream, ask.concurrency, ask.images)
-    answer = Answer(req, ask, edit)
-    await app[KEYS].charge(req.identity, {"image": ask.n})
-    answer.reserved = ask.n
+    answer = Answer(req, ask, edit, await app[KEYS].reserve(req.identity, {"image": ask.n}))
     try:
         async with CancelOnDisconnect(req.request):
             events = method.generate(app, job)
@@ -144,21 +142,19 @@ def write_image(media: MediaCache, name: str, data: bytes) -> Path:
 class Answer:
     """One answer: the pictures delivered so far and how they leave."""
 
-    def __init__(self, req: ModelRequest, ask: Ask, edit: bool) -> None:
+    def __init__(self, req: ModelRequest, ask: Ask, edit: bool, charge: Reservation) -> None:
         self.req = req
         self.ask = ask
         self.edit = edit
         self.media = req.app[MEDIA]
         self.delivered = 0
-        self.reserved = 0
+        self.charge = charge
 
     async def settle(self) -> None:
-        """Give back the reserved pictures that were not delivered: before the answer's last
-        byte leaves (a client may look at its usage right after), or when the request ends."""
-        unused, self.reserved = self.reserved - self.delivered, self.delivered
-        if unused > 0:
-            with contextlib.suppress(Exception):  # a storage hiccup must not turn pictures into an error
-                await self.req.app[KEYS].charge(self.req.identity, {"image": -unused})
+        """Charge the pictures delivered and give back the rest of the reservation: before
+        the answer's last byte leaves (a client may look at its usage right after), or when
+        the request ends (the first call counts)."""
+        await self.charge.settle({"image": self.delivered})
 
     async def _links(self, pictures: list[ImageReady]) -> list[str]:
         """Links to the pictures in the media cache (one trip to a thread for all of them)."""
