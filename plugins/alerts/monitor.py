@@ -115,6 +115,14 @@ class Monitor:
             except Exception:
                 logger.exception("alerts: a check failed; trying again")
 
+    async def baseline(self) -> None:
+        """Take the state at start-up, raising nothing: expiries and failed jobs from before
+        are not news, and a one-shot command (which starts the app too) sends no alert."""
+        self.statuses = {a.token: a.status.value for a in self.app[POOL].accounts()}
+        config = config_of(self.app)
+        if config.job_failed and config.webhooks:
+            self.seq = await self.app[STORAGE].last_change()
+
     async def check(self) -> None:
         config = config_of(self.app)
         accounts = self.app[POOL].accounts()

@@ -20,7 +20,7 @@ async def running(app: web.Application) -> AsyncIterator[None]:
     app[SENDER] = sender = Sender(lambda: config_of(app), Gate(app[STORAGE]))
     app[MONITOR] = monitor = Monitor(app, errors, sender)
     sender.start()
-    await monitor.check()  # the state at start-up: what expired before is not news
+    await monitor.baseline()
     monitor.start()
     try:
         yield
