@@ -13,6 +13,7 @@ does.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -102,7 +103,7 @@ class Smoke:
                 return Answer(resp.status, resp.headers.get("Content-Type", ""), resp.read())
         except urllib.error.HTTPError as exc:
             return Answer(exc.code, exc.headers.get("Content-Type", ""), exc.read())
-        except (urllib.error.URLError, OSError) as exc:  # refused, unreachable, timed out
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused, timed out, cut off
             reason = getattr(exc, "reason", exc)
             raise CheckFailed(f"{method} {path}: no answer from {self.base}: {reason}") from None
 
