@@ -50,6 +50,8 @@ NAMES_ACCOUNTS = {"ids": arr(STR), "id": STR, "tokens": arr(STR), "token": STR}
 #: a selection of accounts by the list's ids (or, for the original's scripts, full tokens)
 SELECTION = {"type": "object", "properties": NAMES_ACCOUNTS,
              "description": "name accounts by 'ids' (the list's handles) or 'tokens'"}
+#: a key's access limits: -1 unlimited, 0 blocked; expires_at in unix seconds; models empty for all
+KEY_ACCESS: dict[str, Schema] = {"rpm": INT, "concurrency": INT, "expires_at": maybe(INT), "models": arr(STR)}
 ROW = obj({"total": INT, "success": INT, "failed": INT, "tokens_in": INT, "tokens_out": INT})
 TTFT = obj({"p50": maybe(NUM), "p95": maybe(NUM), "count": INT})
 
@@ -78,9 +80,11 @@ COMPONENTS: dict[str, Schema] = {
                 "created_by": STR, "worker": maybe(STR), "resumed": INT, "finished_at": INT}),
     "JobAnswer": obj({"job": ref("Job")}, {"status": {"const": "success"}}),
     "KeyRow": obj({"id": STR, "display_key": STR}, {"name": STR, "is_active": BOOL, "usage_today": ANY_OBJECT,
-                                                     "remaining_today": ANY_OBJECT, "day": STR}),
+                                                     "remaining_today": ANY_OBJECT, "day": STR, **KEY_ACCESS,
+                                                     "expired": BOOL}),
     "KeyFields": {"type": "object", "properties": {
-        "name": STR, "is_active": BOOL, "preset": {"enum": ["recommended", "unlimited"]}, "limits": ANY_OBJECT}},
+        "name": STR, "is_active": BOOL, "preset": {"enum": ["recommended", "unlimited"]}, "limits": ANY_OBJECT,
+        **{name: maybe(schema) for name, schema in KEY_ACCESS.items()}}},
     "LocalStats": obj({"local_image": COUNT, "local_video": COUNT}),
     "ConfigValues": {"type": "object", "properties": DUE, "additionalProperties": ANY_OBJECT,
                      "description": "{section: {key: value}}, secrets redacted"},
