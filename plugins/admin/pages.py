@@ -58,6 +58,7 @@ class Page:
 PAGES = (
     Page("/login", "login.html", name="Sign in", public=True, login=True),
     Page("/admin/token", "token.html", title="Tokens", order=10),
+    Page("/admin/keys", "keys.html", title="API keys", order=20),
     Page("/admin/datacenter", "datacenter.html", title="Datacenter", order=40),
     Page("/admin/config", "config.html", title="Config", order=50),
     Page("/admin/cache", "cache.html", title="Cache", order=60),

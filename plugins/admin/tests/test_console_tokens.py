@@ -162,7 +162,7 @@ async def test_a_batch_refresh_shows_progress_to_the_end(
     await pages.screenshot(page, "token-job", viewport)
     # the failed one again, as a new job
     await page.click('[data-action="retry-job"]')
-    await expect(title).to_have_text("Refreshing 1 accounts: done", timeout=30_000)
+    await expect(title).to_have_text("Refreshing 1 account: done", timeout=30_000)
     listed: list[dict[str, Any]] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"]
     assert [(j["kind"], j["total"], j["failed"]) for j in listed] == [("refresh", 1, 1), ("refresh", 20, 1)]
     await page.click('[data-action="close-job"]')

@@ -161,11 +161,15 @@ function renderRows() {
   syncPageBox();
 }
 
+function plural(count, word) {
+  return `${formatNumber(count)} ${word}${count === 1 ? "" : "s"}`;
+}
+
 function renderPager() {
   const filtered = filterQuery().toString() !== "";
   $("[data-result-count]").textContent = filtered
-    ? `${formatNumber(state.total)} of ${formatNumber(state.poolTotal)} accounts match`
-    : `${formatNumber(state.total)} accounts`;
+    ? `${formatNumber(state.total)} of ${plural(state.poolTotal, "account")} match`
+    : plural(state.total, "account");
   $("[data-page-info]").textContent = `Page ${formatNumber(state.page)} of ${formatNumber(state.pages)}`;
   $('[data-page="prev"]').disabled = state.page <= 1;
   $('[data-page="next"]').disabled = state.page >= state.pages;
@@ -413,7 +417,7 @@ $("[data-job-progress]").append(bar.element);
 
 async function startJob(kind) {
   const count = selectedCount();
-  if (kind === "delete" && !await confirmDialog(`Delete ${formatNumber(count)} accounts? Their tokens leave the pool.`)) {
+  if (kind === "delete" && !await confirmDialog(`Delete ${plural(count, "account")}? Their tokens leave the pool.`)) {
     return;
   }
   const { query, body } = target();
@@ -431,8 +435,8 @@ function showJob(job) {
   const title = JOB_TITLES[job.kind] || job.kind;
   const states = { finished: "done", cancelled: "stopped", failed: "failed" };
   $("[data-job-title]").textContent = finished
-    ? `${title} ${formatNumber(job.total)} accounts: ${states[job.state] || job.state}`
-    : `${title} ${formatNumber(job.total)} accounts…`;
+    ? `${title} ${plural(job.total, "account")}: ${states[job.state] || job.state}`
+    : `${title} ${plural(job.total, "account")}…`;
   const handled = job.done + job.failed;
   bar.set(handled, job.total, `${formatNumber(handled)} / ${formatNumber(job.total)}`
     + (job.failed ? ` · ${formatNumber(job.failed)} failed` : ""));
