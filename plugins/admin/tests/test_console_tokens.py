@@ -69,6 +69,9 @@ async def test_the_filters_change_the_count_and_notes_stay_text(
     page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    lists: list[str] = []  # the page asks for one page at a time, never the whole pool
+    page.on("request", lambda request: lists.append(request.url) if "/api/v1/admin/tokens?" in request.url
+            or request.url.endswith("/api/v1/admin/tokens") else None)
     await expect_count(page, "6 accounts")
     await expect(page.locator("[data-count=total]")).to_have_text("6")
     await expect(page.locator("[data-count=invalid]")).to_have_text("1")
@@ -100,6 +103,7 @@ async def test_the_filters_change_the_count_and_notes_stay_text(
     await expect(page.locator("[data-rows] .badge.orange")).to_have_count(1)
     await pages.screenshot(page, "token", viewport)
     assert not dialogs
+    assert lists and all("page_size=50" in url for url in lists), lists
     pages.assert_clean()
 
 
@@ -168,6 +172,32 @@ async def test_a_batch_refresh_shows_progress_to_the_end(
     await page.click('[data-action="close-job"]')
     await expect(page.locator("[data-batch-actions]")).to_be_visible()
     await expect(page.locator("[data-rows] td.quota", has_text=re.compile(r"\d"))).to_have_count(19)  # synced
+    pages.assert_clean()
+
+
+@by_viewport
+async def test_a_batch_job_is_stopped(
+        admin: Admin, browser: BrowserFactory, viewport: Viewport, fake_grok: FakeGrok,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "CHUNK", 5)
+    for token in TOKENS[:10]:
+        fake_grok.add_account(token)
+    # Grok answers the first account's quota slowly: the first chunk is still running when Stop is pressed
+    fake_grok.inject("slow_first_byte", account=TOKENS[0], endpoint="rate_limits", delay=3)
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
+    h = auth((await login(client))["token"])
+    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": TOKENS[:10]}))
+    pages = browser(client)
+    page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
+    await expect_count(page, "10 accounts")
+    await page.check("[data-select-page]")
+    await page.click('[data-job="refresh"]')
+    await expect(page.locator("[data-job-title]")).to_have_text("Refreshing 10 accounts…")
+    await page.click('[data-action="stop-job"]')
+    await expect(page.locator("[data-job-title]")).to_have_text("Refreshing 10 accounts: stopped", timeout=30_000)
+    job = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
+    assert job["state"] == "cancelled" and job["done"] + job["failed"] < 10
+    await expect(page.locator('[data-action="stop-job"]')).to_be_hidden()
     pages.assert_clean()
 
 
