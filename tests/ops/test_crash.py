@@ -1,6 +1,7 @@
 """SIGKILL under load: a real ``grok2api serve`` on a SQLite file, 32 streams in flight, killed
 mid-flight. Storage must then hold every request answered before the flush interval that
-docs/security.md states, and nothing for a request that was never answered."""
+docs/security.md states, and nothing for a request that was never answered; the key's
+reservations of the requests cut off are given back once the dead worker's heartbeat expires."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from typing import Any
 
 import aiohttp
 import openai
+import pytest
 
 from grok2api.config.settings import Settings, load_settings
-from grok2api.keys.service import KeyService
+from grok2api.keys.charges import USAGE_NS, holds_by_origin
+from grok2api.keys.leases import WORKER_LOCK
+from grok2api.keys.service import KeyService, QuotaExceeded, usage_day
 from grok2api.logs.request_log import ALL, STREAM, RequestLog
 from grok2api.pool.account import NS_COUNTS, USE_COUNT, Account
 from grok2api.storage import NS_ACCOUNTS, Storage
@@ -27,6 +31,7 @@ IN_FLIGHT = 32
 ACCOUNTS = 8  # token.max_inflight_per_account (4) each: all 32 are served at once
 KEY = "sk-crash-test-0123456789abcdef"
 QUOTA = 10_000  # each account's known quota: a request takes one unit when it starts
+CHAT_LIMIT = 100_000  # the key's daily chat limit: never reached by the load
 #: the intervals this gateway runs with (short, so a run takes seconds)
 SAVE_DELAY_MS = REQUEST_LOG_FLUSH_MS = 200
 #: what a write round may take beyond its interval on a loaded machine: a request answered
@@ -56,7 +61,7 @@ async def _seed(storage: Storage, data_dir: Path) -> None:
     await storage.put_many(NS_ACCOUNTS, {
         f"crash-acct-{i}": Account(token=f"crash-acct-{i}", created_at=now, quota=QUOTA).to_record()
         for i in range(ACCOUNTS)})
-    await KeyService(storage, _settings(data_dir)).create(name="crash", key=KEY)
+    await KeyService(storage, _settings(data_dir)).create(name="crash", key=KEY, limits={"chat_limit": CHAT_LIMIT})
 
 
 async def _healthy(url: str) -> bool:
@@ -151,3 +156,39 @@ async def test_sigkill_under_load_loses_at_most_the_flush_interval(fake_grok: Fa
     assert logged_by <= counted <= sent, summary
     assert used_by <= uses <= sent, summary
     assert used_by <= taken <= sent, summary  # a request killed in flight keeps its unit until a sync
+
+    # the key: every answer the clients saw was settled before its last event; the requests
+    # cut off hold reservations of the dead worker, which count until its heartbeat expires
+    held, settled, after = await _with_storage(data_dir, lambda storage: _key_after_crash(storage, data_dir))
+    assert len(done) <= settled and 1 <= held and settled + held <= sent, (len(done), settled, held, sent)
+    assert after == {"chat_used": CHAT_LIMIT, "held": CHAT_LIMIT - settled}, after  # the dead worker's holds went back
+
+
+async def _key_after_crash(storage: Storage, data_dir: Path) -> tuple[int, int, dict[str, int]]:
+    """The dead worker's open reservations and the settled usage; then, once a reservation of
+    everything the limit leaves without them went through, the key's usage and open holds."""
+    settings = _settings(data_dir)
+    ns, keys = USAGE_NS + usage_day(), KeyService(storage, settings)
+    who = await keys.authenticate(KEY)
+    assert who is not None and who.key_id is not None
+    counters = await storage.counters(ns, who.key_id)
+    ((origin, holds),) = holds_by_origin(counters).items()
+    settled = counters["chat_used"] - holds["chat"]
+    try:  # within the TTL its holds count: a worker that stalls must not lose its reservations
+        with pytest.raises(QuotaExceeded):
+            await keys.reserve(who, {"chat": CHAT_LIMIT - settled})
+    finally:
+        await keys.close()
+    # the heartbeat lock expires a TTL (60 s) after its last renewal; the test releases it
+    # instead of waiting a minute, which is all the expiry does
+    assert await storage.release_lock(WORKER_LOCK.format(origin), origin)
+    keys = KeyService(storage, settings)  # a worker that has not seen the dead one alive
+    try:
+        rest = await keys.reserve(who, {"chat": CHAT_LIMIT - settled})  # the dead holds go back first
+        counters = await storage.counters(ns, who.key_id)
+        after = {"chat_used": counters["chat_used"],
+                 "held": sum(h.get("chat", 0) for h in holds_by_origin(counters).values())}
+        await rest.refund()
+    finally:
+        await keys.close()
+    return holds["chat"], settled, after
