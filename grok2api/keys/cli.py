@@ -7,13 +7,16 @@ also a function of its own taking ``(args, keys)``:
 =======  =======================================================================
 command  arguments (``args`` attributes)
 =======  =======================================================================
-create   ``name``, ``key`` (None: generated), ``inactive: bool``, ``chat``/``heavy``/``image``/``video``
+create   ``name``, ``key`` (None: generated), ``inactive: bool``, ``chat``/``heavy``/``image``/``video``,
+         ``rpm``, ``concurrency``, ``expires_at``, ``models``
 list     ``json: bool``
-update   ``key`` (the key or its id), ``name``, ``active: bool | None``, the four limits
+update   ``key`` (the key or its id), ``name``, ``active: bool | None``, the four limits, the access limits
 delete   ``key`` (the key or its id)
 =======  =======================================================================
 
-Limits are per day: -1 unlimited, 0 blocked; None leaves a limit as it is.
+Limits are per day: -1 unlimited, 0 blocked; None leaves a limit as it is. The access
+limits (:mod:`grok2api.keys.limits`): ``rpm`` and ``concurrency`` as the daily ones,
+``expires_at`` unix seconds or ``"never"``, ``models`` a comma-separated list ("" for all).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from grok2api.keys.limits import InvalidKeyField
 from grok2api.keys.service import BUCKETS, KeyExists, KeyNotFound, KeyService
 from grok2api.storage import JSON
 
@@ -34,22 +38,52 @@ def _limits(args: argparse.Namespace) -> dict[str, int]:
     return {f"{b}_per_day": getattr(args, b) for b in BUCKETS if getattr(args, b, None) is not None}
 
 
+def _access(args: argparse.Namespace) -> JSON:
+    out: JSON = {name: getattr(args, name) for name in ("rpm", "concurrency") if getattr(args, name, None) is not None}
+    if getattr(args, "expires_at", None) is not None:
+        out["expires_at"] = None if args.expires_at == "never" else args.expires_at
+    if getattr(args, "models", None) is not None:
+        out["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    return out
+
+
+def _expires_at(value: str) -> int | str:
+    if value == "never":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("unix seconds, or never") from None
+
+
+def _refused(exc: InvalidKeyField) -> int:
+    print(f"grok2api: {exc.message}", file=sys.stderr)
+    return 2
+
+
 def _limit_text(value: int | None) -> str:
     return "∞" if value is None or value < 0 else str(value)
 
 
 def _print_row(row: JSON) -> None:
     limits = " ".join(f"{b}={row['usage_today'][f'{b}_used']}/{_limit_text(row.get(f'{b}_limit'))}" for b in BUCKETS)
-    state = "active" if row.get("is_active", True) else "inactive"
-    print(f"{row['id'][:12]}  {row['display_key']:<13}  {state:<8}  {row.get('name', '')}  {limits}")
+    state = "expired" if row.get("expired") else "active" if row.get("is_active", True) else "inactive"
+    access = [f"{name}={row[name]}" for name in ("rpm", "concurrency") if row.get(name, -1) >= 0]
+    access += [f"expires_at={row['expires_at']}"] if row.get("expires_at") else []
+    access += [f"models={','.join(row['models'])}"] if row.get("models") else []
+    print(f"{row['id'][:12]}  {row['display_key']:<13}  {state:<8}  {row.get('name', '')}  {limits}"
+          + "".join(f"  {item}" for item in access))
 
 
 async def create(args: argparse.Namespace, keys: KeyService) -> int:
     try:
-        row, key = await keys.create(name=args.name, key=args.key, is_active=not args.inactive, limits=_limits(args))
+        row, key = await keys.create(name=args.name, key=args.key, is_active=not args.inactive, limits=_limits(args),
+                                     access=_access(args))
     except KeyExists:
         print("grok2api: that key already exists", file=sys.stderr)
         return 1
+    except InvalidKeyField as exc:
+        return _refused(exc)
     print(f"created {row['name']} (id {row['id']})")
     print(f"key: {key}")
     print("the key is shown only now: store it safely")
@@ -71,10 +105,13 @@ async def list_keys(args: argparse.Namespace, keys: KeyService) -> int:
 
 async def update(args: argparse.Namespace, keys: KeyService) -> int:
     try:
-        row = await keys.update(args.key, name=args.name, is_active=args.active, limits=_limits(args))
+        row = await keys.update(args.key, name=args.name, is_active=args.active, limits=_limits(args),
+                                access=_access(args))
     except KeyNotFound:
         print("grok2api: no such key", file=sys.stderr)
         return 1
+    except InvalidKeyField as exc:
+        return _refused(exc)
     _print_row(row)
     return 0
 
@@ -96,6 +133,11 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     for bucket in BUCKETS:
         parser.add_argument(f"--{bucket}", type=int, metavar="N",
                             help=f"{bucket} requests per day (-1 unlimited, 0 blocked)")
+    parser.add_argument("--rpm", type=int, metavar="N", help="requests per minute (-1 unlimited, 0 blocked)")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="requests at once (-1 unlimited, 0 blocked)")
+    parser.add_argument("--expires-at", type=_expires_at, metavar="UNIX",
+                        help="refuse the key from this time on (unix seconds), or never")
+    parser.add_argument("--models", metavar="A,B", help="the only models the key may use (\"\" for every model)")
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

@@ -44,3 +44,25 @@ async def test_create_list_update_delete(make_storage, capsys) -> None:
     assert await keys_cli.run(parse("delete", key), keys) == 1
     assert "no such key" in capsys.readouterr().err
     assert await keys_cli.run(parse("update", "sk-unknown", "--activate"), keys) == 1
+
+
+async def test_access_limits_from_the_command_line(make_storage, capsys) -> None:
+    storage = await make_storage("local")
+    keys = KeyService(storage, storage.settings)  # type: ignore[attr-defined]
+
+    assert await keys_cli.run(parse("create", "--rpm", "30", "--concurrency", "2", "--expires-at", "4000000000",
+                                    "--models", "grok-4, grok-3"), keys) == 0
+    key = next(line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.startswith("key: "))
+    assert await keys_cli.run(parse("list"), keys) == 0
+    listed = capsys.readouterr().out
+    assert "rpm=30  concurrency=2  expires_at=4000000000  models=grok-4,grok-3" in listed
+
+    assert await keys_cli.run(parse("update", key, "--rpm", "-1", "--expires-at", "never", "--models", ""), keys) == 0
+    (row,) = await keys.list_rows()
+    assert (row["rpm"], row["concurrency"], row["expires_at"], row["models"]) == (-1, 2, None, [])
+
+    assert await keys_cli.run(parse("update", key, "--concurrency", "-4"), keys) == 2
+    assert "'concurrency' must be" in capsys.readouterr().err
+    assert await keys_cli.run(parse("update", key, "--expires-at", "1"), keys) == 0
+    assert await keys_cli.run(parse("list"), keys) == 0
+    assert "expired" in capsys.readouterr().out
