@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from grok2api.testing.browser import PHONE, VIEWPORTS, BrowserFactory, Viewport
+from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api_plugins.admin import jobs
 
@@ -104,6 +104,9 @@ async def test_the_filters_change_the_count_and_notes_stay_text(
     await pages.screenshot(page, "token", viewport)
     assert not dialogs
     assert lists and all("page_size=50" in url for url in lists), lists
+    if viewport is PHONE:  # the table scrolls sideways inside its card; the page itself does not
+        assert await page.evaluate("document.documentElement.scrollWidth") <= viewport.width
+        assert await page.locator(".table-wrap").evaluate("wrap => wrap.scrollWidth > wrap.clientWidth")
     pages.assert_clean()
 
 
@@ -237,6 +240,21 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     await edited.locator("button", has_text="Delete").click()
     await page.click(".modal-actions .button.danger")
     await expect_count(page, "2 accounts")
+    pages.assert_clean()
+
+
+async def test_the_cards_follow_the_pool_and_leave_the_table_alone(admin: Admin, browser: BrowserFactory) -> None:
+    client = await admin()
+    h = await seeded(client, notes=False)
+    pages = browser(client)
+    page = await pages.open("/admin/token", DESKTOP, login=("admin", "admin"))
+    await expect_count(page, "6 accounts")
+    await page.locator("[data-rows] tr").first.evaluate("row => { row.dataset.seen = 'yes'; }")
+    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": TOKENS[6:8]}))
+    await expect(page.locator("[data-count=total]")).to_have_text("8", timeout=15_000)  # the next 5 s refresh
+    await expect(page.locator("[data-count=active]")).to_have_text("6")
+    assert await page.locator("[data-rows] tr[data-seen=yes]").count() == 1  # the same rows, not re-rendered
+    await expect_count(page, "6 accounts")
     pages.assert_clean()
 
 

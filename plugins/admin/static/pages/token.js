@@ -362,6 +362,7 @@ function importTokens() {
       { method: "POST", body: file || new Blob([text], { type: "text/plain" }) });
     outcome.textContent = reportText(result);
     outcome.hidden = false;
+    form.closest(".modal").querySelector(".modal-actions [data-close]").textContent = "Close";
     form.reset();
     toast(reportText(result), "success");
     await load();
