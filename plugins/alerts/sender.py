@@ -80,7 +80,7 @@ class Sender:
             logger.info("alerts: {} not sent ({}): {}", alert.kind, refused, alert.message)
             return
         logger.warning("alerts: {} ({}): {}", alert.kind, alert.severity, alert.message)
-        await asyncio.gather(*(self._post(webhook, alert, config.timeout_sec) for webhook in config.webhooks))
+        await asyncio.gather(*(self.post(webhook, alert, config.timeout_sec) for webhook in config.webhooks))
 
     def _session(self, allow_private: bool) -> aiohttp.ClientSession:
         session = self._sessions.get(allow_private)
@@ -89,8 +89,14 @@ class Sender:
             session = self._sessions[allow_private] = aiohttp.ClientSession(connector=connector, trust_env=False)
         return session
 
-    async def _post(self, webhook: Webhook, alert: Alert, timeout: float) -> None:
-        where = shown(webhook.url)
+    async def post(self, webhook: Webhook, alert: Alert, timeout: float) -> str | None:
+        """Send ``alert`` to one webhook, past the gate; None when it took it, else why not (logged)."""
+        failure = await self._attempt(webhook, alert, timeout)
+        if failure is not None:
+            logger.warning("alerts: {} webhook {} {}", webhook.format, shown(webhook.url), failure)
+        return failure
+
+    async def _attempt(self, webhook: Webhook, alert: Alert, timeout: float) -> str | None:
         try:
             url = URL(webhook.url)
             if not webhook.allow_private:
@@ -98,12 +104,10 @@ class Sender:
             async with self._session(webhook.allow_private).post(
                     url, json=body(alert, webhook), allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                if resp.status >= 300:
-                    logger.warning("alerts: {} webhook {} answered HTTP {}", webhook.format, where, resp.status)
+                return f"answered HTTP {resp.status}" if resp.status >= 300 else None
         except FetchRefused as exc:
-            logger.warning("alerts: {} webhook {} not fetched: {} (set allow_private for a receiver on this "
-                           "network)", webhook.format, where, exc)
+            return f"not fetched: {exc} (set allow_private for a receiver on this network)"
         except TimeoutError:
-            logger.warning("alerts: {} webhook {} did not answer within {:g} s", webhook.format, where, timeout)
+            return f"did not answer within {timeout:g} s"
         except aiohttp.ClientError as exc:
-            logger.warning("alerts: {} webhook {} failed: {}", webhook.format, where, type(exc).__name__)
+            return f"failed: {type(exc).__name__}"
