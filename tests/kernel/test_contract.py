@@ -36,7 +36,10 @@ def flux(make_settings) -> Settings:
 
 @pytest.fixture
 def flux_file(data_dir):
-    (data_dir / "config.toml").write_text('[grok]\nimage_generation_method = "flux"\n')
+    """The contract plugin beside the installed ones, for the CLI: its own login page would
+    meet the admin plugin's, so the admin plugin is off."""
+    (data_dir / "config.toml").write_text('[grok]\nimage_generation_method = "flux"\n'
+                                          '[plugins]\ndisabled = ["admin"]\n')
 
 
 async def test_a_plugin_capability_is_dispatched_by_model(gateway, flux) -> None:
