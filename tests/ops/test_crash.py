@@ -36,9 +36,9 @@ CHAT_LIMIT = 100_000  # the key's daily chat limit: never reached by the load
 SAVE_DELAY_MS = REQUEST_LOG_FLUSH_MS = 200
 #: what a write round may take beyond its interval on a loaded machine: a request answered
 #: earlier than kill - (interval + MARGIN) must be stored
-MARGIN = 1.0
+MARGIN = 1.5
 #: how long the load runs after the first answer before the kill
-LOAD = 2.5
+LOAD = 3.0
 CHAT: dict[str, Any] = {"model": "grok-4", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
 
