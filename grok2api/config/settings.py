@@ -449,10 +449,23 @@ def apply_update(settings: Settings, update: dict[str, dict[str, Any]], sections
         setattr(settings, name, value)
 
 
+def _write_only(settings: Settings) -> set[str]:
+    """Keys a section's model marks ``writeOnly`` (a plugin's secrets, such as webhook URLs)."""
+    found = set()
+    for name in type(settings).model_fields | (settings.model_extra or {}):
+        section = getattr(settings, name, None)
+        for key, info in (type(section).model_fields.items() if isinstance(section, BaseModel) else ()):
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("writeOnly"):
+                found.add(f"{name}.{key}")
+    return found
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """Every setting as a plain dict with secrets replaced by ``***``."""
+    """Every setting as a plain dict with secrets (the kernel's and every ``writeOnly`` field)
+    replaced by ``***``."""
     data = settings.model_dump(mode="json")
-    for dotted in SECRET_KEYS:
+    for dotted in SECRET_KEYS | _write_only(settings):
         section, key = dotted.split(".")
         if data.get(section, {}).get(key):
             data[section][key] = mask_secret(str(data[section][key]))

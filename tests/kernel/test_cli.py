@@ -28,10 +28,14 @@ def test_plugins_lists_builtins_and_the_installed_example(data_dir: Path) -> Non
 
 
 def test_config_show_masks_secrets(data_dir: Path) -> None:
-    (data_dir / "config.toml").write_text('[app]\napi_key = "sk-top-secret-value-42"\n')
+    """The kernel's secrets and every field a plugin's section marks writeOnly."""
+    (data_dir / "config.toml").write_text('[app]\napi_key = "sk-top-secret-value-42"\n'
+                                          '[metrics]\ntoken = "metrics-scrape-secret-7"\n'
+                                          '[[alerts.webhooks]]\nurl = "https://hooks.example/T000/B000/hook-secret-9"\n')
     out = run(data_dir, "config", "show", GROK2API_GROK__CF_CLEARANCE="cf-secret-clearance-99")
     assert out.returncode == 0, out.stderr
-    assert "sk-top-secret-value-42" not in out.stdout and "cf-secret-clearance-99" not in out.stdout
+    for secret in ("sk-top-secret-value-42", "cf-secret-clearance-99", "metrics-scrape-secret-7", "hook-secret-9"):
+        assert secret not in out.stdout
     assert '"timeout": 120' in out.stdout
 
 
