@@ -29,7 +29,7 @@ from grok2api.storage import NS_SESSIONS, Storage
 from grok2api.web.appkeys import SETTINGS
 from grok2api.web.body import read_json
 from grok2api.web.clients import client_address, is_loopback
-from grok2api.web.errors import ApiError, Handler
+from grok2api.web.errors import ApiError, Handler, from_domain
 
 IDENTITY = web.RequestKey("identity", Identity)
 ADMIN_LOGIN_PATH = "/api/v1/admin/login"
@@ -191,10 +191,11 @@ def auth_middleware(get_api_key: Callable[[], str], keys: Callable[[], KeyServic
         elif _marked(request):
             try:
                 request[IDENTITY] = await authenticate_api(request, get_api_key(), keys(), in_query=True)
-            except ApiError as exc:
-                if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
+            except Exception as exc:  # an ApiError, or the keys' refusal of an expired key
+                refused = exc if isinstance(exc, ApiError) else from_domain(exc)
+                if refused is None or request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
                     raise
-                return await _refuse_websocket(request, exc)
+                return await _refuse_websocket(request, refused)
         elif path.startswith("/api/v1/admin/") and path != ADMIN_LOGIN_PATH:
             await sessions().authorize(request)
         return await handler(request)

@@ -5,12 +5,15 @@ The console's continuous mode. Commands (JSON text): ``start`` (``prompt``,
 (running / stopped), ``image`` (``b64_json``, ``sequence``, ``created_at`` in ms,
 ``elapsed_ms``, ``aspect_ratio``, ``run_id``) and ``error`` (``message``, ``code``).
 
-Unlike the original, the key's limits hold here as on ``/v1/images/generations``:
-before each batch its pictures are reserved from the key's daily image limit (as many
-as are left, up to a batch), and what the batch did not deliver is given back. A key
-with nothing left gets ``rate_limit_exceeded`` and the loop stops; a pool with no free
-account gets the same code and the loop waits and tries again. The key is checked by
-the kernel before the socket opens (a refused one is closed with 1008).
+Unlike the original, the key's limits hold here as on ``/v1/images/generations``. The
+kernel checks the key before the socket opens (a refused one is closed with 1008).
+Each batch is one request of the key: it is looked up again (disabled, deleted or
+expired ends the loop), passes its model allow-list, requests per minute and
+concurrency (a refusal of the last two is ``rate_limit_exceeded`` and the loop waits),
+and reserves its pictures from the key's daily image limit, as many as are left up to
+a batch; what the batch did not deliver is given back. A key with nothing left gets
+``rate_limit_exceeded`` and the loop stops; a pool with no free account gets the same
+code and the loop waits and tries again.
 """
 
 from __future__ import annotations
@@ -34,8 +37,11 @@ from grok2api.api import (
     ImageRequest,
     NoAccountAvailable,
     QuotaExceeded,
+    Reservation,
     UpstreamError,
     api_key_route,
+    bearer,
+    from_domain,
     invalid,
     logger,
     random_hex,
@@ -71,7 +77,7 @@ async def imagine_socket(request: web.Request) -> web.StreamResponse:
         raise invalid("This route speaks WebSocket only: connect with ws:// or wss://", "Upgrade",
                       "websocket_required")
     await socket.prepare(request)
-    session = Session(request.app, request[IDENTITY], socket)
+    session = Session(request.app, request[IDENTITY], socket, presented_key(request))
     try:
         async for message in socket:
             if message.type is WSMsgType.TEXT:
@@ -86,13 +92,21 @@ async def imagine_socket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
+def presented_key(request: web.Request) -> str | None:
+    """The key the kernel authenticated the socket with, to look it up again later."""
+    return bearer(request) or request.headers.get("x-api-key", "").strip() or \
+        request.query.get("api_key", "").strip() or None
+
+
 class Session:
     """One socket: at most one loop running, and every event sent whole."""
 
-    def __init__(self, app: web.Application, identity: Identity, socket: web.WebSocketResponse) -> None:
+    def __init__(self, app: web.Application, identity: Identity, socket: web.WebSocketResponse,
+                 presented: str | None) -> None:
         self.app = app
         self.identity = identity
         self.socket = socket
+        self.presented = presented
         self._loop: Loop | None = None
         self._task: asyncio.Task[None] | None = None
         self._sending = asyncio.Lock()
@@ -182,28 +196,70 @@ class Loop:
 
     async def _batches(self) -> None:
         while not self.stopped:
-            reserved = await self._reserve(BATCH)
-            if not reserved:
-                await self.send(type="error", code="rate_limit_exceeded",
-                                message="This API key's daily image limit is used up")
+            wait = await self._next_batch()
+            if wait is None:
                 return
-            self.delivered = 0
+            if wait:
+                await asyncio.sleep(wait)
+
+    async def _next_batch(self) -> float | None:
+        """One batch inside the key's limits; how long to wait before the next one, or
+        None when the loop must end (the key's quota is used up, or the key no longer serves)."""
+        self.delivered = 0
+        try:
+            if not await self._key_serves():
+                return None
+            async with self.keys.admit(self.session.identity, GENERATE.id):  # allow-list, rpm, concurrency
+                reservation = await self._reserve(BATCH)
+                if reservation is None:
+                    await self.send(type="error", code="rate_limit_exceeded",
+                                    message="This API key's daily image limit is used up")
+                    return None
+                try:
+                    await self._batch(reservation.usage["image"])
+                finally:
+                    await reservation.settle({"image": self.delivered})
+        except NoAccountAvailable as exc:
+            await self.send(type="error", code="rate_limit_exceeded", message=exc.message)
+            return min(exc.retry_after or WAIT_FOR_ACCOUNT, MAX_WAIT)
+        except UpstreamError as exc:
+            code = "content_policy_violation" if exc.failure is Failure.MODERATED else "internal_error"
+            await self.send(type="error", code=code, message=f"Grok upstream failed: {exc.message}")
+            return RETRY_AFTER_FAILURE
+        except Exception as exc:
+            refused = from_domain(exc)  # the key's limits: rpm and concurrency wait, the rest ends the loop
+            if refused is None:
+                raise
+            if refused.status == 429:
+                await self.send(type="error", code="rate_limit_exceeded", message=refused.message)
+                return min(float(refused.headers.get("Retry-After", WAIT_FOR_ACCOUNT)), MAX_WAIT)
+            await self.send(type="error", code=refused.code or "internal_error", message=refused.message)
+            return None
+        if not self.delivered:
+            await self.send(type="error", code="empty_image", message="The batch made no picture")
+            return RETRY_AFTER_FAILURE
+        return 0
+
+    async def _key_serves(self) -> bool:
+        """A managed key is looked up again before each batch: disabling, deleting or the
+        expiry of a key ends its loops (:class:`KeyExpired` is raised to the caller)."""
+        identity, presented = self.session.identity, self.session.presented
+        if identity.kind != "managed" or presented is None:
+            return True
+        if await self.keys.authenticate(presented) is not None:
+            return True
+        await self.send(type="error", code="invalid_api_key", message="This API key was disabled or deleted")
+        return False
+
+    async def _reserve(self, wanted: int) -> Reservation | None:
+        """Up to ``wanted`` pictures of the key's daily limit, as many as are left (so the
+        last few of a limit are made too); None when none is."""
+        for count in range(wanted, 0, -1):
             try:
-                await self._batch(reserved)
-            except NoAccountAvailable as exc:
-                await self.send(type="error", code="rate_limit_exceeded", message=exc.message)
-                await asyncio.sleep(min(exc.retry_after or WAIT_FOR_ACCOUNT, MAX_WAIT))
+                return await self.keys.reserve(self.session.identity, {"image": count})
+            except QuotaExceeded:
                 continue
-            except UpstreamError as exc:
-                code = "content_policy_violation" if exc.failure is Failure.MODERATED else "internal_error"
-                await self.send(type="error", code=code, message=f"Grok upstream failed: {exc.message}")
-                await asyncio.sleep(RETRY_AFTER_FAILURE)
-                continue
-            finally:
-                await self._give_back(reserved - self.delivered)
-            if not self.delivered:
-                await self.send(type="error", code="empty_image", message="The batch made no picture")
-                await asyncio.sleep(RETRY_AFTER_FAILURE)
+        return None
 
     async def _batch(self, count: int) -> None:
         """One batch; its pictures are sent as each is ready (counted in :attr:`delivered`)."""
@@ -222,27 +278,3 @@ class Loop:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-    async def _reserve(self, wanted: int) -> int:
-        """Up to ``wanted`` pictures of the key's daily limit: all at once when they are
-        left, else one by one, so the last few pictures of a limit are made too."""
-        try:
-            await self.keys.charge(self.session.identity, {"image": wanted})
-            return wanted
-        except QuotaExceeded:
-            pass
-        got = 0
-        for _ in range(wanted - 1):
-            try:
-                await self.keys.charge(self.session.identity, {"image": 1})
-            except QuotaExceeded:
-                break
-            got += 1
-        return got
-
-    async def _give_back(self, unused: int) -> None:
-        if unused > 0:
-            try:
-                await asyncio.shield(self.keys.charge(self.session.identity, {"image": -unused}))
-            except Exception:  # a storage hiccup must not end the loop
-                logger.exception("imagine loop: could not give back {} reserved picture(s)", unused)

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from grok2api.api import KEYS
+
 from .conftest import StartGateway
 from .support import API_KEY, Live, is_picture, key_usage
 
@@ -158,3 +160,44 @@ async def test_a_refused_prompt_is_an_error_and_the_loop_goes_on(start_gateway: 
         await until(ws, "status", "stopped")
     await _settled(live)
     assert await key_usage(live) == 0
+
+
+async def test_each_batch_is_a_request_of_the_keys_rpm(start_gateway: StartGateway) -> None:
+    live = await start_gateway()
+    await live.app[KEYS].update(API_KEY, access={"rpm": 1})
+    async with socket(live) as ws:
+        await ws.send_json({"type": "start", "prompt": "one a minute"})
+        seen = await until(ws, "error")
+        assert seen[-1]["code"] == "rate_limit_exceeded" and "1 requests per minute" in seen[-1]["message"]
+        assert len(images(seen)) == 6  # the first batch, then the loop waits for the next minute
+        await ws.send_json({"type": "stop"})
+        await until(ws, "status", "stopped")
+    assert len(live.fake.requests_to("imagine")) == 2
+
+
+async def test_a_model_the_key_may_not_use_ends_the_loop(start_gateway: StartGateway) -> None:
+    live = await start_gateway()
+    await live.app[KEYS].update(API_KEY, access={"models": ["grok-4"]})
+    async with socket(live) as ws:
+        await ws.send_json({"type": "start", "prompt": "not for this key"})
+        seen = await until(ws, "status", "stopped")
+    assert [e["type"] for e in seen] == ["status", "error", "status"] and seen[1]["code"] == "model_not_allowed"
+    assert not live.fake.requests_to("imagine")
+
+
+@pytest.mark.parametrize(("change", "code"), [({"is_active": False}, "invalid_api_key"),
+                                              ({"access": {"expires_at": 1_000_000_000}}, "key_expired")],
+                         ids=["disabled", "expired"])
+async def test_a_key_disabled_or_expired_mid_run_ends_the_loop(start_gateway: StartGateway, change: dict[str, Any],
+                                                               code: str) -> None:
+    live = await start_gateway()
+    async with socket(live) as ws:
+        await ws.send_json({"type": "start", "prompt": "until the key goes"})
+        await until(ws, "image")
+        await live.app[KEYS].update(API_KEY, **change)
+        seen = await until(ws, "status", "stopped")
+    errors = [e for e in seen if e["type"] == "error"]
+    assert [e["code"] for e in errors] == [code]
+    async with socket(live) as ws:  # and it cannot open another socket
+        message = await ws.receive()
+    assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1008
