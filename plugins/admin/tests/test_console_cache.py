@@ -63,6 +63,7 @@ async def test_the_cache_page_lists_previews_deletes_and_clears_online_assets(
     await expect(thumb).to_have_attribute("src", "/v1/files/image/picture.png")
     await page.wait_for_function("img => img.complete && img.naturalWidth === 2", arg=await thumb.element_handle())
     await pages.screenshot(page, "cache", viewport)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport.width
     await row.locator("button", has_text="View").click()
     viewer = page.locator(".modal .viewer-media")
     await page.wait_for_function("img => img.complete && img.naturalWidth === 2", arg=await viewer.element_handle())

@@ -52,6 +52,9 @@ async def test_a_change_saved_in_the_page_takes_effect(admin: Admin, browser: Br
     await impersonate.locator("input").fill("netscape4")
     await page.click("[data-save]")
     await expect(impersonate.locator(".field-error")).to_contain_text("curl_cffi")
+    await page.evaluate("window.scrollTo(0, 0)")
+    await pages.screenshot(page, "config", viewport)  # two keys changed, the server's error under one
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport.width
     assert client.app[SETTINGS].grok.filter_tags != ["xaiartifact"]  # nothing applied
     await impersonate.locator("input").fill("chrome136")
 
@@ -65,7 +68,6 @@ async def test_a_change_saved_in_the_page_takes_effect(admin: Admin, browser: Br
     assert await secret.locator("input").input_value() == ""
     assert NEW_KEY not in await page.content()
     await expect(retry.locator(".badge", has_text="runtime")).to_be_visible()
-    await pages.screenshot(page, "config", viewport)
 
     h = auth((await login(client))["token"])
     config = await body_of(await client.get("/api/v1/admin/config", headers=h))

@@ -92,4 +92,5 @@ async def test_the_datacenter_shows_the_traffic_and_tails_the_log(
     await page.uncheck("[data-follow]")
     await page.evaluate("window.scrollTo(0, 0)")  # the sticky header where a person first sees it
     await pages.screenshot(page, "datacenter", viewport)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport.width
     pages.assert_clean()
