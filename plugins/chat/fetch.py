@@ -14,7 +14,7 @@ import base64
 import binascii
 import ipaddress
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -41,8 +41,10 @@ class Blob:
 class AttachmentLoader:
     """Turns an :class:`Attachment` into bytes; one per app, owning its HTTP session."""
 
-    def __init__(self, settings: Callable[[], ChatSettings]) -> None:
+    def __init__(self, settings: Callable[[], ChatSettings],
+                 own: Callable[[Attachment], Awaitable[Blob | None]] | None = None) -> None:
         self._settings = settings
+        self._own = own  # the gateway's own media links, read from its cache (own_media.py)
         self._session: aiohttp.ClientSession | None = None
 
     def _allowed(self) -> list[Network]:
@@ -62,7 +64,8 @@ class AttachmentLoader:
     async def load(self, attachment: Attachment) -> Blob:
         source = attachment.source
         if source.lower().startswith(("http://", "https://")):
-            return await self._fetch(attachment)
+            own = await self._own(attachment) if self._own is not None else None
+            return own or await self._fetch(attachment)
         limit = int(self._settings().inline_max_mb * _MB)
         if source[:5].lower() == "data:":
             mime, data = decode_data_uri(source, limit, attachment.param)

@@ -53,10 +53,9 @@ from grok2api.api import (
 from grok2api_plugins.chat.answer import HIDDEN_TAGS, AnswerBuilder, Delta, carries_answer
 from grok2api_plugins.chat.catalog import quota_buckets
 from grok2api_plugins.chat.fetch import Blob
-from grok2api_plugins.chat.own_media import load_own
 from grok2api_plugins.chat.prompt import Prompt, flatten
 from grok2api_plugins.chat.render import Completion, image_markdown
-from grok2api_plugins.chat.request import Attachment, parse_chat
+from grok2api_plugins.chat.request import parse_chat
 from grok2api_plugins.chat.service import CHAT
 from grok2api_plugins.chat.surface import Conversation, Outcome, Surface
 from grok2api_plugins.chat.tools import Convention, ToolCallParser
@@ -112,12 +111,7 @@ async def prepare(app: web.Application, conversation: Conversation, rules: Conve
     if len(prompt.attachments) > limit:
         raise invalid(f"At most {limit} attachments per request; got {len(prompt.attachments)}", "messages",
                       "too_many_attachments")
-    return prompt, await gather(lambda attachment: load(app, attachment), prompt.attachments)
-
-
-async def load(app: web.Application, attachment: Attachment) -> Blob:
-    """An attachment's bytes: a link into this gateway's media cache read from it, else loaded."""
-    return await load_own(app, attachment) or await app[CHAT].loader.load(attachment)
+    return prompt, await gather(app[CHAT].loader.load, prompt.attachments)
 
 
 async def gather(call: Callable[[A], Coroutine[Any, Any, T]], items: Sequence[A]) -> list[T]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from grok2api.api import SETTINGS, Settings
-from grok2api_plugins.chat.fetch import AttachmentLoader
+from grok2api_plugins.chat.fetch import AttachmentLoader, Blob
+from grok2api_plugins.chat.own_media import load_own
+from grok2api_plugins.chat.request import Attachment
 
 
 class DisconnectWatch:
@@ -76,9 +79,9 @@ class Watching:
 
 
 class ChatService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, own: Callable[[Attachment], Awaitable[Blob | None]] | None = None) -> None:
         self.settings = settings
-        self.loader = AttachmentLoader(lambda: settings.chat)  # type: ignore[attr-defined]
+        self.loader = AttachmentLoader(lambda: settings.chat, own)  # type: ignore[attr-defined]
         self.disconnects = DisconnectWatch()
 
     async def close(self) -> None:
@@ -90,8 +93,9 @@ CHAT = web.AppKey("chat", ChatService)
 
 
 async def chat_context(app: web.Application) -> AsyncIterator[None]:
-    """Start-up: create :class:`ChatService`; shutdown: close it."""
-    app[CHAT] = service = ChatService(app[SETTINGS])
+    """Start-up: create :class:`ChatService` (its loader reads links into this gateway's media
+    cache from the cache); shutdown: close it."""
+    app[CHAT] = service = ChatService(app[SETTINGS], functools.partial(load_own, app))
     try:
         yield
     finally:

@@ -112,3 +112,17 @@ async def test_a_link_of_ours_to_a_file_gone_is_a_400(start_gateway: StartGatewa
     error = orjson.loads(caught.value.response.content)["error"]
     assert error["code"] == "attachment_not_found" and error["param"].startswith("messages[0]")
     assert not live.fake.requests_to("chat")
+
+
+async def test_an_uploaded_picture_is_a_video_reference(start_gateway: StartGateway) -> None:
+    """The video model loads its reference through the same loader: the link is read from the cache too."""
+    live = await start_gateway(plugins=("chat", "video"))
+    picture = PICTURES["png"][0]
+    link = (await upload(live, files={"file": ("ref.png", picture, "image/png")})).json()["url"]
+    answer = await live.aclient().chat.completions.create(
+        model="grok-imagine-1.0-video", extra_body={"video_config": {"video_length": 5}},
+        messages=[{"role": "user", "content": [{"type": "text", "text": "make it move"},
+                                               {"type": "image_url", "image_url": {"url": link}}]}])
+    assert "/v1/files/video/" in (answer.choices[0].message.content or "")
+    (sent,) = live.fake.requests_to("upload")
+    assert base64.b64decode(sent.json["content"]) == picture
