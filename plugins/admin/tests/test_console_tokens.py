@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 from playwright.async_api import Page, expect
 
@@ -222,10 +223,16 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     await page.select_option(".modal select[name=pool]", "ssoSuper")
     await page.click(".modal-actions .button.primary")
     await expect(page.locator(".modal .import-report")).to_have_text("Added 1, merged 1, skipped 0")
+    original = orjson.dumps({"ssoBasic": [{"token": TOKENS[3], "note": "from a file"}, TOKENS[2]]})
+    await page.set_input_files(".modal input[name=file]",
+                               files=[{"name": "token.json", "mimeType": "application/json", "buffer": original}])
+    await page.click(".modal-actions .button.primary")
+    await expect(page.locator(".modal .import-report")).to_have_text("Added 1, merged 1, skipped 0")
     await pages.screenshot(page, "token-import", viewport)
     await page.keyboard.press("Escape")
     await expect(page.locator(".overlay")).to_have_count(0)
-    await expect_count(page, "3 accounts")
+    await expect_count(page, "4 accounts")
+    await expect(page.locator("td.note", has_text="from a file")).to_have_count(1)
 
     row = page.locator("[data-rows] tr", has_text="added by hand").first
     await row.locator("button", has_text="Edit").click()
@@ -239,7 +246,7 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
 
     await edited.locator("button", has_text="Delete").click()
     await page.click(".modal-actions .button.danger")
-    await expect_count(page, "2 accounts")
+    await expect_count(page, "3 accounts")
     pages.assert_clean()
 
 

@@ -110,9 +110,9 @@ function render() {
       h("td", { class: row.expired ? "expired" : "" }, row.expires_at ? formatTime(row.expires_at) : "never"),
       h("td", { class: "wrap models" }, modelsCell(row.models)),
       h("td", { class: "muted" }, formatTime(row.created_at)),
-      h("td", { class: "actions" },
+      h("td", { class: "actions" }, h("div", { class: "row-actions" },
         h("button", { class: "button small", type: "button", on: { click: () => editor(row) } }, "Edit"),
-        h("button", { class: "button small danger", type: "button", on: { click: () => remove(row) } }, "Delete")));
+        h("button", { class: "button small danger", type: "button", on: { click: () => remove(row) } }, "Delete"))));
   }));
 }
 

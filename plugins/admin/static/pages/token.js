@@ -142,12 +142,12 @@ function rowOf(item) {
     h("td", { class: "num" }, formatNumber(item.use_count)),
     note,
     h("td", { class: "muted" }, formatTime(item.last_used_at)),
-    h("td", { class: "actions" },
+    h("td", { class: "actions" }, h("div", { class: "row-actions" },
       h("button", { class: "button small", type: "button", on: { click: (e) => refreshOne(item, e.currentTarget) } },
         "Refresh"),
       h("button", { class: "button small", type: "button", on: { click: () => editOne(item) } }, "Edit"),
       h("button", { class: "button small danger", type: "button", on: { click: () => deleteOne(item) } },
-        "Delete")));
+        "Delete"))));
 }
 
 function renderRows() {
