@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok
@@ -224,8 +224,8 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     await page.click(".modal-actions .button.primary")
     await expect(page.locator(".modal .import-report")).to_have_text("Added 1, merged 1, skipped 0")
     original = orjson.dumps({"ssoBasic": [{"token": TOKENS[3], "note": "from a file"}, TOKENS[2]]})
-    await page.set_input_files(".modal input[name=file]",
-                               files=[{"name": "token.json", "mimeType": "application/json", "buffer": original}])
+    upload: FilePayload = {"name": "token.json", "mimeType": "application/json", "buffer": original}
+    await page.set_input_files(".modal input[name=file]", files=[upload])
     await page.click(".modal-actions .button.primary")
     await expect(page.locator(".modal .import-report")).to_have_text("Added 1, merged 1, skipped 0")
     await pages.screenshot(page, "token-import", viewport)
