@@ -230,6 +230,12 @@ class TokenPool:
     def get(self, token: str) -> Account | None:
         return self._selector.get(normalize_token(token))
 
+    @property
+    def changes(self) -> int:
+        """Grows whenever an account is added, changed (here or read from storage) or removed:
+        a figure computed over :meth:`accounts` is current while this has not moved."""
+        return self._selector.changes
+
     def accounts(self, *, pool: str | None = None, status: str | None = None) -> list[Account]:
         wanted = Status.parse(status) if status else None
         return [a for a in self._selector.accounts.values()

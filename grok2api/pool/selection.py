@@ -69,6 +69,8 @@ class Selector:
         self._stamps = itertools.count(1)
         self._size: Counter[str] = Counter()
         self._unusable: Counter[str] = Counter()
+        #: grows on every put and remove: what was computed over the accounts is current while it stays
+        self.changes = 0
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -80,6 +82,7 @@ class Selector:
     def put(self, account: Account, now: int) -> None:
         """Add an account, or re-index it after any change."""
         self.accounts[account.token] = account
+        self.changes += 1
         key = (account.pool, not account.usable)
         if account.indexed != key:
             self._count(account.indexed, -1)
@@ -94,6 +97,7 @@ class Selector:
     def remove(self, token: str) -> Account | None:
         account = self.accounts.pop(token, None)
         if account is not None:
+            self.changes += 1
             self._count(account.indexed, -1)
             account.indexed = None
             account.stamp = 0  # every entry of it is now stale

@@ -15,6 +15,7 @@ without a version it never deletes.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -104,13 +105,26 @@ def item(account: Account) -> JSON:
     }
 
 
+#: each account's digest by token, with the fields it was made of: a list or a count of
+#: 100,000 accounts hashes only what changed since the last one
+_DIGESTS: dict[str, tuple[tuple[str, str, tuple[str, ...], bool], int]] = {}
+
+
 def version(accounts: Iterable[Account]) -> str:
     """Order-free (a sum of per-account digests, no sort) and the same in every worker."""
-    total = 0
+    total = seen = 0
     for account in accounts:
-        line = "\x1f".join((account.token, account.pool, account.note, "\x1e".join(account.tags),
-                            "d" if account.status == "disabled" else ""))
-        total += int.from_bytes(hashlib.blake2b(line.encode(), digest_size=16).digest())
+        fields = (account.pool, account.note, account.tags, account.status == "disabled")
+        held = _DIGESTS.get(account.token)
+        if held is None or held[0] != fields:
+            line = "\x1f".join((account.token, account.pool, account.note, "\x1e".join(account.tags),
+                                "d" if fields[3] else ""))
+            held = _DIGESTS[account.token] = (fields, int.from_bytes(hashlib.blake2b(line.encode(),
+                                                                                       digest_size=16).digest()))
+        total += held[1]
+        seen += 1
+    if len(_DIGESTS) > 2 * seen + 10_000:  # deleted accounts' digests: start afresh next time
+        _DIGESTS.clear()
     return f"{total % (1 << 128):032x}"
 
 
@@ -136,15 +150,16 @@ class Query:
                    request.query.get("pool") or None)
 
     def matches(self, account: Account) -> bool:
+        """Cheapest test first: a search or a type rules out most of a big pool."""
+        if self.search and self.search not in account.token.lower() and self.search not in account.note.lower():
+            return False
         if self.types and not any(TYPES[t] == account.pool for t in self.types):
             return False
         if self.pool and account.pool != self.pool:
             return False
-        if self.states and not set(self.states) & set(states(account)):
-            return False
         if self.tags and not set(self.tags) <= set(account.tags):
             return False
-        return not self.search or self.search in account.note.lower() or self.search in account.token.lower()
+        return not self.states or not set(self.states).isdisjoint(states(account))
 
 
 def counts(accounts: list[Account]) -> JSON:
@@ -161,6 +176,26 @@ def counts(accounts: list[Account]) -> JSON:
             quota += account.quota
     return {"total": len(accounts), "active": active, "invalid": invalid_, "exhausted": exhausted,
             "sso": len(accounts) - supers, "supersso": supers, "chat_quota": quota, "use_count": used}
+
+
+@dataclass(slots=True)
+class _Figures:
+    changes: int
+    version: str
+    counts: JSON
+
+
+_FIGURES: weakref.WeakKeyDictionary[TokenPool, _Figures] = weakref.WeakKeyDictionary()
+
+
+def figures(pool: TokenPool) -> tuple[str, JSON]:
+    """The pool's version and counts, computed again only once an account changed
+    (:attr:`TokenPool.changes`): a console polling 100,000 accounts costs a lookup."""
+    held = _FIGURES.get(pool)
+    if held is None or held.changes != pool.changes:
+        changes, every = pool.changes, pool.accounts()
+        held = _FIGURES[pool] = _Figures(changes, version(every), counts(every))
+    return held.version, held.counts
 
 
 def _pool(request: web.Request) -> TokenPool:
@@ -183,9 +218,8 @@ def select_accounts(request: web.Request, accounts: list[Account] | None = None)
 
 async def list_tokens(request: web.Request) -> web.Response:
     """Without ``page``/``page_size``: the original's ``{pool: [item]}``; with either: one page."""
-    every = _pool(request).accounts()
-    selected = select_accounts(request, every)
-    pool_version = version(every)
+    selected = select_accounts(request)
+    pool_version, pool_counts = figures(_pool(request))
     if not any(name in request.query for name in _PAGING):
         grouped: dict[str, list[JSON]] = {}
         for account in selected:
@@ -198,15 +232,15 @@ async def list_tokens(request: web.Request) -> web.Response:
         response = reply(request, {
             "items": [item(a) for a in selected[start:start + size]], "total": len(selected), "page": page,
             "page_size": size, "pages": max(1, -(-len(selected) // size)),
-            "counts": counts(every), "version": pool_version,
+            "counts": pool_counts, "version": pool_version,
         })
     response.headers["ETag"] = f'"{pool_version}"'
     return response
 
 
 async def token_counts(request: web.Request) -> web.Response:
-    every = _pool(request).accounts()
-    return reply(request, {**counts(every), "version": version(every)})
+    pool_version, pool_counts = figures(_pool(request))
+    return reply(request, {**pool_counts, "version": pool_version})
 
 
 def resolve_accounts(request: web.Request, body: JSON) -> tuple[list[Account], list[str]]:
@@ -268,7 +302,7 @@ async def import_tokens(request: web.Request) -> web.Response:
 async def _report(request: web.Request, items: list[str | JSON], pool: str | None) -> web.Response:
     added, merged = await _pool(request).add(items, pool=pool)
     return reply(request, {"status": "success", "added": added, "merged": merged,
-                           "skipped": len(items) - added - merged, "version": version(_pool(request).accounts())})
+                           "skipped": len(items) - added - merged, "version": figures(_pool(request))[0]})
 
 
 def _pool_name(value: object) -> str | None:
@@ -398,7 +432,7 @@ async def replace_tokens(request: web.Request) -> web.Response:
 async def _apply_replacement(request: web.Request, body: JSON, seen: str) -> web.Response:
     pool = _pool(request)
     current = pool.accounts()
-    now = version(current)
+    now = figures(pool)[0]
     if seen and seen != now:
         raise ApiError(409, "The pool changed since it was read; read it again and re-apply your edit",
                        code="pool_changed")
@@ -429,7 +463,7 @@ async def _apply_replacement(request: web.Request, body: JSON, seen: str) -> web
     return reply(request, {
         "status": "success", "message": "Token updated", "added": added, "merged": merged, "updated": updated,
         "removed": removed, "kept_unlisted": 0 if seen else len(unlisted),
-        "skipped": skipped + len(new) - added - merged, "version": version(pool.accounts()),
+        "skipped": skipped + len(new) - added - merged, "version": figures(pool)[0],
     })
 
 

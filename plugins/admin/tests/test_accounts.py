@@ -205,3 +205,27 @@ async def test_refresh_keeps_the_original_shape(admin: Admin, fake_grok: FakeGro
     by_id = await post(client, h, "/refresh", {"ids": [first, second]})  # a console holds only the handles
     assert by_id["results"] == {first: True, second: False}
     assert (await post(client, h, "/refresh", {}, 400))["error"]["param"] == "tokens"
+
+
+async def test_counts_and_version_follow_changes_of_another_worker_and_of_traffic(admin: Admin) -> None:
+    """Both are kept between calls and made again once any account changed (TokenPool.changes)."""
+    one, h = await ready(admin, token={"reload_interval_sec": 0.1})
+    two = await admin()
+    await post(one, h, "/add", {"tokens": TOKENS[:3]})
+    for _ in range(200):  # the other worker reads the change feed
+        if len(two.app[POOL].accounts()) == 3:
+            break
+        await asyncio.sleep(0.05)
+    before = await body_of(await two.get("/api/v1/admin/tokens/counts", headers=h))
+    assert before == await body_of(await two.get("/api/v1/admin/tokens/counts", headers=h))
+    assert (before["total"], before["invalid"]) == (3, 0)
+    await post(one, h, "/disable", {"tokens": TOKENS[:1]})
+    for _ in range(200):
+        after = await body_of(await two.get("/api/v1/admin/tokens/counts", headers=h))
+        if after["invalid"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert after["invalid"] == 1 and after["version"] != before["version"]
+    await two.app[POOL].update(TOKENS[1], quota=0)  # a quota a sync brought moves the counts, not the version
+    exhausted = await body_of(await two.get("/api/v1/admin/tokens/counts", headers=h))
+    assert exhausted["exhausted"] == 1 and exhausted["version"] == after["version"]
