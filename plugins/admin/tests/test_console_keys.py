@@ -1,23 +1,29 @@
 """The console's keys page in real Chromium, at desktop and phone widths: a key created in
-the page works with the openai SDK, the modal's presets, generated key, Esc and overlay,
-errors from the backend beside their field, edit, filters and delete."""
+the page works with the openai SDK (and one limited to a model chats with that model
+only), the modal's presets, generated key, Esc and overlay, errors from the backend
+beside their field, edit, filters and delete."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import openai
 import pytest
 from playwright.async_api import expect
 
-from grok2api.testing.browser import VIEWPORTS, BrowserFactory, Viewport
+from grok2api.api import POOL, Settings
+from grok2api.testing.browser import DESKTOP, VIEWPORTS, BrowserFactory, Viewport
+from grok2api.testing.fake_grok import FakeGrok
+from grok2api.testing.pytest_plugin import GatewayFactory
 
-from .support import Admin, auth, body_of, login
+from .support import PLUGINS, Admin, auth, body_of, login
 
-pytestmark = pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: v.name)
+by_viewport = pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: v.name)
 SUBMIT = ".modal-actions .button.primary"
 
 
+@by_viewport
 async def test_a_key_created_in_the_page_works_with_the_openai_sdk(
         admin: Admin, browser: BrowserFactory, viewport: Viewport) -> None:
     client = await admin()
@@ -74,6 +80,7 @@ async def test_a_key_created_in_the_page_works_with_the_openai_sdk(
     pages.assert_clean()
 
 
+@by_viewport
 async def test_errors_show_beside_their_field_and_keys_are_edited_filtered_and_deleted(
         admin: Admin, browser: BrowserFactory, viewport: Viewport) -> None:
     client = await admin()
@@ -128,3 +135,30 @@ async def test_errors_show_beside_their_field_and_keys_are_edited_filtered_and_d
     rows = (await body_of(await client.get("/api/v1/admin/keys", headers=h)))["data"]
     assert [r["name"] for r in rows] == ["spent"]
     pages.assert_clean(expected=(400,))
+
+
+async def test_a_key_limited_to_one_model_in_the_page_chats_with_that_model_only(
+        gateway: GatewayFactory, make_settings: Callable[..., Settings], browser: BrowserFactory,
+        fake_grok: FakeGrok) -> None:
+    fake_grok.add_account("chat-account-1")
+    client = await gateway(*PLUGINS, "chat", settings=make_settings(grok={**fake_grok.grok_settings(), "timeout": 5}))
+    await client.app[POOL].add(["chat-account-1"])
+    pages = browser(client)
+    page = await pages.open("/admin/keys", DESKTOP, login=("admin", "admin"))
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=pages.base_url)
+    await page.click('[data-action="create"]')
+    await page.fill(".modal input[name=name]", "grok-3 only")
+    await page.fill(".modal textarea[name=models]", "grok-3")
+    await page.click(SUBMIT)
+    key = await page.locator("[data-new-key]").text_content() or ""
+    assert key.startswith("sk-")
+    await page.click(".modal-actions button:has-text('Done')")
+    await expect(page.locator("[data-rows] tr", has_text="grok-3 only").locator("td.models")).to_have_text("grok-3")
+
+    sdk = openai.AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key=key, max_retries=0)
+    assert [m.id for m in (await sdk.models.list()).data] == ["grok-3"]
+    answer = await sdk.chat.completions.create(model="grok-3", messages=[{"role": "user", "content": "hello"}])
+    assert answer.choices[0].message.content
+    with pytest.raises(openai.PermissionDeniedError):
+        await sdk.chat.completions.create(model="grok-4", messages=[{"role": "user", "content": "hello"}])
+    pages.assert_clean()
