@@ -13,6 +13,8 @@ const NOTE_MAX = 50;
 const POOLS = ["ssoBasic", "ssoSuper"];
 const JOB_TITLES = { refresh: "Refreshing", enable: "Enabling", disable: "Disabling", delete: "Deleting",
   clear_assets: "Clearing assets of" };
+const JOB_NAMES = { refresh: "Refresh", enable: "Enable", disable: "Disable", delete: "Delete",
+  clear_assets: "Asset clearing" };
 const COUNTS_EVERY_MS = 5000;
 
 const $ = (selector) => document.querySelector(selector);
@@ -463,7 +465,7 @@ async function follow(job) {
     if (state.job?.id !== job.id) return;
     state.job = final;
     showJob(final);
-    toast(`${JOB_TITLES[final.kind] || final.kind} ${final.state}: ${formatNumber(final.done)} done, `
+    toast(`${JOB_NAMES[final.kind] || final.kind} ${final.state}: ${formatNumber(final.done)} done, `
       + `${formatNumber(final.failed)} failed`, final.failed || final.state !== "finished" ? "error" : "success");
   } catch (error) {
     report(error);
