@@ -91,9 +91,9 @@ async def log_follow(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the file's new lines as they are written (``data:`` one line each),
     until the client leaves or the file is rotated away (``event: end``)."""
     path = _path(request)
+    offset, partial = path.stat().st_size, b""  # before the headers go: a line written once they arrive is sent
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
-    offset, partial = path.stat().st_size, b""
     while True:
         try:
             size = path.stat().st_size

@@ -33,7 +33,7 @@ function compact(value) {
 
 function legend(series) {
   return h2("div", "chart-legend", series.map((s, i) => h2("span", "legend-item",
-    [h2("span", `legend-swatch series-${s.index ?? i}`, []), document.createTextNode(s.name)])));
+    [h2("span", `legend-swatch series-${i}`, []), document.createTextNode(s.name)])));
 }
 
 function h2(tag, className, children) {
@@ -80,7 +80,7 @@ function frame(width, height, max, labels, every) {
     if (i % every) return;
     group.append(svg("text", { x: PAD.left + slot * (i + 0.5), y: height - 8, "text-anchor": "middle" }, label));
   });
-  return { y, slot, inner, group };
+  return { y, slot, group };
 }
 
 /** How many labels to skip so they do not overlap (about 48 px each). */

@@ -56,6 +56,8 @@ function drawCards(metrics) {
     card("Active", formatNumber(tokens.active), { tone: "green" }),
     card("Cooling", formatNumber(tokens.cooling), { tone: tokens.cooling ? "orange" : "" }),
     card("Invalid", formatNumber(invalid), { tone: invalid ? "red" : "", hint: "expired or disabled" }),
+    ...(metrics.accounts?.by_state ? [card("Exhausted", formatNumber(metrics.accounts.by_state.exhausted),
+      { tone: metrics.accounts.by_state.exhausted ? "orange" : "", hint: "cooling or out of quota" })] : []),
     card("Chat quota", formatNumber(tokens.chat_quota), { hint: `images ≈ ${formatNumber(tokens.image_quota)}` }),
     card("Total calls", formatNumber(tokens.total_calls)),
     card("Cached images", megabytes(metrics.cache?.local_image)),
@@ -64,7 +66,9 @@ function drawCards(metrics) {
   $("[data-cards=requests]").replaceChildren(
     card("Requests", formatNumber(summary.total), { hint: "last 7 days" }),
     card("Succeeded", formatNumber(summary.success), { tone: "green" }),
-    card("Failed", formatNumber(summary.failed), { tone: summary.failed ? "red" : "" }),
+    card("Failed", formatNumber(summary.failed), { tone: summary.failed ? "red" : "",
+      hint: "rate_limited" in summary ? `429: ${formatNumber(summary.rate_limited)} · 4xx: ${formatNumber(summary.client_error)}`
+        + ` · 5xx: ${formatNumber(summary.server_error)}` : "" }),
     card("Success rate", summary.total ? `${rate.toFixed(1)}%` : "-",
       { tone: !summary.total ? "" : rate >= 95 ? "green" : rate >= 80 ? "orange" : "red" }),
     ...extraCards(summary));
@@ -143,7 +147,7 @@ function renderLines() {
     : [h("div", { class: "empty" }, lines.length ? "No line matches the filter" : "The file is empty")]));
   if (atBottom || !logView.dataset.scrolled) { logView.scrollTop = logView.scrollHeight; logView.dataset.scrolled = "1"; }
   const file = fileSelect.value;
-  logStatus.textContent = file ? `${file}: ${shown.length} of ${lines.length} lines${follow.checked ? " · following" : ""}` : "";
+  logStatus.textContent = file ? `${file}: ${shown.length} of ${lines.length} lines${following ? " · following" : follow.checked ? " · connecting…" : ""}` : "";
 }
 
 function lineCount() {
@@ -184,16 +188,20 @@ async function loadTail() {
 }
 
 let source = null;
+let following = false;
 
 function stopFollowing() {
   source?.close();
   source = null;
+  following = false;
 }
 
 function startFollowing() {
   stopFollowing();
   if (!fileSelect.value) { follow.checked = false; return; }
+  following = false;
   source = new EventSource(`/api/v1/admin/logs/follow?${new URLSearchParams({ file: fileSelect.value })}`);
+  source.onopen = () => { following = true; renderLines(); }; // from here on, every new line arrives
   source.onmessage = (event) => {
     lines.push(parseLine(JSON.parse(event.data)));
     if (lines.length > MAX_LIVE_LINES) lines = lines.slice(-MAX_LIVE_LINES);
@@ -206,8 +214,10 @@ function startFollowing() {
     await loadTail();
     if (follow.checked) startFollowing();
   });
-  source.onerror = () => {
-    if (source?.readyState === EventSource.CLOSED) { follow.checked = false; stopFollowing(); renderLines(); }
+  source.onerror = () => { // the browser reconnects by itself unless the stream is closed for good
+    following = false;
+    if (source?.readyState === EventSource.CLOSED) { follow.checked = false; stopFollowing(); }
+    renderLines();
   };
   renderLines();
 }
