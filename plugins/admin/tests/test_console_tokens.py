@@ -250,6 +250,36 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     pages.assert_clean()
 
 
+async def test_pages_of_the_pool_and_a_selection_across_them(admin: Admin, browser: BrowserFactory) -> None:
+    client = await admin()
+    h = auth((await login(client))["token"])
+    many = [f"paged-token-{n:03d}-" + "p" * 28 for n in range(45)]
+    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": many}))
+    pages = browser(client)
+    page = await pages.open("/admin/token", DESKTOP, login=("admin", "admin"))
+    await page.select_option("[data-page-size]", "20")
+    await expect(page.locator("[data-page-info]")).to_have_text("of 3")
+    await expect(page.locator("[data-rows] tr")).to_have_count(20)
+    await page.locator("[data-rows] input[type=checkbox]").first.check()
+    await page.click('[data-page="next"]')
+    await expect(page.locator("[data-page-number]")).to_have_value("2")
+    await page.fill("[data-page-number]", "3")
+    await page.press("[data-page-number]", "Enter")
+    await expect(page.locator("[data-rows] tr")).to_have_count(5)
+    assert await page.locator('[data-page="next"]').is_disabled()
+    await page.check("[data-select-page]")
+    await expect(page.locator("[data-selected-count]")).to_have_text("6 selected")
+    await page.click('[data-page="prev"]')
+    await expect(page.locator("[data-page-number]")).to_have_value("2")
+    await expect(page.locator("[data-rows] input[type=checkbox]:checked")).to_have_count(0)
+    await page.fill("[data-page-number]", "1")
+    await page.press("[data-page-number]", "Enter")
+    await expect(page.locator("[data-rows] input[type=checkbox]:checked")).to_have_count(1)
+    await page.click('[data-action="select-matching"]')
+    await expect(page.locator("[data-selected-count]")).to_have_text("All 45 matching selected")
+    pages.assert_clean()
+
+
 async def test_the_cards_follow_the_pool_and_leave_the_table_alone(admin: Admin, browser: BrowserFactory) -> None:
     client = await admin()
     h = await seeded(client, notes=False)

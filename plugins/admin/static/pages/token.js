@@ -172,7 +172,9 @@ function renderPager() {
   $("[data-result-count]").textContent = filtered
     ? `${formatNumber(state.total)} of ${plural(state.poolTotal, "account")} match`
     : plural(state.total, "account");
-  $("[data-page-info]").textContent = `Page ${formatNumber(state.page)} of ${formatNumber(state.pages)}`;
+  $("[data-page-number]").value = String(state.page);
+  $("[data-page-number]").max = String(state.pages);
+  $("[data-page-info]").textContent = `of ${formatNumber(state.pages)}`;
   $('[data-page="prev"]').disabled = state.page <= 1;
   $('[data-page="next"]').disabled = state.page >= state.pages;
 }
@@ -529,6 +531,11 @@ pageSizeBox.addEventListener("change", () => {
 });
 $('[data-page="prev"]').addEventListener("click", () => { state.page = Math.max(1, state.page - 1); load(); });
 $('[data-page="next"]').addEventListener("click", () => { state.page = Math.min(state.pages, state.page + 1); load(); });
+$("[data-page-number]").addEventListener("change", (event) => {
+  const wanted = Math.trunc(Number(event.target.value));
+  state.page = Number.isFinite(wanted) ? Math.min(Math.max(1, wanted), state.pages) : 1;
+  load();
+});
 selectPage.addEventListener("change", () => {
   for (const item of state.items) {
     if (selectPage.checked) state.selected.add(item.id); else state.selected.delete(item.id);
