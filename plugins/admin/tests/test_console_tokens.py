@@ -219,6 +219,11 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     await expect(page.locator("td.note", has_text="added by hand")).to_have_count(2)
 
     await page.click('[data-action="import"]')
+    await page.fill(".modal textarea[name=text]", '{"neither": "a pool list"}')
+    await page.click(".modal-actions .button.primary")
+    refused = page.locator(".modal .field:has(textarea[name=text]) .field-error")  # the backend's own words
+    await expect(refused).to_be_visible()
+    assert (await refused.text_content() or "").strip()
     await page.fill(".modal textarea[name=text]", f"{TOKENS[1]}\n{TOKENS[2]}\n# a comment\n")
     await page.select_option(".modal select[name=pool]", "ssoSuper")
     await page.click(".modal-actions .button.primary")
@@ -247,7 +252,7 @@ async def test_add_import_edit_and_delete(admin: Admin, browser: BrowserFactory,
     await edited.locator("button", has_text="Delete").click()
     await page.click(".modal-actions .button.danger")
     await expect_count(page, "3 accounts")
-    pages.assert_clean()
+    pages.assert_clean(expected=(400,))
 
 
 async def test_pages_of_the_pool_and_a_selection_across_them(admin: Admin, browser: BrowserFactory) -> None:

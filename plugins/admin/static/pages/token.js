@@ -247,8 +247,9 @@ function tagsOf(text) {
   return [...new Set(text.split(",").map((tag) => tag.trim()).filter(Boolean))];
 }
 
-/** A dialog whose form posts once at a time; a backend 400 naming a field shows beside it. */
-function formDialog(title, form, label, submit, { wide = false } = {}) {
+/** A dialog whose form posts once at a time; a backend 400 naming a field shows beside it
+ * (``aliases`` maps the API's names to the form's). */
+function formDialog(title, form, label, submit, { wide = false, aliases = {} } = {}) {
   const save = h("button", { class: "button primary", type: "submit", form: form.id }, label);
   const dialog = modal(title, form, { wide,
     actions: [h("button", { class: "button", type: "button", dataset: { close: "" } }, "Cancel"), save] });
@@ -259,7 +260,7 @@ function formDialog(title, form, label, submit, { wide = false } = {}) {
     try {
       await submit(dialog, save);
     } catch (error) {
-      if (!showFieldError(form, error.param, error.message)) report(error);
+      if (!showFieldError(form, aliases[error.param] || error.param, error.message)) report(error);
     } finally {
       save.disabled = false;
     }
@@ -370,7 +371,7 @@ function importTokens() {
     form.reset();
     toast(reportText(result), "success");
     await load();
-  }, { wide: true });
+  }, { wide: true, aliases: { body: "text" } });
 }
 
 function saveBlob(blob, name) {
