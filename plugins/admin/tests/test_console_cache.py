@@ -54,6 +54,9 @@ async def test_the_cache_page_lists_previews_deletes_and_clears_online_assets(
     images = client.app[MEDIA].directory("image")
     images.mkdir(parents=True, exist_ok=True)
     (images / "picture.png").write_bytes(PNG)
+    videos = client.app[MEDIA].directory("video")
+    videos.mkdir(parents=True, exist_ok=True)
+    (videos / "picture.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # its poster is the image of its name
     pages = browser(client)
     page = await pages.open("/admin/cache", viewport, login=("admin", "admin"))
 
@@ -76,6 +79,11 @@ async def test_the_cache_page_lists_previews_deletes_and_clears_online_assets(
     await expect(page.locator("[data-local-rows] .empty")).to_have_text("No cached images")
     await expect(page.locator("[data-value=image]")).to_have_text("0")
     assert not (images / "picture.png").exists()
+
+    await page.click("[data-tab=video]")
+    video = page.locator('[data-local-rows] tr[data-name="picture.mp4"]')
+    await expect(video.locator(".thumb.placeholder")).to_have_count(1)  # its poster went with picture.png
+    await expect(page.locator("[data-value=video]")).to_have_text("1")
 
     await page.click("[data-tab=online]")
     await expect(page.locator("[data-online-rows] tr[data-id]")).to_have_count(3)

@@ -33,6 +33,10 @@ async def test_a_change_saved_in_the_page_takes_effect(admin: Admin, browser: Br
     assert await page.locator('.config-row[data-key="app.image_format"] select').input_value() == "url"
     assert await page.locator('.config-row[data-key="grok.filter_tags"] textarea').count() == 1
 
+    await page.fill("[data-config-search]", "retry")
+    await expect(page.locator(".config-row:visible")).to_have_count(2)  # max_retry, retry_status_codes
+    await page.fill("[data-config-search]", "")
+
     # the page's own checks: nothing is sent
     timeout = page.locator('.config-row[data-key="grok.timeout"]')
     await timeout.locator("input").fill("-1")
