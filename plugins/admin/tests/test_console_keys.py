@@ -88,9 +88,10 @@ async def test_errors_show_beside_their_field_and_keys_are_edited_filtered_and_d
     await body_of(await client.post("/api/v1/admin/keys", headers=h, json={"name": "taken", "key": "sk-taken-0001"}))
     await body_of(await client.post("/api/v1/admin/keys", headers=h,
                                     json={"name": "spent", "limits": {"chat_per_day": 0}}))
+    await body_of(await client.post("/api/v1/admin/keys", headers=h, json={"name": "old", "expires_at": 1000}))
     pages = browser(client)
     page = await pages.open("/admin/keys", viewport, login=("admin", "admin"))
-    await expect(page.locator("[data-result-count]")).to_have_text("2 keys")
+    await expect(page.locator("[data-result-count]")).to_have_text("3 keys")
     await expect(page.locator("[data-count=exhausted]")).to_have_text("1")
 
     await page.click('[data-action="create"]')
@@ -115,25 +116,32 @@ async def test_errors_show_beside_their_field_and_keys_are_edited_filtered_and_d
     assert await page.locator(".modal input[name=key]").is_disabled()
     await page.locator(".modal input[name=name]").fill("renamed <b>bold</b>")
     await page.locator(".modal label.switch").click()  # disabled
+    await page.fill(".modal input[name=expires_at]", "2031-05-06T07:08")
     await page.click(SUBMIT)
     renamed = page.locator("[data-rows] tr", has_text="renamed <b>bold</b>")
     await expect(renamed.locator(".badge")).to_have_text("disabled")
     assert await page.locator("[data-rows] b").count() == 0
+    expires = await page.evaluate("new Date('2031-05-06T07:08').getTime() / 1000")
+    rows = {r["name"]: r for r in (await body_of(await client.get("/api/v1/admin/keys", headers=h)))["data"]}
+    assert rows["renamed <b>bold</b>"]["expires_at"] == expires and not rows["renamed <b>bold</b>"]["is_active"]
 
     await page.select_option("[data-status]", "inactive")
-    await expect(page.locator("[data-result-count]")).to_have_text("1 of 2 keys match")
+    await expect(page.locator("[data-result-count]")).to_have_text("1 of 3 keys match")
     await page.select_option("[data-status]", "exhausted")
     await expect(page.locator("[data-rows] tr")).to_have_text([re.compile("spent")])
+    await page.select_option("[data-status]", "expired")
+    await expect(page.locator("[data-rows] tr .badge.red")).to_have_text(["expired"])
+    await expect(page.locator("[data-rows] tr")).to_have_text([re.compile("old")])
     await page.click('[data-action="reset"]')
     await page.fill("[data-search]", "RENAMED")
-    await expect(page.locator("[data-result-count]")).to_have_text("1 of 2 keys match")
+    await expect(page.locator("[data-result-count]")).to_have_text("1 of 3 keys match")
     await page.click('[data-action="reset"]')
 
     await renamed.locator("button", has_text="Delete").click()
     await page.click(".modal-actions .button.danger")
-    await expect(page.locator("[data-result-count]")).to_have_text("1 key")
-    rows = (await body_of(await client.get("/api/v1/admin/keys", headers=h)))["data"]
-    assert [r["name"] for r in rows] == ["spent"]
+    await expect(page.locator("[data-result-count]")).to_have_text("2 keys")
+    left = (await body_of(await client.get("/api/v1/admin/keys", headers=h)))["data"]
+    assert sorted(r["name"] for r in left) == ["old", "spent"]
     pages.assert_clean(expected=(400,))
 
 
