@@ -6,6 +6,10 @@ requests cannot overshoot) and subtracts it from ``<bucket>_held:<origin>``, the
 reservations this process holds open. Settling adds the hold back (and corrects
 ``_used`` to what was delivered); refunding also takes the usage off ``_used``.
 
+A key with no limit on the reserved buckets cannot be refused, so nothing is written
+until the answer ended: its reservation is *deferred*, and settling charges it in one
+write (a crash then charges nothing).
+
 A process that crashed leaves its holds behind. Its heartbeat lock
 (:mod:`grok2api.keys.leases`) expires, and the next worker a key's limit refuses gives
 them back before it refuses. Holds are counted downwards so that giving one back can be
@@ -90,12 +94,13 @@ class Reservation:
     """
 
     def __init__(self, charges: Charges | None, identity: Identity, usage: Mapping[str, int], day: str, *,
-                 held: bool) -> None:
+                 held: bool, deferred: bool = False) -> None:
         self._charges = charges
         self.identity = identity
         self.usage = dict(usage)
         self.day = day
         self._held = held  # the hold is in storage and not yet settled
+        self._deferred = deferred  # nothing is in storage yet: settling charges it
         self._final: dict[str, int] | None = None
         self._written = False
 
@@ -122,7 +127,7 @@ class Reservation:
         """Charge nothing; after a settle, take back what it charged (once)."""
         if self._final is None:
             await self.settle({})
-        elif not self._held and self._written and any(self._final.values()):
+        elif not self._held and not self._deferred and self._written and any(self._final.values()):
             charged, self._final = self._final, {b: 0 for b in self._final}
             await asyncio.shield(self._give_back(charged))
 
@@ -149,6 +154,11 @@ class Reservation:
                     if again:
                         await charges.storage.incr(ns, key, again)
                 self._held = False
+            elif self._deferred:
+                charged = {f"{b}_used": n for b, n in final.items() if n}
+                if charged:
+                    await charges.storage.incr(ns, key, charged)
+                self._deferred = False
             self._written = True
         except Exception as exc:
             logger.warning("API keys: settling a reservation failed ({}); retrying", exc)

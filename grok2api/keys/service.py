@@ -226,7 +226,12 @@ class KeyService:
         record = await self._record_of(identity)
         if record is None or identity.key_id is None or not usage:
             return Reservation(None, identity, usage, day, held=False)
+        if day != self._pruned_day:
+            self._pruned_day = day
+            await self._prune(day)
         limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b, n in usage.items() if n > 0}
+        if held and all(limit < 0 for limit in limits.values()):  # nothing to refuse: charged when settled
+            return Reservation(self._charges, identity, usage, day, held=False, deferred=True)
         deltas = {f"{b}_used": n for b, n in usage.items()}
         if held:
             await self.leases.beat()
@@ -241,9 +246,6 @@ class KeyService:
             over = [b for b in usage if limits.get(f"{b}_used", -1) >= 0
                     and used.get(f"{b}_used", 0) + usage[b] > limits[f"{b}_used"]]
             raise QuotaExceeded(over or list(usage))
-        if day != self._pruned_day:
-            self._pruned_day = day
-            await self._prune(day)
         return Reservation(self._charges, identity, usage, day, held=held)
 
     async def _prune(self, today: str) -> None:

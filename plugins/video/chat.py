@@ -119,6 +119,7 @@ class Answer:
         outcome = Outcome(self.progress.inline + answer_text(self.req, made), self.progress.reasoning, (),
                           self.tokens, "")
         self.delivered = True
+        await self.settle()  # before the answer leaves: a client may look at its usage right after
         return web.Response(body=orjson.dumps(self.surface.body(outcome)), content_type="application/json")
 
     async def stream(self) -> web.StreamResponse:
@@ -141,6 +142,7 @@ class Answer:
             content = self.progress.close() + answer_text(self.req, made)
             await sse.send(Delta(content=content), "")
             self.delivered = True
+            await self.settle()
             outcome = Outcome(self.progress.inline + content, self.progress.reasoning, (), self.tokens, "")
             await sse.end(self.surface.closing(outcome))
         except ConnectionResetError:

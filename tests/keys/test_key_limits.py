@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -124,6 +125,19 @@ async def test_a_reservation_counts_at_once_then_settles_or_refunds(keys: KeySer
     assert await used(keys, who.key_id) == {"chat": 1, "heavy": 0, "image": 3, "video": 0}
     counters = await keys.storage.counters(USAGE_NS + usage_day(), who.key_id)
     assert all(n == 0 for f, n in counters.items() if "_held:" in f)  # nothing left open
+
+
+async def test_a_key_without_limits_is_charged_once_its_answer_ended(keys: KeyService) -> None:
+    _, who = await managed(keys)
+    assert who.key_id is not None
+    before = await keys.storage.counters(USAGE_NS + usage_day(), who.key_id)
+    answered, failed = await keys.reserve(who, {"chat": 1}), await keys.reserve(who, {"chat": 1})
+    assert await keys.storage.counters(USAGE_NS + usage_day(), who.key_id) == before  # nothing can refuse it
+    await failed.refund()
+    await answered.settle()
+    assert (await used(keys, who.key_id))["chat"] == 1
+    await answered.refund()  # a settled charge taken back (a video job that failed later)
+    assert (await used(keys, who.key_id))["chat"] == 0
 
 
 async def test_concurrent_reservations_cannot_overshoot(keys: KeyService) -> None:
@@ -279,13 +293,17 @@ async def test_rpm_and_concurrency_are_shared_by_gateways_on_one_storage(
     _, key = await a.keys.create(access={"concurrency": 1})
     await eventually(lambda: _known(b, key))
     fake_grok.inject("idle_gap", endpoint="chat", after_lines=5, delay=15.0)
-    stream = await a.sdk(key).chat.completions.create(model="grok-4", messages=LONG, stream=True)
-    await stream.__anext__()  # the answer is under way on gateway a
-    with pytest.raises(openai.RateLimitError) as caught:
-        await b.sdk(key).chat.completions.create(model="grok-4", messages=HI)
-    error = error_of(caught.value)
-    assert (error["code"], error["param"]) == ("concurrency_limit_exceeded", "concurrency")
-    await stream.close()  # the client goes away mid-answer
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        response = await http.post(f"{a.url}/v1/chat/completions",
+                                   json={"model": "grok-4", "messages": LONG, "stream": True})
+        assert response.status == 200
+        while b'"content":"Echo:' not in await response.content.readline():
+            pass  # the answer is under way on gateway a
+        with pytest.raises(openai.RateLimitError) as caught:
+            await b.sdk(key).chat.completions.create(model="grok-4", messages=HI)
+        error = error_of(caught.value)
+        assert (error["code"], error["param"]) == ("concurrency_limit_exceeded", "concurrency")
+        response.close()  # the client goes away mid-answer
     await eventually(lambda: _idle(a, key))
     assert (await b.sdk(key).chat.completions.create(model="grok-4", messages=HI)).choices
 
