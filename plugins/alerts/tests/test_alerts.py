@@ -222,7 +222,7 @@ async def test_one_worker_of_several_sends_and_the_rate_limit_holds(
         settings, [load_plugin("storage_local"), load_plugin("chat"), load_plugin("alerts")], load_entrypoints=False))
     await check(other)
     for token in tokens:  # one expiry at a time: three different alerts
-        resting = [t for t in tokens if t != token and pool.get(t).status.value == "active"]  # type: ignore[union-attr]
+        resting = [t for t in tokens if t != token and pool.get(t).status.value == "active"]
         for rest in resting:  # so the pool can only pick the account Grok refuses
             await pool.update(rest, status="disabled")
         fake_grok.inject("blocked", account=token, endpoint="chat")
