@@ -159,7 +159,11 @@ class Query:
             return False
         if self.tags and not set(self.tags) <= set(account.tags):
             return False
-        return not self.states or not set(self.states).isdisjoint(states(account))
+        if not self.states:
+            return True
+        bad, empty = is_invalid(account), is_exhausted(account)
+        return (bad and "invalid" in self.states) or (empty and "exhausted" in self.states) or (
+            not (bad or empty) and "active" in self.states)
 
 
 def counts(accounts: list[Account]) -> JSON:
