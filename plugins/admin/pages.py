@@ -62,6 +62,8 @@ PAGES = (
     Page("/admin/datacenter", "datacenter.html", title="Datacenter", order=40),
     Page("/admin/config", "config.html", title="Config", order=50),
     Page("/admin/cache", "cache.html", title="Cache", order=60),
+    Page("/admin/chat", "chat.html", title="Chat", order=70),
+    Page("/chat", "chat.html", name="Chat", public=True),
 )
 
 

@@ -44,7 +44,7 @@ def grok2api_add_routes(app: web.Application) -> list[web.AbstractRouteDef]:
 
     from grok2api_plugins.images.continuous import PATH, imagine_socket
     from grok2api_plugins.images.handler import image_method
-    from grok2api_plugins.images.uploads import upload_image
+    from grok2api_plugins.images.uploads import upload_image, upload_rules
 
     return [web.get("/v1/images/method", image_method), web.post("/v1/uploads/image", upload_image),
-            web.get(PATH, imagine_socket)]
+            web.get("/v1/uploads/image", upload_rules), web.get(PATH, imagine_socket)]

@@ -50,6 +50,13 @@ def _name(mime: str) -> str:
     return f"upload-{secrets.token_hex(16)}{_EXTENSIONS[mime]}"
 
 
+async def upload_rules(request: web.Request) -> web.Response:
+    """``GET /v1/uploads/image``: what an upload may be, so a page can check a file before sending it."""
+    settings: ImagesSettings = request.app[SETTINGS].images  # type: ignore[attr-defined]
+    return web.json_response({"field": FIELD, "max_bytes": int(settings.upload_max_mb * _MB),
+                              "mime_types": sorted(_EXTENSIONS)})
+
+
 async def upload_image(request: web.Request) -> web.Response:
     settings: ImagesSettings = request.app[SETTINGS].images  # type: ignore[attr-defined]
     file = _the_file(await read_multipart(request))

@@ -66,6 +66,10 @@ async def test_what_is_not_a_picture_is_refused_by_its_bytes(start_gateway: Star
 async def test_a_picture_over_the_limit_is_413_naming_it(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     live.app[SETTINGS].images = ImagesSettings(upload_max_mb=0.5)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        rules = (await http.get("/v1/uploads/image")).json()  # what a page checks before it sends
+    assert rules == {"field": "file", "max_bytes": 512 * 1024,
+                     "mime_types": ["image/gif", "image/jpeg", "image/png", "image/webp"]}
     big = png("big", 600 * 1024)
     message = refusal(await upload(live, files={"file": ("big.png", big, "image/png")}), 413, "file_too_large")
     assert "0.5 MB" in message and "images.upload_max_mb" in message
