@@ -55,13 +55,16 @@ class Leases:
             await self.storage.release_lock(name, owner)
 
     async def beat(self) -> None:
-        """Hold this process's heartbeat (once; renewed from then on) before a reservation is written."""
-        if not self._heartbeat:
-            self._heartbeat = True
-            if not await self.take(WORKER_LOCK.format(self.origin), self.origin):
-                logger.warning("API keys: this process's heartbeat lock is held by another; retrying")
-                self._held[WORKER_LOCK.format(self.origin)] = self.origin  # the next round takes it
-                self._start()
+        """Hold this process's heartbeat (once; renewed from then on) before a reservation is
+        written: without it, other workers would take the reservation for a crashed one's."""
+        if self._heartbeat:
+            return
+        name = WORKER_LOCK.format(self.origin)
+        if not await self.storage.acquire_lock(name, self.origin, self.ttl):  # a sweeper's probe, for a moment
+            logger.warning("API keys: this process's heartbeat lock is held by another; the next round takes it")
+        self._heartbeat = True
+        self._held[name] = self.origin
+        self._start()
 
     async def dead(self, origin: str) -> bool:
         """Whether the process ``origin`` stopped renewing its heartbeat (crashed or stopped)."""
