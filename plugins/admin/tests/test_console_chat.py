@@ -204,6 +204,23 @@ async def test_continuous_generation_over_the_socket(site: Callable[..., Any], v
     live.pages.assert_clean()
 
 
+async def test_a_refused_key_shows_on_the_socket_metrics(site: Callable[..., Any], viewport: Viewport) -> None:
+    live: Site = await site("imagine_ws_experimental")
+    page = await open_chat(live, viewport)
+    await page.click('[data-tab="image"]')
+    await expect(page.locator("[data-experimental]").first).to_be_visible()
+    await live.client.app[KEYS].update(KEY, is_active=False)
+    await page.fill("[data-image-prompt]", "not with this key")
+    await page.select_option("[data-image-form] select[name=mode]", "continuous")
+    assert await page.locator("[data-image-form] input[name=n]").is_hidden()
+    await page.click("[data-image-go]")
+    await expect(page.locator('[data-metric="status"]')).to_have_text("auth rejected")
+    await expect(page.locator('[data-metric="error"]')).to_have_text("Invalid API key")
+    await expect(page.locator("[data-image-go]")).to_be_enabled()
+    assert not live.fake.requests_to("imagine")
+    live.pages.assert_clean()
+
+
 async def test_the_video_tab_sends_every_field_and_a_reference(site: Callable[..., Any], viewport: Viewport,
                                                               tmp_path: Path) -> None:
     live: Site = await site()

@@ -202,6 +202,10 @@ export function setUpImages({ model }) {
     if (experimental && values.mode === "continuous") continuous(values);
     else single(values);
   });
+  const mode = form.querySelector("select[name=mode]");
+  mode.addEventListener("change", () => { // continuous batches are the socket's six: n does not apply
+    form.querySelector("input[name=n]").closest(".field").hidden = experimental && mode.value === "continuous";
+  });
   stop.addEventListener("click", () => {
     running?.stop();
     running = null;
