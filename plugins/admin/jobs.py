@@ -6,10 +6,12 @@ Every worker runs a :class:`JobRunner`; the one that holds a job's lock (a stora
 with an expiry, renewed after every chunk) works it chunk by chunk and records how far
 it got. A worker that dies stops renewing: when the lock expires, another worker (or
 the next start) resumes the job at the chunk it had reached. A chunk is applied again
-when its worker died midway; every operation tolerates that. Cancelling sets a flag the
-worker reads between chunks. The accounts a chunk failed on are kept beside the job
-(``<job>:failed:<n>``), so a retry makes a new job of just those. Finished jobs are kept
-for a week.
+when its worker died midway; every operation tolerates that. Cancelling and pausing set
+a flag the worker reads between chunks; a paused job keeps its cursor and its chunks, no
+worker holds it, and resuming queues it again for any worker. A job no worker holds is
+paused or cancelled at once, under its lock. The accounts a chunk failed on are kept
+beside the job (``<job>:failed:<n>``), so a retry makes a new job of just those.
+Finished jobs are kept for a week.
 """
 
 from __future__ import annotations
@@ -48,12 +50,31 @@ LOCK_TTL = 30.0
 POLL_SEC = 1.0
 KEEP_SEC = 7 * 24 * 3600
 MAX_ERRORS = 20
-ACTIVE = ("queued", "running")
+KEEPALIVE_POLLS = 30  # half-second polls of a quiet event stream between comments (15 s)
+ACTIVE = ("queued", "running")  # what a runner works
+UNFINISHED = (*ACTIVE, "paused")  # not ended: kept without expiry, followed, not retried
 Operation = Callable[[web.Application, list[str]], Awaitable[tuple[int, dict[str, str]]]]
 
 
 def _failed_key(job_id: str, chunk: int) -> str:
     return f"{job_id}:failed:{chunk}"
+
+
+def _lock(job_id: str) -> str:
+    return f"admin:job:{job_id}"
+
+
+def _due(job: JSON) -> bool:
+    """A runner's to work: active, or paused with a cancel that came as its worker let it go."""
+    return job.get("state") in ACTIVE or (job.get("state") == "paused" and bool(job.get("cancel")))
+
+
+async def _finish(storage: Storage, job_id: str, job: JSON, state: str, reason: str | None) -> None:
+    """The job's final record (kept a week) and its chunks gone."""
+    final = {**job, "state": state, "reason": reason, "updated_at": now_ms(), "finished_at": now_ms()}
+    await storage.put(NS_JOBS, job_id, final, ttl=KEEP_SEC)
+    await storage.delete_many(NS_ITEMS, [f"{job_id}:{n}" for n in range(job["chunks"])])
+    logger.info("admin job {} {}: {} done, {} failed", job_id, state, final["done"], final["failed"])
 
 
 async def _refresh(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
@@ -113,7 +134,7 @@ OPERATIONS: dict[str, Operation] = {
 
 
 class Jobs:
-    """Create, read and cancel jobs; :class:`JobRunner` works them."""
+    """Create, read, cancel, pause and resume jobs; :class:`JobRunner` works them."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -142,8 +163,8 @@ class Jobs:
     async def retry(self, job_id: str, username: str) -> JSON:
         """A new job of the same kind over the accounts an ended job failed on."""
         job = await self.get(job_id)
-        if job["state"] in ACTIVE:
-            raise ApiError(409, "The job is still running; retry its failed accounts once it has ended",
+        if job["state"] in UNFINISHED:
+            raise ApiError(409, "The job has not ended; retry its failed accounts once it has",
                            code="job_running")
         stored = await self.storage.get_many(NS_ITEMS, [_failed_key(job_id, n) for n in range(job["chunks"])])
         tokens = list(dict.fromkeys(t for chunk in stored.values() for t in chunk["tokens"]))
@@ -152,10 +173,57 @@ class Jobs:
         return await self.create(job["kind"], tokens, username)
 
     async def cancel(self, job_id: str) -> JSON:
+        """Its worker stops before the next chunk; a job no worker holds (paused) ends now."""
         job = await self.get(job_id)
-        if job["state"] in ACTIVE:
-            job = await self.storage.patch(NS_JOBS, job_id, {"cancel": True}) or job
+        if job["state"] in UNFINISHED:
+            job = await self._flag(job_id, {"cancel": True})
+            job = await self._unheld(job_id, lambda held: _finish(self.storage, job_id, held, "cancelled",
+                                                                 "cancelled by an admin")) or job
         return job
+
+    async def pause(self, job_id: str) -> JSON:
+        """Its worker stops before the next chunk and lets it go, cursor kept; a job no
+        worker holds is paused now. An ended job → 409."""
+        job = await self.get(job_id)
+        if job["state"] not in UNFINISHED:
+            raise ApiError(409, f"The job has ended ({job['state']}); there is nothing to pause", code="job_ended")
+        if job["state"] == "paused":
+            return job
+        job = await self._flag(job_id, {"pause": True})
+        return await self._unheld(job_id, lambda held: self._flag(job_id, {"state": "paused"})) or job
+
+    async def resume(self, job_id: str) -> JSON:
+        """A paused job back in the queue, for any worker to go on at its cursor; one whose
+        worker has not reached the pause yet simply goes on. Any other job → 409."""
+        job = await self.get(job_id)
+        if job["state"] == "paused":
+            return await self._flag(job_id, {"state": "queued", "pause": None})
+        if job["state"] not in ACTIVE or not job.get("pause"):
+            raise ApiError(409, f"The job is not paused ({job['state']})", code="job_not_paused")
+        job = await self._flag(job_id, {"pause": None})
+        if job["state"] == "paused":  # its worker paused it between our read and our write
+            job = await self._flag(job_id, {"state": "queued"})
+        return job
+
+    async def _flag(self, job_id: str, fields: JSON) -> JSON:
+        job = await self.storage.patch(NS_JOBS, job_id, {**fields, "updated_at": now_ms()})
+        if job is None:
+            raise ApiError(404, "No such job", code="job_not_found")
+        return job
+
+    async def _unheld(self, job_id: str, act: Callable[[JSON], Awaitable[object]]) -> JSON | None:
+        """``act`` on the job, under its lock, if no worker holds it and it has not ended;
+        then the job as it is. None when a worker has it: that worker reads the flag."""
+        owner = f"{self.storage.origin}-api-{random_hex(4)}"  # never the runner's name: its lock is not ours
+        if not await self.storage.acquire_lock(_lock(job_id), owner, LOCK_TTL):
+            return None
+        try:
+            job = await self.get(job_id)
+            if job["state"] in UNFINISHED:
+                await act(job)
+            return await self.get(job_id)
+        finally:
+            await self.storage.release_lock(_lock(job_id), owner)
 
 
 class JobRunner:
@@ -189,31 +257,34 @@ class JobRunner:
     async def run_once(self) -> None:
         """Work every active job whose lock this worker can take."""
         for job_id, job in sorted((await self.storage.list(NS_JOBS)).items(), key=lambda kv: kv[1]["created_at"]):
-            if job.get("state") in ACTIVE and await self.storage.acquire_lock(self._lock(job_id), self.owner, LOCK_TTL):
+            if _due(job) and await self.storage.acquire_lock(_lock(job_id), self.owner, LOCK_TTL):
                 try:
                     await self._work(job_id)
                 finally:
-                    await self.storage.release_lock(self._lock(job_id), self.owner)
-
-    @staticmethod
-    def _lock(job_id: str) -> str:
-        return f"admin:job:{job_id}"
+                    await self.storage.release_lock(_lock(job_id), self.owner)
 
     async def _work(self, job_id: str) -> None:
         job = await self.storage.get(NS_JOBS, job_id)
-        if job is None or job.get("state") not in ACTIVE:
+        if job is None or not _due(job):
             return
-        resumed = job["state"] == "running"  # its worker stopped renewing the lock: take over where it was
-        job = await self._update(job_id, {"state": "running", "worker": self.owner,
-                                          "resumed": job.get("resumed", 0) + int(resumed)})
+        if job["state"] != "paused":  # (a paused one is here to be cancelled, below)
+            resumed = job["state"] == "running"  # its worker stopped renewing the lock: take over where it was
+            job = await self._update(job_id, {"state": "running", "worker": self.owner,
+                                              "resumed": job.get("resumed", 0) + int(resumed)})
         operation = OPERATIONS[job["kind"]]
         while job["cursor"] < job["chunks"]:
             if job.get("cancel"):
-                await self._finish(job_id, job, "cancelled", "cancelled by an admin")
+                await _finish(self.storage, job_id, job, "cancelled", "cancelled by an admin")
+                return
+            if job.get("pause"):
+                paused = await self._update(job_id, {"state": "paused"})
+                if not paused.get("pause"):  # resumed between our read and our write: back in the queue
+                    await self._update(job_id, {"state": "queued"})
                 return
             items = await self.storage.get(NS_ITEMS, f"{job_id}:{job['cursor']}")
             if items is None:
-                await self._finish(job_id, job, "failed", f"chunk {job['cursor']} of the job is missing from storage")
+                await _finish(self.storage, job_id, job, "failed",
+                              f"chunk {job['cursor']} of the job is missing from storage")
                 return
             done, errors = await operation(self.app, list(items["tokens"]))
             if errors:  # kept for a retry of the failed ones (``POST …/retry``), as long as the job record
@@ -225,22 +296,16 @@ class JobRunner:
                     kept[mask_secret(token)] = error
             job = await self._update(job_id, {"cursor": job["cursor"] + 1, "done": job["done"] + done,
                                               "failed": job["failed"] + len(errors), "errors": kept})
-            if not await self.storage.acquire_lock(self._lock(job_id), self.owner, LOCK_TTL):
+            if not await self.storage.acquire_lock(_lock(job_id), self.owner, LOCK_TTL):
                 return  # another worker took it over (this one stalled past the lock's expiry)
             await asyncio.sleep(0)  # traffic first
-        await self._finish(job_id, job, "finished", None)
+        await _finish(self.storage, job_id, job, "finished", None)
 
     async def _update(self, job_id: str, fields: JSON) -> JSON:
         job = await self.storage.patch(NS_JOBS, job_id, {**fields, "updated_at": now_ms()})
         if job is None:
             raise LookupError(f"job {job_id} vanished")
         return job
-
-    async def _finish(self, job_id: str, job: JSON, state: str, reason: str | None) -> None:
-        final = {**job, "state": state, "reason": reason, "updated_at": now_ms(), "finished_at": now_ms()}
-        await self.storage.put(NS_JOBS, job_id, final, ttl=KEEP_SEC)
-        await self.storage.delete_many(NS_ITEMS, [f"{job_id}:{n}" for n in range(job["chunks"])])
-        logger.info("admin job {} {}: {} done, {} failed", job_id, state, final["done"], final["failed"])
 
 
 JOBS = web.AppKey("admin_jobs", Jobs)
@@ -289,6 +354,14 @@ async def cancel_job(request: web.Request) -> web.Response:
     return reply(request, {"job": await request.app[JOBS].cancel(request.match_info["job_id"])})
 
 
+async def pause_job(request: web.Request) -> web.Response:
+    return reply(request, {"job": await request.app[JOBS].pause(request.match_info["job_id"])})
+
+
+async def resume_job(request: web.Request) -> web.Response:
+    return reply(request, {"job": await request.app[JOBS].resume(request.match_info["job_id"])})
+
+
 async def retry_job(request: web.Request) -> web.Response:
     """A new job over the accounts the named one failed on → 202 with the new job."""
     job = await request.app[JOBS].retry(request.match_info["job_id"], principal(request).username)
@@ -296,20 +369,27 @@ async def retry_job(request: web.Request) -> web.Response:
 
 
 async def job_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the job as it changes (``event: progress``), then ``event: end``."""
+    """Server-sent events: the job as it changes (``event: progress``), paused spells
+    included, then ``event: end`` once it has ended; a comment now and then while it is
+    quiet, so no proxy takes the stream for dead."""
     jobs = request.app[JOBS]
     job = await jobs.get(request.match_info["job_id"])
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     last: Any = None
+    quiet = 0
     while True:
         if job != last:
             await response.write(b"event: progress\ndata: " + orjson.dumps(job) + b"\n\n")
-            last = job
-        if job["state"] not in ACTIVE:
+            last, quiet = job, 0
+        elif quiet >= KEEPALIVE_POLLS:
+            await response.write(b": still there\n\n")
+            quiet = 0
+        if job["state"] not in UNFINISHED:
             await response.write(b"event: end\ndata: " + orjson.dumps({"state": job["state"]}) + b"\n\n")
             return response
         await asyncio.sleep(0.5)
+        quiet += 1
         job = await jobs.get(job["id"])
 
 
@@ -319,6 +399,8 @@ def job_routes() -> list[web.RouteDef]:
         web.get("/api/v1/admin/jobs", list_jobs),
         web.get("/api/v1/admin/jobs/{job_id}", get_job),
         web.post("/api/v1/admin/jobs/{job_id}/cancel", cancel_job),
+        web.post("/api/v1/admin/jobs/{job_id}/pause", pause_job),
+        web.post("/api/v1/admin/jobs/{job_id}/resume", resume_job),
         web.post("/api/v1/admin/jobs/{job_id}/retry", retry_job),
         web.get("/api/v1/admin/jobs/{job_id}/events", job_events),
     ]

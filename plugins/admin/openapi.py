@@ -44,6 +44,8 @@ SUMMARIES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("GET", "/api/v1/admin/jobs"): ("jobs", "Every job, newest first", False),
     ("GET", "/api/v1/admin/jobs/{job_id}"): ("jobs", "One job's state", False),
     ("POST", "/api/v1/admin/jobs/{job_id}/cancel"): ("jobs", "Cancel a job before its next chunk", False),
+    ("POST", "/api/v1/admin/jobs/{job_id}/pause"): ("jobs", "Pause a job before its next chunk", False),
+    ("POST", "/api/v1/admin/jobs/{job_id}/resume"): ("jobs", "Queue a paused job to go on where it stopped", False),
     ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ("jobs", "A new job over the accounts a job failed on", False),
     ("GET", "/api/v1/admin/jobs/{job_id}/events"): ("jobs", "A job's progress as server-sent events", False),
     ("GET", "/api/v1/admin/keys"): ("keys", "Managed API keys with today's usage", True),

@@ -1,19 +1,25 @@
 """Batch jobs: created by the API, worked chunk by chunk by whichever worker holds the lock,
-resumed when that worker dies, cancelled between chunks, followed over SSE."""
+resumed when that worker dies, cancelled, paused and resumed between chunks, followed over SSE."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
+from aiohttp import ClientResponse
 
-from grok2api.api import POOL, STORAGE
+from grok2api.api import POOL, STORAGE, Settings
+from grok2api.testing.engines import fresh_database
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
+from grok2api.testing.pytest_plugin import GatewayFactory
 from grok2api_plugins.admin import jobs
 from grok2api_plugins.admin.jobs import NS_ITEMS, NS_JOBS, JobRunner, Jobs
 
-from .support import Admin, Client, account, auth, changed
+from .support import PLUGINS, Admin, Client, account, auth, body_of, changed
 
 TOKENS = [f"job-token-{n:02d}-" + "z" * 24 for n in range(7)]
 
@@ -158,3 +164,130 @@ async def test_a_retry_is_a_new_job_over_the_failed_accounts(admin: Admin, manua
     assert (final["state"], final["done"], final["failed"]) == ("finished", 3, 0)
     none = await client.post(f"/api/v1/admin/jobs/{again['id']}/retry", headers=h)
     assert none.status == 400 and (await none.json())["error"]["param"] == "job_id"
+
+
+async def next_event(stream: ClientResponse) -> tuple[str, dict[str, Any]]:
+    """The next event of a job's event stream (comments skipped): its name and data."""
+    name = ""
+    while raw := await stream.content.readline():  # b"" only at the end
+        line = raw.decode().rstrip("\n")
+        if not line or line.startswith(":"):
+            continue
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            return name, orjson.loads(line[6:])
+        else:
+            raise AssertionError(f"not an event line: {line!r}")
+    raise AssertionError("the stream ended")
+
+
+async def event_with(stream: ClientResponse, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Reads a job's events until one's job passes ``check`` (the stream must not end first)."""
+    while True:
+        name, data = await next_event(stream)
+        assert name == "progress", (name, data)
+        if check(data):
+            return data
+
+
+async def until_state(client: Client, job_id: str, state: str) -> dict[str, Any]:
+    """The job's record once it is in ``state`` (a state, not a time, is awaited)."""
+    while (record := await job_record(client, job_id))["state"] != state:
+        await asyncio.sleep(0.02)
+    return record
+
+
+Workers = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def workers(request: pytest.FixtureRequest, admin: Admin, gateway: GatewayFactory,
+                  make_settings: Callable[..., Settings]) -> Workers:
+    """``await workers(grok=...)``: one more worker on the same storage each call (the
+    first call's settings hold): the local SQLite file, or a fresh Redis database."""
+    if request.param == "sqlite":
+        return admin
+    settings: list[Settings] = []
+
+    async def worker(**sections: dict[str, Any]) -> Client:
+        if not settings:
+            url = await fresh_database("redis")
+            settings.append(make_settings(server={"storage_type": "redis", "storage_url": url}, **sections))
+        client: Client = await gateway("storage_redis", *PLUGINS[1:], settings=settings[0])
+        return client
+
+    return worker
+
+
+async def test_a_paused_job_keeps_its_place_and_another_worker_finishes_it(
+        workers: Workers, manual: None, fake_grok: FakeGrok) -> None:
+    for token in TOKENS:
+        fake_grok.add_account(token)
+    for token in (TOKENS[0], TOKENS[3]):  # the first two chunks answer slowly: the pause lands mid-job
+        fake_grok.inject("slow_first_byte", account=token, endpoint="rate_limits", delay=1.5)
+    one = await workers(grok={**fake_grok.grok_settings(), "timeout": 10})
+    h = auth(await changed(one))
+    await body_of(await one.post("/api/v1/admin/tokens/add", json={"tokens": TOKENS}, headers=h))
+    two = await workers()  # another worker on the same storage
+    job = (await body_of(await one.post("/api/v1/admin/jobs", json={"kind": "refresh"}, headers=h), 202))["job"]
+    work = asyncio.create_task(runner(one).run_once())
+    await until_state(one, job["id"], "running")
+    stream = await two.get(f"/api/v1/admin/jobs/{job['id']}/events", headers=h)
+    asked = (await body_of(await two.post(f"/api/v1/admin/jobs/{job['id']}/pause", headers=h)))["job"]
+    assert asked["pause"] is True and asked["state"] == "running"  # worker one holds it: it stops between chunks
+    await work
+    paused = await job_record(one, job["id"])
+    assert paused["state"] == "paused"
+    assert 0 < paused["cursor"] < paused["chunks"] and paused["done"] + paused["failed"] == 3 * paused["cursor"]
+    seen = await event_with(stream, lambda j: j["state"] == "paused")  # reported, and the stream goes on
+    assert seen["cursor"] == paused["cursor"]
+    await runner(one).run_once()
+    await runner(two).run_once()
+    assert await job_record(one, job["id"]) == paused  # no worker takes a paused job: its progress stands still
+    retry = await one.post(f"/api/v1/admin/jobs/{job['id']}/retry", headers=h)
+    assert retry.status == 409  # not ended
+
+    resumed = (await body_of(await one.post(f"/api/v1/admin/jobs/{job['id']}/resume", headers=h)))["job"]
+    assert resumed["state"] == "queued" and "pause" not in resumed
+    await runner(two).run_once()
+    final = await job_record(two, job["id"])
+    assert (final["state"], final["done"], final["failed"], final["cursor"]) == ("finished", 7, 0, 3)
+    assert final["worker"] == two.app[STORAGE].origin and final["resumed"] == 0  # a resume is no take-over
+    synced = Counter(r.sso for r in fake_grok.requests_to("rate_limits"))
+    assert set(synced) == set(TOKENS) and len(set(synced.values())) == 1  # each account refreshed once
+    await event_with(stream, lambda j: j["state"] == "finished")
+    assert await next_event(stream) == ("end", {"state": "finished"})
+    stream.close()
+
+
+async def test_pause_and_resume_refusals_and_a_job_no_worker_holds(admin: Admin, manual: None) -> None:
+    client, h = await ready(admin)
+    for verb in ("pause", "resume"):
+        missing = await client.post(f"/api/v1/admin/jobs/job-00000000/{verb}", headers=h)
+        assert missing.status == 404 and (await missing.json())["error"]["code"] == "job_not_found"
+    job = (await body_of(await client.post("/api/v1/admin/jobs", json={"kind": "disable"}, headers=h), 202))["job"]
+    url = f"/api/v1/admin/jobs/{job['id']}"
+    early = await client.post(f"{url}/resume", headers=h)
+    assert early.status == 409 and (await early.json())["error"]["code"] == "job_not_paused"
+    paused = (await body_of(await client.post(f"{url}/pause", headers=h)))["job"]
+    assert paused["state"] == "paused"  # queued, held by no worker: paused at once
+    assert (await body_of(await client.post(f"{url}/pause", headers=h)))["job"]["state"] == "paused"
+    await runner(client).run_once()
+    assert (await job_record(client, job["id"]))["done"] == 0
+    assert len(await client.app[STORAGE].list(NS_ITEMS)) == 3  # its chunks are kept for the resume
+    cancelled = (await body_of(await client.post(f"{url}/cancel", headers=h)))["job"]
+    assert (cancelled["state"], cancelled["done"]) == ("cancelled", 0)  # no worker to wait for
+    assert await client.app[STORAGE].list(NS_ITEMS) == {}
+    for verb, code in (("pause", "job_ended"), ("resume", "job_not_paused")):
+        refused = await client.post(f"{url}/{verb}", headers=h)
+        assert refused.status == 409 and (await refused.json())["error"]["code"] == code
+    assert not any(a.status.value == "disabled" for a in client.app[POOL].accounts())
+
+    again = (await body_of(await client.post("/api/v1/admin/jobs", json={"kind": "disable"}, headers=h), 202))["job"]
+    await body_of(await client.post(f"/api/v1/admin/jobs/{again['id']}/pause", headers=h))
+    await body_of(await client.post(f"/api/v1/admin/jobs/{again['id']}/resume", headers=h))
+    await runner(client).run_once()
+    assert (await job_record(client, again["id"]))["state"] == "finished"
+    done = await client.post(f"/api/v1/admin/jobs/{again['id']}/pause", headers=h)
+    assert done.status == 409 and (await done.json())["error"]["code"] == "job_ended"
