@@ -107,6 +107,12 @@ async def test_reasoning_is_shown_apart_from_the_answer(site: Callable[..., Any]
     await expect(reasoning).to_be_visible()
     thought = await reasoning.locator(".reasoning-text").text_content()
     assert thought and thought.strip() and thought.strip() not in (await answer.text_content() or "")
+    await page.click("label.switch")  # the same as one JSON answer
+    assert not await page.locator("[data-stream]").is_checked()
+    await say(page, "no stream now")
+    await expect(page.locator(".bubble.assistant .answer").nth(1)).to_contain_text("Echo: no stream now")
+    await expect(page.locator(".bubble.assistant .reasoning").nth(1)).to_be_visible()
+    assert live.chats()[-1].json["message"].endswith("no stream now")
     live.pages.assert_clean()
 
 
