@@ -192,8 +192,10 @@ export function progressBar() {
     fill, text);
   return {
     element,
-    set(done, total, label = "") {
+    /** ``paused``: the job waits to be resumed (the bar turns orange). */
+    set(done, total, label = "", { paused = false } = {}) {
       const percent = total ? Math.min(100, Math.round((done / total) * 100)) : 0;
+      element.classList.toggle("paused", paused);
       fill.style.width = `${percent}%`;
       element.setAttribute("aria-valuenow", String(percent));
       text.textContent = label || `${done} / ${total} (${percent}%)`;
@@ -201,23 +203,37 @@ export function progressBar() {
   };
 }
 
+/** Whether a batch job has ended: a paused one has not (it waits to be resumed). */
+export function jobEnded(job) {
+  return !["queued", "running", "paused"].includes(job.state);
+}
+
 /**
- * Follows a batch job over its server-sent events: ``onProgress(job)`` on every change;
- * resolves with the final job record. Falls back to polling if the stream breaks.
+ * Follows a batch job over its server-sent events: ``onProgress(job)`` on every change,
+ * a paused spell included; resolves with the final job record. When the stream ends or
+ * breaks for good, the job is read again, and followed again unless it has ended.
  */
 export function watchJob(jobId, onProgress) {
   const url = `/api/v1/admin/jobs/${encodeURIComponent(jobId)}`;
   return new Promise((resolve, reject) => {
-    const source = new EventSource(`${url}/events`);
-    source.addEventListener("progress", (event) => onProgress(JSON.parse(event.data)));
-    source.addEventListener("end", async () => {
-      source.close();
-      try { resolve((await api(url)).job); } catch (error) { reject(error); }
-    });
-    source.onerror = async () => {
-      if (source.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
-      try { resolve((await api(url)).job); } catch (error) { reject(error); }
+    const follow = () => {
+      const source = new EventSource(`${url}/events`);
+      const reread = async () => {
+        source.close();
+        try {
+          const { job } = await api(url);
+          if (jobEnded(job)) { resolve(job); return; }
+          onProgress(job);
+          setTimeout(follow, 2000);
+        } catch (error) { reject(error); }
+      };
+      source.addEventListener("progress", (event) => onProgress(JSON.parse(event.data)));
+      source.addEventListener("end", reread);
+      source.onerror = () => {
+        if (source.readyState === EventSource.CLOSED) reread(); // else the browser reconnects by itself
+      };
     };
+    follow();
   });
 }
 

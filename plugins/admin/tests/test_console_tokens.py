@@ -1,9 +1,10 @@
 """The console's token page in real Chromium, at desktop and phone widths: signing in and
-out, the filters against the server's counts, a batch refresh followed to its end, notes
-kept as text, and the phone's drawer and bottom batch bar."""
+out, the filters against the server's counts, a batch refresh followed to its end, stopped,
+paused and resumed, notes kept as text, and the phone's drawer and bottom batch bar."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -202,6 +203,54 @@ async def test_a_batch_job_is_stopped(
     job = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
     assert job["state"] == "cancelled" and job["done"] + job["failed"] < 10
     await expect(page.locator('[data-action="stop-job"]')).to_be_hidden()
+    pages.assert_clean()
+
+
+async def job_running(client: Client, h: dict[str, str]) -> dict[str, Any]:
+    """The newest job once a worker is working it (a state is awaited, not a time)."""
+    while True:
+        job: dict[str, Any] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
+        if job["state"] == "running":
+            return job
+        await asyncio.sleep(0.05)
+
+
+@by_viewport
+async def test_a_batch_job_is_paused_and_resumed(
+        admin: Admin, browser: BrowserFactory, viewport: Viewport, fake_grok: FakeGrok,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "CHUNK", 5)
+    for token in TOKENS:
+        fake_grok.add_account(token)
+    for token in (TOKENS[0], TOKENS[5]):  # the first two chunks answer slowly: the job is mid-way when paused
+        fake_grok.inject("slow_first_byte", account=token, endpoint="rate_limits", delay=1.5)
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
+    h = auth((await login(client))["token"])
+    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": TOKENS}))
+    pages = browser(client)
+    page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
+    await expect_count(page, "20 accounts")
+    await page.check("[data-select-page]")
+    await page.click('[data-job="refresh"]')
+    title, text, toggle = page.locator("[data-job-title]"), page.locator(".progress-text"), page.locator(
+        '[data-action="pause-job"]')
+    await job_running(client, h)
+    await toggle.click()
+    await expect(title).to_have_text("Refreshing 20 accounts: paused", timeout=30_000)
+    await expect(toggle).to_have_text("Resume")
+    await expect(toggle).to_be_enabled()
+    paused = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
+    assert paused["state"] == "paused" and 0 < paused["done"] < 20  # stopped between chunks, mid-way
+    await expect(text).to_have_text(f"{paused['done']} / 20 · paused")  # the count the job stopped at
+    await expect(page.locator(".progress")).to_have_class(re.compile(r"\bpaused\b"))
+    await pages.screenshot(page, "token-job-paused", viewport)
+    await toggle.click()
+    await expect(title).to_have_text("Refreshing 20 accounts: done", timeout=30_000)
+    await expect(text).to_have_text("20 / 20")
+    await expect(page.locator(".progress")).not_to_have_class(re.compile(r"\bpaused\b"))
+    await expect(toggle).to_be_hidden()
+    final = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
+    assert (final["id"], final["state"], final["done"]) == (paused["id"], "finished", 20)
     pages.assert_clean()
 
 

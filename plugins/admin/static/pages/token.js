@@ -4,7 +4,7 @@
 // leave only through the export. Every value from the pool is rendered as text.
 import {
   api, h, toast, report, modal, confirmDialog, field, showFieldError, clearFieldErrors,
-  formatTime, formatNumber, progressBar, watchJob,
+  formatTime, formatNumber, jobEnded, progressBar, watchJob,
 } from "../console.js";
 
 const TOKENS = "/api/v1/admin/tokens";
@@ -436,17 +436,26 @@ async function startJob(kind) {
   }
 }
 
+/** The bar and its buttons from the job record alone (a flag asked for shows until its worker acts). */
 function showJob(job) {
-  const finished = !["queued", "running"].includes(job.state);
-  const title = JOB_TITLES[job.kind] || job.kind;
-  const states = { finished: "done", cancelled: "stopped", failed: "failed" };
-  $("[data-job-title]").textContent = finished
-    ? `${title} ${plural(job.total, "account")}: ${states[job.state] || job.state}`
-    : `${title} ${plural(job.total, "account")}…`;
+  const finished = jobEnded(job);
+  const paused = job.state === "paused";
+  const title = `${JOB_TITLES[job.kind] || job.kind} ${plural(job.total, "account")}`;
+  const states = { finished: "done", cancelled: "stopped", failed: "failed", paused: "paused" };
+  let heading = finished || paused ? `${title}: ${states[job.state] || job.state}` : `${title}…`;
+  if (!finished && job.cancel) heading = "Stopping after the current chunk…";
+  else if (!paused && !finished && job.pause) heading = "Pausing after the current chunk…";
+  $("[data-job-title]").textContent = heading;
   const handled = job.done + job.failed;
   bar.set(handled, job.total, `${formatNumber(handled)} / ${formatNumber(job.total)}`
-    + (job.failed ? ` · ${formatNumber(job.failed)} failed` : ""));
-  $('[data-action="stop-job"]').hidden = finished;
+    + (job.failed ? ` · ${formatNumber(job.failed)} failed` : "") + (paused ? " · paused" : ""), { paused });
+  const stop = $('[data-action="stop-job"]');
+  stop.hidden = finished;
+  stop.disabled = Boolean(job.cancel);
+  const toggle = $('[data-action="pause-job"]');
+  toggle.hidden = finished;
+  toggle.textContent = paused ? "Resume" : "Pause";
+  toggle.disabled = Boolean(job.cancel || (job.pause && !paused));
   $('[data-action="retry-job"]').hidden = !finished || !job.failed;
   $('[data-action="close-job"]').hidden = !finished;
   const errors = Object.entries(job.errors || {});
@@ -460,7 +469,6 @@ function showJob(job) {
 async function follow(job) {
   state.job = job;
   $("[data-job-panel]").hidden = false;
-  $('[data-action="stop-job"]').disabled = false;
   showJob(job);
   renderBatch();
   try {
@@ -482,16 +490,24 @@ function closeJob() {
   renderBatch();
 }
 
-async function stopJob() {
-  const button = $('[data-action="stop-job"]');
+/** Stop, pause or resume: the button waits for the job's next record, which the stream brings. */
+async function askJob(button, verb) {
   button.disabled = true;
   try {
-    await api(`${JOBS}/${encodeURIComponent(state.job.id)}/cancel`, { method: "POST" });
-    $("[data-job-title]").textContent = "Stopping after the current chunk…";
+    await api(`${JOBS}/${encodeURIComponent(state.job.id)}/${verb}`, { method: "POST" });
   } catch (error) {
     button.disabled = false;
     report(error);
   }
+}
+
+function stopJob() {
+  askJob($('[data-action="stop-job"]'), "cancel");
+}
+
+function pauseJob() {
+  const button = $('[data-action="pause-job"]');
+  askJob(button, button.textContent === "Resume" ? "resume" : "pause");
 }
 
 async function retryJob() {
@@ -503,11 +519,11 @@ async function retryJob() {
   }
 }
 
-/** A job still running (started from another tab, or before a reload) is shown again. */
-async function resumeJob() {
+/** A job not ended (started from another tab, or before a reload; paused too) is shown again. */
+async function showUnended() {
   try {
     const { jobs } = await api(JOBS);
-    const running = jobs.find((job) => ["queued", "running"].includes(job.state));
+    const running = jobs.find((job) => !jobEnded(job));
     if (running && !state.job) follow(running);
   } catch (error) {
     report(error);
@@ -567,6 +583,7 @@ const actions = {
     renderBatch();
   },
   "stop-job": stopJob,
+  "pause-job": pauseJob,
   "retry-job": retryJob,
   "close-job": closeJob,
 };
@@ -578,5 +595,5 @@ document.addEventListener("click", (event) => {
 });
 
 load();
-resumeJob();
+showUnended();
 setInterval(refreshCounts, COUNTS_EVERY_MS);
