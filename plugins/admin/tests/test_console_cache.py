@@ -1,9 +1,12 @@
 """The cache page in real Chromium: a cached image listed with its preview (served by the
 gateway's own /v1/files), viewed and deleted; online asset counts loaded for a selection and
-the assets cleared by a job with progress and a retry of the account Grok refused."""
+the assets cleared by a job with progress, pause and resume, and a retry of the account
+Grok refused."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import struct
 import zlib
 
@@ -15,7 +18,7 @@ from grok2api.testing.browser import VIEWPORTS, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 from grok2api_plugins.admin import jobs
 
-from .support import Admin, auth, login
+from .support import Admin, auth, body_of, login
 
 pytestmark = pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: v.name)
 
@@ -107,4 +110,42 @@ async def test_the_cache_page_lists_previews_deletes_and_clears_online_assets(
     await page.locator("[data-batch-actions] button", has_text="Retry failed").click()
     await expect(page.locator("[data-batch-count]")).to_have_text("0 of 1 cleared, 1 failed", timeout=15_000)
     await pages.screenshot(page, "cache-online", viewport)
+    pages.assert_clean()
+
+
+async def test_clearing_online_assets_is_paused_and_resumed(
+        admin: Admin, fake_grok: FakeGrok, browser: BrowserFactory, viewport: Viewport,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "CHUNK", 1)  # a chunk per account
+    tokens = [f"cache-pause-token-{n}-" + "p" * 24 for n in range(3)]
+    for n, token in enumerate(tokens):
+        owner = fake_grok.add_account(token)
+        path = f"users/{owner.user_id}/p{n}/content"
+        fake_grok.assets[path] = StoredAsset(f"p{n}", path, "image/png", PNG, owner.user_id)
+    for token in tokens[:2]:  # the first two accounts' lists come slowly: the job is mid-way when paused
+        fake_grok.inject("slow_first_byte", account=token, endpoint="list_assets", delay=1.5)
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
+    h = auth((await login(client))["token"])
+    await body_of(await client.post("/api/v1/admin/tokens/add", json={"tokens": tokens}, headers=h))
+    pages = browser(client)
+    page = await pages.open("/admin/cache", viewport, login=("admin", "admin"))
+    await page.click("[data-tab=online]")
+    await expect(page.locator("[data-online-rows] tr[data-id]")).to_have_count(3)
+    await page.check("[data-select-page=online]")
+    await page.locator("[data-batch-actions] button", has_text="Clear assets").click()
+    await page.locator(".modal .button.danger", has_text="Clear assets").click()
+    while (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]["state"] != "running":
+        await asyncio.sleep(0.05)  # a state is awaited: a worker has the job
+    toggle = page.locator("[data-batch-actions] button", has_text=re.compile("^(Pause|Resume)$"))
+    await toggle.click()
+    text = page.locator("[data-batch] .progress-text")
+    await expect(text).to_have_text(re.compile(r"^[12] / 3 · paused$"), timeout=30_000)
+    await expect(toggle).to_have_text("Resume")
+    job = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
+    assert job["state"] == "paused" and await text.text_content() == f"{job['done']} / 3 · paused"
+    assert len(fake_grok.assets) == 3 - job["done"]  # the accounts after the pause keep their assets
+    await pages.screenshot(page, "cache-job-paused", viewport)
+    await toggle.click()
+    await expect(page.locator("[data-batch-count]")).to_have_text("3 of 3 cleared", timeout=30_000)
+    assert not fake_grok.assets
     pages.assert_clean()

@@ -1,7 +1,7 @@
 // The cache page: the local media cache (cards, paged lists with previews from the gateway's
 // own /v1/files URLs, view, delete, batch delete) and each account's online assets (counts
-// loaded for a selection in chunks, cleared by a clear_assets job with live progress, stop,
-// and a retry of the accounts that failed). Names and notes are shown as text only.
+// loaded for a selection in chunks, cleared by a clear_assets job with live progress, pause,
+// resume, stop, and a retry of the accounts that failed). Names and notes are shown as text only.
 import { api, confirmDialog, formatBytes, formatNumber, formatTime, h, modal, progressBar, report, toast, watchJob }
   from "../console.js";
 
@@ -119,19 +119,37 @@ function drawBatch(content = null) {
       "Delete"), unselect]));
 }
 
-/** Progress of a batch operation in the bar; ``finish`` leaves its outcome there with a retry of the failures. */
-function progressTask(label, total, stop) {
+/**
+ * Progress of a batch operation in the bar; ``finish`` leaves its outcome there with a retry of the failures.
+ * ``pause(wanted)`` (a job's) adds a Pause/Resume toggle; it resolves true once the server took the request,
+ * and the toggle waits for the next ``set`` to show what the job did.
+ */
+function progressTask(label, total, stop, { pause = null } = {}) {
   const bar = progressBar();
   bar.set(0, total);
   const stopButton = h("button", { class: "button small", type: "button", on: { click: () => {
     stopButton.disabled = true;
     stop();
   } } }, "Stop");
+  let paused = false;
+  const pauseButton = pause && h("button", { class: "button small", type: "button", on: { click: async () => {
+    pauseButton.disabled = true;
+    if (!await pause(!paused)) pauseButton.disabled = false;
+  } } }, "Pause");
   task = { label };
-  drawBatch({ label, actions: [bar.element, stopButton] });
+  drawBatch({ label, actions: [bar.element, pauseButton, stopButton].filter(Boolean) });
   return {
-    set: (done, failed = 0) => bar.set(done + failed, total,
-      `${done + failed} / ${total}${failed ? ` · ${failed} failed` : ""}`),
+    /** ``paused``: the job waits to be resumed; ``pausing``/``stopping``: its worker is yet to act. */
+    set(done, failed = 0, { paused: now = false, pausing = false, stopping = false } = {}) {
+      paused = now;
+      const state = stopping ? " · stopping…" : now ? " · paused" : pausing ? " · pausing…" : "";
+      bar.set(done + failed, total, `${done + failed} / ${total}${failed ? ` · ${failed} failed` : ""}${state}`,
+        { paused: now });
+      if (pauseButton) {
+        pauseButton.textContent = now ? "Resume" : "Pause";
+        pauseButton.disabled = pausing || stopping;
+      }
+    },
     /** ``failures``: [what, why] pairs, listed by the Details button; ``retry`` runs the failed ones again. */
     finish(message, { retry = null, failures = [] } = {}) {
       task = null;
@@ -357,10 +375,15 @@ async function clearAssets(ids, { retryOf = null } = {}) {
     report(error);
     return;
   }
+  const url = `/api/v1/admin/jobs/${encodeURIComponent(job.id)}`;
   const progress = progressTask(`Clearing the assets of ${job.total} account${job.total === 1 ? "" : "s"}`, job.total,
-    () => api(`/api/v1/admin/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST" }).catch(report));
+    () => api(`${url}/cancel`, { method: "POST" }).catch(report),
+    { pause: (wanted) => api(`${url}/${wanted ? "pause" : "resume"}`, { method: "POST" })
+      .then(() => true, (error) => { report(error); return false; }) });
   try {
-    const final = await watchJob(job.id, (update) => progress.set(update.done, update.failed));
+    const final = await watchJob(job.id, (update) => progress.set(update.done, update.failed, {
+      paused: update.state === "paused", pausing: Boolean(update.pause) && update.state !== "paused",
+      stopping: Boolean(update.cancel) }));
     progress.set(final.done, final.failed);
     await loadOnline(); // when each was last cleared
     const loaded = ids.filter((id) => online.counts.has(id));
