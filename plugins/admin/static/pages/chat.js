@@ -1,7 +1,7 @@
 // The chat pages: /chat (public: the visitor brings an API key) and /admin/chat (an admin picks a
 // managed key or makes one for the page; the gateway keeps only keys' hashes, so it cannot fill one
 // in). The key lives in this tab's sessionStorage. Models come from /v1/models, by tab.
-import { api, h, report, toast } from "../console.js";
+import { api, h, report } from "../console.js";
 import { apiKey, fillModels, v1 } from "./chat-api.js";
 import { setUpChat } from "./chat-talk.js";
 import { setUpImages } from "./chat-image.js";
@@ -45,9 +45,13 @@ function selectTab(name) {
 }
 for (const tab of document.querySelectorAll("[data-tab]")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
 
+const note = $("[data-key-note]");
+
 function useKey() {
   apiKey.set(keyBox.value);
-  toast(apiKey.get() ? "Key in use for this tab" : "Key removed", "success");
+  note.textContent = apiKey.get()
+    ? "Key in use. It stays in this tab only (sessionStorage) and is sent to this gateway alone."
+    : "No key: enter one to load the models.";
   loadModels();
 }
 $("[data-key-save]").addEventListener("click", useKey);
@@ -67,7 +71,7 @@ async function setUpAdminKeys() {
     const row = rows.find((r) => r.id === pick.value);
     keyBox.value = "";
     keyBox.placeholder = row ? `Paste the key ${row.display_key}` : "sk-…";
-    $("[data-key-note]").textContent = row
+    note.textContent = row
       ? "The gateway keeps only a hash of each key: paste this key's text (shown once when it was made), or make a new one."
       : "The key stays in this tab only (sessionStorage) and is sent to this gateway alone.";
     keyBox.focus();
