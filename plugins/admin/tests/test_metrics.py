@@ -79,6 +79,11 @@ async def test_metrics_count_chat_traffic_by_key_with_tokens_and_first_token(
                                 "by_state": {"active": 1, "invalid": 0, "exhausted": 0},
                                 "by_type": {"sso": 1, "supersso": 0}, "by_pool": {"ssoBasic": 1}}
     assert body["tokens"]["total"] == 1 and body["tokens"]["active"] == 1
+    raw = await (await client.get(f"/api/v1/admin/logs/requests?model={MODEL}", headers=h)).read()
+    assert managed_key.encode() not in raw
+    entries = orjson.loads(raw)["items"]
+    assert len(entries) == 3 and all(e["key_id"] == managed_id and e["key"] == "team-a" for e in entries)
+    assert sum(e["tokens_in"] for e in entries) == tokens_in and all(e["first_byte_ms"] >= 0 for e in entries)
 
 
 async def test_first_token_percentiles_come_from_the_buckets(gateway: GatewayFactory,
