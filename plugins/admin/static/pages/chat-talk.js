@@ -15,7 +15,7 @@ export function setUpChat({ model }) {
   const stop = $("[data-stop]");
   const stream = $("[data-stream]");
   const history = []; // {role, content, turn} as sent to the API; ``turn`` is an answer's bubble
-  let attached = []; // {file, preview, url}
+  let attached = []; // {file, preview}: the picked files and their local previews
   let running = null; // the AbortController of the answer being written
 
   const scroll = () => log.lastElementChild?.scrollIntoView({ block: "end" });
@@ -50,7 +50,8 @@ export function setUpChat({ model }) {
   /** An answer bubble: reasoning apart (collapsible), the answer as text, its retry button. */
   function answerBubble() {
     const thinking = h("pre", { class: "reasoning-text" });
-    const reasoning = h("details", { class: "reasoning", hidden: true }, h("summary", {}, "Reasoning"), thinking);
+    const reasoning = h("details", { class: "reasoning", open: true, hidden: true }, h("summary", {}, "Reasoning"),
+      thinking);
     const body = h("div", { class: "bubble-text answer" });
     const actions = h("div", { class: "bubble-actions" });
     const element = bubble("assistant", reasoning, body, actions);
@@ -74,12 +75,16 @@ export function setUpChat({ model }) {
     const messages = history.filter((m) => m.role && m.content).map(({ role, content }) => ({ role, content }));
     let text = "";
     let thought = "";
+    let frame = 0;
     const paint = () => {
+      cancelAnimationFrame(frame);
+      frame = 0;
       turn.body.replaceChildren(renderOutput(text || (thought ? "" : "…")));
       turn.thinking.textContent = thought;
       turn.reasoning.hidden = !thought;
       scroll();
     };
+    const paintSoon = () => { frame ||= requestAnimationFrame(paint); }; // once a frame, however many chunks
     try {
       const response = await v1("/v1/chat/completions", { method: "POST", signal: controller.signal,
         body: { model: model(), messages, stream: stream.checked } });
@@ -91,8 +96,9 @@ export function setUpChat({ model }) {
           const delta = chunk.choices?.[0]?.delta ?? {};
           if (delta.reasoning_content) thought += delta.reasoning_content;
           if (delta.content) text += delta.content;
-          paint();
+          paintSoon();
         }
+        paint();
       } else {
         const message = (await response.json()).choices?.[0]?.message ?? {};
         thought = message.reasoning_content ?? "";
@@ -104,7 +110,8 @@ export function setUpChat({ model }) {
         paint();
         turn.actions.append(h("span", { class: "muted small" }, "Stopped"));
       } else {
-        if (!text) turn.body.replaceChildren();
+        if (text) paint();
+        else { cancelAnimationFrame(frame); turn.body.replaceChildren(); }
         turn.body.append(h("p", { class: "field-error" }, error.message || String(error)));
         report(error);
       }
