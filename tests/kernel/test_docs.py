@@ -78,3 +78,13 @@ def test_readme_documents_every_config_key() -> None:
             continue  # documented by their SERVER_* variables
         for key in model.model_fields:
             assert f"`{section}.{key}`" in readme, f"README lacks {section}.{key}"
+
+
+def test_every_relative_link_in_the_docs_exists() -> None:
+    """Links and pictures (the console's screenshots) between the docs and the README."""
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)|<img src=\"([^\"]+)\"")
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for found in link.findall(page.read_text()):
+            target = next(t for t in found if t)
+            if "://" not in target and not target.startswith(("mailto:", "<")):
+                assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
