@@ -93,16 +93,16 @@ async def _tokens(args: argparse.Namespace, app: web.Application) -> int:
 
 
 def _storage_arguments(parser: argparse.ArgumentParser) -> None:
-    from grok2api.storage.transfer import arguments
+    from grok2api.storage.cli import arguments
 
     arguments(parser)
 
 
 async def _storage(args: argparse.Namespace, app: web.Application) -> int:
-    from grok2api.storage.transfer import run
-    from grok2api.web.appkeys import STORAGE
+    from grok2api.storage.cli import run
+    from grok2api.web.appkeys import SETTINGS, STORAGE
 
-    return await run(args, app[STORAGE])
+    return await run(args, app[STORAGE], app[SETTINGS].data_dir)
 
 
 def _smoke_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +126,7 @@ def grok2api_register_commands(commands: CommandRegistry) -> None:
                          run_app=_keys))
     commands.add(Command("tokens", "manage the account pool", arguments=_tokens_arguments, run_app=_tokens))
     commands.add(Command("storage", "export all stored data to a file, or import such a file (to move between "
-                         "engines)", arguments=_storage_arguments, run_app=_storage))
+                         "engines); rotate-key: encrypt the stored credentials with a new key",
+                         arguments=_storage_arguments, run_app=_storage))
     commands.add(Command("smoke", "check a running gateway end to end: health, login page, models, chat, images",
                          arguments=_smoke_arguments, run=_smoke))

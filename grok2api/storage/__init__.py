@@ -229,6 +229,12 @@ class Storage(abc.ABC):
     async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         """Changes after ``seq``; waits up to ``timeout`` seconds for the first."""
 
+    @abc.abstractmethod
+    async def compact(self) -> None:
+        """Forget what was overwritten: empty the change feed (a reader behind it gets a
+        ``reset``) and, where the engine can, rewrite its files without the freed space.
+        Run after credentials were sealed, so no old plain-text copy stays readable."""
+
     async def watch(self, seq: int, poll: float) -> AsyncIterator[Change]:
         """Every change after ``seq``, forever (cancel the task to stop)."""
         while True:

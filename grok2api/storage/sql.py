@@ -243,6 +243,9 @@ class SqlStorage(Storage):
     #: (:class:`ThreadedEngine`) instead of on its async driver
     threads: int = 0
     schema_version = len(SCHEMA_STEPS)
+    #: run in order on one connection outside a transaction by :meth:`compact`, to rewrite
+    #: the tables without freed space (best effort: a failure is logged)
+    compact_statements: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -698,6 +701,43 @@ class SqlStorage(Storage):
             return [Change(int(s), ns, key, op, origin or "") for s, ns, key, op, origin in rows]
 
         return await self._run_read(work)
+
+    async def compact(self) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(delete(changes))
+            end = conn.execute(_FEED_END).scalar_one()
+            conn.execute(update(meta).where(meta.c.name == FEED_TRIMMED).values(value=end))
+
+        await self._write(work)
+        if not self.compact_statements:
+            return
+        try:
+            await self._outside_transaction(self.compact_statements)
+        except DBAPIError as exc:  # another connection's lock outlasted the engine's timeout
+            logger.warning("storage: {} tables not rewritten ({}): overwritten values stay in free space until "
+                           "the database reuses it", self.name, exc.orig)
+
+    async def _outside_transaction(self, statements: Sequence[str]) -> None:
+        """Statements on one connection in autocommit mode (VACUUM and its kin refuse a transaction)."""
+        engine = self.engine
+        if isinstance(engine, ThreadedEngine):
+            def run() -> None:
+                raw = engine.sync_engine.raw_connection()  # the driver's own connection: no BEGIN
+                try:
+                    cursor = raw.cursor()
+                    for statement in statements:
+                        cursor.execute(statement)
+                    cursor.close()
+                finally:
+                    raw.close()
+
+            async with self._gate:
+                await engine.call(run)
+        else:
+            async with engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                for statement in statements:
+                    await autocommit.exec_driver_sql(statement)
 
     async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         if self._waiter is None:

@@ -19,6 +19,7 @@ from typing import IO
 import orjson
 
 from grok2api.storage import JSON, NS_SESSIONS, Storage
+from grok2api.storage.migrations import NS_STORAGE
 
 FORMAT = "grok2api-storage-export"
 VERSION = 1
@@ -36,7 +37,7 @@ async def export_to(storage: Storage, path: Path) -> dict[str, int]:
     with path.open("wb") as out:
         _line(out, {"format": FORMAT, "version": VERSION, "engine": storage.name})
         for ns in await storage.namespaces():
-            if ns == NS_SESSIONS:
+            if ns in (NS_SESSIONS, NS_STORAGE):  # the database's own versions and key state stay with it
                 continue
             for key, data in (await storage.list(ns)).items():
                 _line(out, {"record": ns, "key": key, "data": data})
@@ -100,12 +101,6 @@ async def import_from(storage: Storage, path: Path) -> dict[str, int]:
 
 
 # command line --------------------------------------------------------------
-def arguments(parser: argparse.ArgumentParser) -> None:
-    """``grok2api storage export FILE`` and ``grok2api storage import FILE``."""
-    parser.add_argument("action", choices=["export", "import"])
-    parser.add_argument("file", type=Path)
-
-
 async def run(args: argparse.Namespace, storage: Storage) -> int:
     """Run the parsed ``storage`` command on an opened storage; prints the counts per namespace."""
     try:

@@ -298,7 +298,7 @@ async def fresh_database(kind: str) -> str:
         await conn.execute(f"CREATE DATABASE {name}")
         await conn.close()
     else:
-        import aiomysql
+        import aiomysql  # type: ignore[import-untyped]
 
         host, port = re.search(r"@([\d.]+):(\d+)/", base).groups()  # type: ignore[union-attr]
         conn = await aiomysql.connect(host=host, port=int(port), user="root")

@@ -433,6 +433,18 @@ class StorageConformance:
         await storage.open()  # the fixture closes it again
 
 
+    async def test_compact_empties_the_feed_and_keeps_the_records(self, storage: Storage) -> None:
+        await storage.put_many("accounts", {"a": {"v": 1}, "b": {"v": 2}})
+        await storage.delete("accounts", "b")
+        end = await storage.last_change()
+        await storage.compact()
+        assert await storage.list("accounts") == {"a": {"v": 1}}
+        assert await storage.last_change() == end
+        assert [c.op for c in await storage.changes_since(0)] == ["reset"]  # a reader behind reloads
+        assert await storage.changes_since(end) == []
+        await storage.put("accounts", "c", {})
+        assert [(c.seq, c.key) for c in await storage.changes_since(end)] == [(end + 1, "c")]
+
     async def test_workers_opening_a_new_database_together_agree_on_its_schema(
             self, settings: Settings, storage: Storage) -> None:
         await storage.close()

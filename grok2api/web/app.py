@@ -25,9 +25,12 @@ from grok2api.plugin.filters import FilterChain
 from grok2api.plugin.manager import Hooks, build_plugin_manager
 from grok2api.plugin.registries import ConfigRegistry, Registries
 from grok2api.pool import TokenPool
+from grok2api.pool.account import NS_COUNTS
+from grok2api.pool.claims import NS_CLAIMS
 from grok2api.storage import NS_ACCOUNTS, NS_API_KEYS, NS_CONFIG, Change, StorageError
 from grok2api.storage.legacy_import import import_legacy
 from grok2api.storage.migrations import migrate
+from grok2api.storage.sealed import Secrets, prepare
 from grok2api.upstream import GrokClient
 from grok2api.web.appkeys import (
     FILTERS,
@@ -48,6 +51,10 @@ from grok2api.web.errors import error_middleware
 from grok2api.web.middleware import cors_preflight_middleware, request_id_middleware, stamp_headers
 from grok2api.web.pages import admin_page_routes
 from grok2api.web.routes import kernel_routes
+
+#: what is encrypted at rest when a credential key is configured (docs/security.md)
+SECRETS = Secrets(accounts=NS_ACCOUNTS, token_counters=(NS_COUNTS, NS_CLAIMS),
+                  fields={(NS_CONFIG, "grok"): ("cf_clearance",)})
 
 
 def create_app(
@@ -148,6 +155,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(f"storage {settings.server.storage_type!r}: {exc}") from exc
     try:
         await migrate(storage)
+        storage = await prepare(storage, settings.data_dir, SECRETS)
     except StorageError as exc:
         await storage.close()
         raise ConfigError(f"storage {settings.server.storage_type!r}: {exc}") from exc

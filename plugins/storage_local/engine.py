@@ -30,6 +30,8 @@ class LocalStorage(SqlStorage):
     poll_interval = 0.5
     one_writer = True
     threads = 2
+    # deleted rows stay in free pages (and the WAL) until the file is rewritten
+    compact_statements = ("VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
 
     def url(self) -> URL:
         raw = self.settings.server.storage_url.strip()

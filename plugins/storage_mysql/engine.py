@@ -20,6 +20,9 @@ SCHEMA_LOCK, SCHEMA_LOCK_WAIT = "g2a_schema", 120
 
 class MysqlStorage(SqlStorage):
     name = "mysql"
+    # InnoDB rebuilds each table (deleted rows leave its tablespace) once no other transaction
+    # reads it: waited for 30 s at most
+    compact_statements = ("SET SESSION lock_wait_timeout = 30", "OPTIMIZE TABLE g2a_records, g2a_counters, g2a_changes")
 
     def url(self) -> URL:
         url = parse_sql_url(self.settings.server.storage_url, engine="mysql", backends=("mysql", "mariadb"),

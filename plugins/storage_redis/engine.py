@@ -143,6 +143,11 @@ redis.call('DEL', idx)
 redis.call('SREM', 'g2a:cns', ARGV[1])
 """
 
+_COMPACT = """
+redis.call('DEL', 'g2a:feed')
+redis.call('SET', 'g2a:feed:trimmed', redis.call('GET', 'g2a:feed:seq') or 0)
+"""
+
 # ARGV: ns, keys...
 _DELETE_COUNTERS = """
 local idx = 'g2a:ci:{' .. ARGV[1] .. '}'
@@ -280,7 +285,7 @@ class RedisStorage(Storage):
         self._redis = client
         self._scripts = {name: client.register_script(src) for name, src in (
             ("put", _PUT), ("patch", _PATCH), ("delete", _DELETE), ("incr", _INCR), ("drop", _DROP_COUNTERS),
-            ("delete_counters", _DELETE_COUNTERS),
+            ("delete_counters", _DELETE_COUNTERS), ("compact", _COMPACT),
             ("acquire", _ACQUIRE), ("release", _RELEASE), ("log", _APPEND_LOG))}
         self._waiter = FeedWaiter()
         # subscribed before open() returns: from then on other workers' writes wake waiters
@@ -526,6 +531,9 @@ class RedisStorage(Storage):
             op, ns, key, *origin = orjson.loads(raw)  # entries of older versions name no origin
             out.append(Change(int(number), ns, key, op, origin[0] if origin else ""))
         return out
+
+    async def compact(self) -> None:
+        await self._scripts["compact"](args=[])
 
     async def wait_for_changes(self, seq: int, timeout: float) -> builtins.list[Change]:
         if self._waiter is None:
