@@ -190,6 +190,30 @@ async def test_the_image_tab_shows_progress_and_pictures(site: Callable[..., Any
     live.pages.assert_clean()
 
 
+async def test_a_run_of_the_imagine_method_shows_previews_then_pictures(site: Callable[..., Any],
+                                                                       viewport: Viewport) -> None:
+    live: Site = await site("imagine_ws_experimental")
+    page = await open_chat(live, viewport)
+    await page.click('[data-tab="image"]')
+    await expect(page.locator("[data-method]")).to_have_text("Image method: imagine_ws_experimental")
+    await page.fill("[data-image-prompt]", "a harbour at night")
+    await page.fill("[data-image-form] input[name=n]", "2")
+    await page.select_option("[data-image-form] select[name=aspect]", "1:1")
+    await page.fill("[data-image-form] input[name=concurrency]", "2")
+    await page.evaluate("""() => { window.seen = new Set();  // every progress label, however fast they pass
+      new MutationObserver(() => document.querySelectorAll('.picture-card .progress-text')
+        .forEach((label) => window.seen.add(label.textContent))).observe(document.querySelector('[data-image-results]'),
+        { subtree: true, childList: true, characterData: true }); }""")
+    await page.click("[data-image-go]")
+    await expect(page.locator(".picture-card .progress-text", has_text="done")).to_have_count(2)
+    labels = await page.evaluate("[...window.seen]")
+    assert any(label.endswith("%") and label != "100%" for label in labels), labels  # the previews' progress
+    await expect(page.locator(".picture-card img")).to_have_count(2)
+    (round_,) = live.fake.requests_to("imagine")
+    assert round_.ws_messages[0]["item"]["content"][0]["properties"]["aspect_ratio"] == "1:1"
+    live.pages.assert_clean()
+
+
 async def test_continuous_generation_over_the_socket(site: Callable[..., Any], viewport: Viewport) -> None:
     live: Site = await site("imagine_ws_experimental")
     page = await open_chat(live, viewport)
