@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,9 @@ def store(media: MediaCache, pictures: list[ImageReady]) -> tuple[list[Path], bo
     any was written."""
     paths, wrote = [], False
     for picture in pictures:
-        name = picture.name or f"image-{random_hex()}{_EXTENSIONS.get(picture.mime, '.jpg')}"
+        # /v1/files serves a name to anyone who knows it: drawn from the OS, never from the
+        # process's random generator, whose state the request ids it prints would give away
+        name = picture.name or f"image-{secrets.token_hex(16)}{_EXTENSIONS.get(picture.mime, '.jpg')}"
         path = media.resolve("image", name)
         if path is None:
             path = write_image(media, name, picture.data)
