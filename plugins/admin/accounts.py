@@ -149,10 +149,16 @@ class Query:
         return cls(types, wanted, request.query.get("search", "").strip().lower(), tuple(query_list(request, "tag")),
                    request.query.get("pool") or None)
 
+    def found(self, accounts: list[Account]) -> list[Account]:
+        """The accounts the search names, in one comprehension (the cut that rules out most of a
+        big pool), then those that pass the other filters."""
+        text = self.search
+        if text:
+            accounts = [a for a in accounts if text in a.token.lower() or text in a.note.lower()]
+        return [a for a in accounts if self.matches(a)]
+
     def matches(self, account: Account) -> bool:
-        """Cheapest test first: a search or a type rules out most of a big pool."""
-        if self.search and self.search not in account.token.lower() and self.search not in account.note.lower():
-            return False
+        """Every filter but the search (see :meth:`found`), cheapest first."""
         if self.types and not any(TYPES[t] == account.pool for t in self.types):
             return False
         if self.pool and account.pool != self.pool:
@@ -208,8 +214,7 @@ def _pool(request: web.Request) -> TokenPool:
 
 def select_accounts(request: web.Request, accounts: list[Account] | None = None) -> list[Account]:
     accounts = _pool(request).accounts() if accounts is None else accounts
-    query = Query.of(request)
-    selected = [a for a in accounts if query.matches(a)]
+    selected = Query.of(request).found(accounts)
     sort = request.query.get("sort", "created_at")
     if sort not in SORTS:
         raise invalid(f"'sort' accepts {', '.join(SORTS)}; got {sort!r}", "sort")
