@@ -9,6 +9,7 @@ holds ``cf_clearance`` and the database has every namespace a real one has.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -306,3 +307,32 @@ async def test_a_rotation_cut_short_is_finished_by_the_next_start(
     assert not (data_dir / NEW_KEY_FILE).exists()
     await client.close()
     assert_no_credentials(await raw_dump("local", "", data_dir))
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_workers_starting_together_with_a_key_seal_once(kind: str, engine_env: Any, data_dir: Path,
+                                                               make_settings: Any) -> None:
+    from grok2api.storage.migrations import migrate
+    from grok2api.storage.sealed import prepare
+    from grok2api.testing.engines import storage_factory
+    from grok2api.web.app import SECRETS
+
+    url, _ = await engine_env(kind)
+    key = write_key_file(data_dir / KEY_FILE, SECRET)
+    settings = make_settings()
+    workers = [storage_factory(kind)(settings) for _ in range(3)]
+    for worker in workers:
+        await worker.open()
+    try:
+        await asyncio.gather(*(migrate(worker) for worker in workers))
+        sealed = await asyncio.gather(*(prepare(worker, data_dir, SECRETS) for worker in workers))
+        for storage in sealed:
+            assert isinstance(storage, SealedStorage) and set(await storage.list(NS_ACCOUNTS)) == set(TOKENS)
+        raw_accounts = await workers[0].list(NS_ACCOUNTS)
+        assert len(raw_accounts) == len(TOKENS) and all(k.startswith("h:") for k in raw_accounts)
+        assert {sealed_kid(r["token"]) for r in raw_accounts.values()} == {key.kid}
+        assert (await sealed[1].counters("account_counts", FIRST)) == {"use_count": 7, "fail:rate_limited": 2}
+    finally:
+        for worker in workers:
+            await worker.close()
+    assert_no_credentials(await raw_dump(kind, url, data_dir))
