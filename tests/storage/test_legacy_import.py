@@ -105,7 +105,7 @@ async def test_everything_is_imported_once_and_the_files_stay(make_storage, data
     active = keys[sha("sk-legacy-active-key-0001")]
     assert active == {"name": "customer", "created_at": 1750000000, "is_active": True, "comment": "kept",
                       "display_key": "sk-leg...0001", "chat_limit": 100, "heavy_limit": -1, "image_limit": 5,
-                      "video_limit": -1}
+                      "video_limit": -1, "rpm": -1, "concurrency": -1, "expires_at": None, "models": []}
     inactive = keys[sha("sk-legacy-inactive-0002")]
     assert (inactive["is_active"], inactive["chat_limit"], inactive["heavy_limit"], inactive["image_limit"],
             inactive["video_limit"]) == (False, -1, 0, -1, 2)
