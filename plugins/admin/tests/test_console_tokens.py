@@ -207,11 +207,12 @@ async def test_a_batch_job_is_stopped(
 
 
 async def job_running(client: Client, h: dict[str, str]) -> dict[str, Any]:
-    """The newest job once a worker is working it (a state is awaited, not a time)."""
+    """The newest job once a worker is working it (a state is awaited, not a time; the page's
+    click may not have created it yet)."""
     while True:
-        job: dict[str, Any] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]
-        if job["state"] == "running":
-            return job
+        jobs_now: list[dict[str, Any]] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"]
+        if jobs_now and jobs_now[0]["state"] == "running":
+            return jobs_now[0]
         await asyncio.sleep(0.05)
 
 
