@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -62,3 +63,13 @@ async def ready(admin: Admin, **sections: dict[str, Any]) -> tuple[Client, dict[
     """A gateway whose admin password is already changed, and the headers of its session."""
     client = await admin(**sections)
     return client, auth(await changed(client))
+
+
+async def job_running(client: Client, h: dict[str, str]) -> dict[str, Any]:
+    """The newest job once a worker is working it (a state is awaited, not a time; the page's
+    click may not have created it yet)."""
+    while True:
+        jobs_now: list[dict[str, Any]] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"]
+        if jobs_now and jobs_now[0]["state"] == "running":
+            return jobs_now[0]
+        await asyncio.sleep(0.05)

@@ -5,7 +5,6 @@ Grok refused."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import struct
 import zlib
@@ -18,7 +17,7 @@ from grok2api.testing.browser import VIEWPORTS, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 from grok2api_plugins.admin import jobs
 
-from .support import Admin, auth, body_of, login
+from .support import Admin, auth, body_of, job_running, login
 
 pytestmark = pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: v.name)
 
@@ -134,8 +133,7 @@ async def test_clearing_online_assets_is_paused_and_resumed(
     await page.check("[data-select-page=online]")
     await page.locator("[data-batch-actions] button", has_text="Clear assets").click()
     await page.locator(".modal .button.danger", has_text="Clear assets").click()
-    while (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"][0]["state"] != "running":
-        await asyncio.sleep(0.05)  # a state is awaited: a worker has the job
+    await job_running(client, h)
     toggle = page.locator("[data-batch-actions] button", has_text=re.compile("^(Pause|Resume)$"))
     await toggle.click()
     text = page.locator("[data-batch] .progress-text")

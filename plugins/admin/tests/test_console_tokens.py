@@ -4,7 +4,6 @@ paused and resumed, notes kept as text, and the phone's drawer and bottom batch 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -16,7 +15,7 @@ from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, BrowserFactory, 
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api_plugins.admin import jobs
 
-from .support import Admin, Client, auth, body_of, login
+from .support import Admin, Client, auth, body_of, job_running, login
 
 by_viewport = pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: v.name)
 TOKENS = [f"console-token-{n:02d}-" + "q" * 28 for n in range(20)]
@@ -204,16 +203,6 @@ async def test_a_batch_job_is_stopped(
     assert job["state"] == "cancelled" and job["done"] + job["failed"] < 10
     await expect(page.locator('[data-action="stop-job"]')).to_be_hidden()
     pages.assert_clean()
-
-
-async def job_running(client: Client, h: dict[str, str]) -> dict[str, Any]:
-    """The newest job once a worker is working it (a state is awaited, not a time; the page's
-    click may not have created it yet)."""
-    while True:
-        jobs_now: list[dict[str, Any]] = (await body_of(await client.get("/api/v1/admin/jobs", headers=h)))["jobs"]
-        if jobs_now and jobs_now[0]["state"] == "running":
-            return jobs_now[0]
-        await asyncio.sleep(0.05)
 
 
 @by_viewport
