@@ -20,7 +20,7 @@ from grok2api.config.settings import (
     load_file_config,
     load_settings,
 )
-from grok2api.ids import random_hex, random_uuid
+from grok2api.ids import account_id, random_hex, random_uuid
 from grok2api.keys.charges import Reservation
 from grok2api.keys.limits import InvalidKeyField
 from grok2api.keys.service import Identity, KeyExists, KeyNotFound, QuotaExceeded, key_id
@@ -150,7 +150,7 @@ __all__ = [
     # API keys, the pool, the media cache
     "Identity", "QuotaExceeded", "KeyExists", "KeyNotFound", "key_id", "Reservation", "InvalidKeyField",
     "Account", "Lease", "LeasedStream", "TokenPool", "POOL_BASIC", "POOL_SUPER", "AccountNotFound",
-    "NoAccountAvailable", "MediaCache", "cache_name", "parse_tokens", "tokens_json", "tokens_text",
+    "NoAccountAvailable", "account_id", "MediaCache", "cache_name", "parse_tokens", "tokens_json", "tokens_text",
     # storage engines
     "JSON", "MAX_FIELD_LEN", "MAX_KEY_LEN", "NS_SESSIONS", "Change", "LogEntry", "Storage", "StorageError",
     "check_name", "check_ns", "decode", "encode", "feed_reset", "now_ms", "FeedWaiter", "SqlStorage", "parse_sql_url",

@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from grok2api.ids import account_id
 from grok2api.logs.logger import logger
 from grok2api.storage import JSON, NS_SESSIONS, Storage, StorageError, now_ms
 
@@ -81,12 +82,34 @@ async def _metrics(storage: Storage) -> None:
             await storage.delete_counters(ns, long_keys)
 
 
+#: the admin plugin's job chunks and failed lists (``<job>:<n>``, ``<job>:failed:<n>``)
+_NS_JOB_ITEMS = "admin_job_items"
+#: how long a failed list is kept beside its ended job (the admin's ``KEEP_SEC``)
+_FAILED_KEEP_SEC = 7 * 24 * 3600
+
+
+async def _job_ids(storage: Storage) -> None:
+    """v5, the admin jobs' chunks and failed lists name their accounts by id, not by token:
+    a list ``{"tokens": [...]}`` becomes ``{"ids": [...]}`` (a failed list is kept a week
+    again), then the engine forgets the old copies (:meth:`Storage.compact`), so no token
+    stays readable in the database, a key or not. Nothing to convert: nothing compacted."""
+    items = await storage.list(_NS_JOB_ITEMS)
+    old = {key: record for key, record in items.items() if "tokens" in record}
+    for key, record in old.items():
+        ttl = _FAILED_KEEP_SEC if ":failed:" in key else None
+        await storage.put(_NS_JOB_ITEMS, key, {"ids": [account_id(t) for t in record["tokens"]]}, ttl=ttl)
+    if old:
+        await storage.compact()
+        logger.info("storage: {} admin job list(s) now name their accounts by id", len(old))
+
+
 #: every data step, in order; a new one is appended (never inserted or changed)
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base", _base),
     Migration(2, "admin", _admin),
     Migration(3, "jobs", _jobs),
     Migration(4, "metrics", _metrics),
+    Migration(5, "job_ids", _job_ids),
 )
 DATA_VERSION = MIGRATIONS[-1].version
 

@@ -31,6 +31,7 @@ from grok2api.api import (
     Account,
     ApiError,
     TokenPool,
+    account_id,
     invalid,
     mask_secret,
     parse_tokens,
@@ -58,11 +59,6 @@ MAX_PAGE_SIZE = 1000
 MAX_REFRESH = 100
 REPLACE_LOCK = "admin:tokens:replace"
 _PAGING = ("page", "page_size")
-
-
-def account_id(token: str) -> str:
-    """A stable handle that says nothing about the token."""
-    return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 def is_invalid(account: Account) -> bool:

@@ -2,6 +2,9 @@
 
 A job is a record in storage (``admin_jobs``) with its progress, and its accounts in
 chunks beside it (``admin_job_items``, ``<job>:<n>``), so no record grows with the pool.
+Chunks name accounts by id (:func:`account_id`), never by token, so no job keeps a
+credential in plain text; a run maps ids to the pool's accounts once, at its first chunk,
+and an id whose account is gone fails with "no such account" (a delete counts it done).
 Every worker runs a :class:`JobRunner`; the one that holds a job's lock (a storage lock
 with an expiry, renewed after every chunk) works it chunk by chunk and records how far
 it got. A worker that dies stops renewing: when the lock expires, another worker (or
@@ -10,7 +13,9 @@ when its worker died midway; every operation tolerates that. Cancelling and paus
 a flag the worker reads between chunks; a paused job keeps its cursor and its chunks, no
 worker holds it, and resuming queues it again for any worker. A job no worker holds is
 paused or cancelled at once, under its lock. The accounts a chunk failed on are kept
-beside the job (``<job>:failed:<n>``), so a retry makes a new job of just those.
+beside the job (``<job>:failed:<n>``, by id too), so a retry makes a new job of just
+those. The record's ``errors`` name at most :data:`MAX_ERRORS` of them by masked token
+(by id when the account is gone).
 Finished jobs are kept for a week.
 """
 
@@ -28,9 +33,11 @@ from grok2api.api import (
     JSON,
     POOL,
     STORAGE,
+    Account,
     ApiError,
     Storage,
     UpstreamError,
+    account_id,
     invalid,
     logger,
     mask_secret,
@@ -53,7 +60,11 @@ MAX_ERRORS = 20
 KEEPALIVE_POLLS = 30  # half-second polls of a quiet event stream between comments (15 s)
 ACTIVE = ("queued", "running")  # what a runner works
 UNFINISHED = (*ACTIVE, "paused")  # not ended: kept without expiry, followed, not retried
-Operation = Callable[[web.Application, list[str]], Awaitable[tuple[int, dict[str, str]]]]
+GONE = "no such account"
+#: a chunk's account ids, each with its account's token (None: no account has that id)
+Chunk = dict[str, str | None]
+#: applies a kind to a chunk → how many are done, and why each failed one failed (by id)
+Operation = Callable[[web.Application, Chunk], Awaitable[tuple[int, dict[str, str]]]]
 
 
 def _failed_key(job_id: str, chunk: int) -> str:
@@ -77,54 +88,60 @@ async def _finish(storage: Storage, job_id: str, job: JSON, state: str, reason: 
     logger.info("admin job {} {}: {} done, {} failed", job_id, state, final["done"], final["failed"])
 
 
-async def _refresh(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
+def _account(app: web.Application, token: str | None) -> Account | None:
+    """The pool's account now (one deleted since the run mapped its id is gone too)."""
+    return None if token is None else app[POOL].get(token)
+
+
+async def _refresh(app: web.Application, chunk: Chunk) -> tuple[int, dict[str, str]]:
     """Synced without a new failure: done; else the failure the account recorded."""
-    pool = app[POOL]
-    accounts = [a for t in tokens if (a := pool.get(t)) is not None]
-    before = {a.token: (a.last_sync_at, a.last_fail_at) for a in accounts}
-    await (await pool.refresh([a.token for a in accounts])).wait()
-    errors = {t: "no such account" for t in tokens if pool.get(t) is None}
-    for account in accounts:
-        synced, failed = before[account.token]
+    accounts = {i: a for i, t in chunk.items() if (a := _account(app, t)) is not None}
+    before = {i: (a.last_sync_at, a.last_fail_at) for i, a in accounts.items()}
+    await (await app[POOL].refresh([a.token for a in accounts.values()])).wait()
+    errors = {i: GONE for i, t in chunk.items() if _account(app, t) is None}
+    for i, account in accounts.items():
+        synced, failed = before[i]
         if account.last_sync_at == synced or account.last_fail_at != failed:
-            errors[account.token] = account.last_fail_reason or "no answer"
-    return len(tokens) - len(errors), errors
+            errors[i] = account.last_fail_reason or "no answer"
+    return len(chunk) - len(errors), errors
 
 
 def _status(status: str) -> Operation:
-    async def apply(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
-        pool, errors = app[POOL], {}
-        for token in tokens:
-            if pool.get(token) is None:
-                errors[token] = "no such account"
+    async def apply(app: web.Application, chunk: Chunk) -> tuple[int, dict[str, str]]:
+        errors = {}
+        for i, token in chunk.items():
+            account = _account(app, token)
+            if account is None:
+                errors[i] = GONE
             else:
-                await pool.update(token, status=status)
-        return len(tokens) - len(errors), errors
+                await app[POOL].update(account.token, status=status)
+        return len(chunk) - len(errors), errors
 
     return apply
 
 
-async def _delete(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
-    await app[POOL].remove(tokens)  # an account already gone is as good as deleted (a chunk run twice)
-    return len(tokens), {}
+async def _delete(app: web.Application, chunk: Chunk) -> tuple[int, dict[str, str]]:
+    # an account already gone is as good as deleted (a chunk run twice)
+    await app[POOL].remove([t for t in chunk.values() if t is not None])
+    return len(chunk), {}
 
 
-async def _clear_assets(app: web.Application, tokens: list[str]) -> tuple[int, dict[str, str]]:
+async def _clear_assets(app: web.Application, chunk: Chunk) -> tuple[int, dict[str, str]]:
     """Every online asset of each account; one that Grok refuses, or an asset left, is a failure."""
     errors = {}
-    for token in tokens:
-        account = app[POOL].get(token)
+    for i, token in chunk.items():
+        account = _account(app, token)
         if account is None:
-            errors[token] = "no such account"
+            errors[i] = GONE
             continue
         try:
             result = await clear_assets(app, account)
         except UpstreamError as exc:
-            errors[token] = mask_text(str(exc))[:300]
+            errors[i] = mask_text(str(exc))[:300]
             continue
         if result["failed"]:
-            errors[token] = f"{result['failed']} of {result['total']} assets not deleted"
-    return len(tokens) - len(errors), errors
+            errors[i] = f"{result['failed']} of {result['total']} assets not deleted"
+    return len(chunk) - len(errors), errors
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -139,16 +156,17 @@ class Jobs:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    async def create(self, kind: str, tokens: list[str], username: str) -> JSON:
+    async def create(self, kind: str, ids: list[str], username: str) -> JSON:
+        """A queued job over the accounts of ``ids`` (:func:`account_id` handles)."""
         if kind not in OPERATIONS:
             raise invalid(f"'kind' accepts {', '.join(OPERATIONS)}", "kind")
         job_id = "job-" + random_hex(8)
-        chunks = [tokens[i:i + CHUNK] for i in range(0, len(tokens), CHUNK)]
+        chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
         for start in range(0, len(chunks), 50):
-            await self.storage.put_many(NS_ITEMS, {f"{job_id}:{n}": {"tokens": chunk}
+            await self.storage.put_many(NS_ITEMS, {f"{job_id}:{n}": {"ids": chunk}
                                                    for n, chunk in enumerate(chunks[start:start + 50], start)})
         now = now_ms()
-        job: JSON = {"id": job_id, "kind": kind, "state": "queued", "total": len(tokens), "done": 0, "failed": 0,
+        job: JSON = {"id": job_id, "kind": kind, "state": "queued", "total": len(ids), "done": 0, "failed": 0,
                      "chunks": len(chunks), "cursor": 0, "errors": {}, "cancel": False, "reason": None,
                      "created_by": username, "created_at": now, "updated_at": now, "worker": None, "resumed": 0}
         await self.storage.put(NS_JOBS, job_id, job)
@@ -167,10 +185,10 @@ class Jobs:
             raise ApiError(409, "The job has not ended; retry its failed accounts once it has",
                            code="job_running")
         stored = await self.storage.get_many(NS_ITEMS, [_failed_key(job_id, n) for n in range(job["chunks"])])
-        tokens = list(dict.fromkeys(t for chunk in stored.values() for t in chunk["tokens"]))
-        if not tokens:
+        ids = list(dict.fromkeys(i for chunk in stored.values() for i in chunk["ids"]))
+        if not ids:
             raise invalid("the job has no failed accounts to retry", "job_id")
-        return await self.create(job["kind"], tokens, username)
+        return await self.create(job["kind"], ids, username)
 
     async def cancel(self, job_id: str) -> JSON:
         """Its worker stops before the next chunk; a job no worker holds (paused) ends now."""
@@ -272,6 +290,7 @@ class JobRunner:
             job = await self._update(job_id, {"state": "running", "worker": self.owner,
                                               "resumed": job.get("resumed", 0) + int(resumed)})
         operation = OPERATIONS[job["kind"]]
+        tokens: dict[str, str] | None = None  # id → token, mapped at the first chunk: one pass over the pool
         while job["cursor"] < job["chunks"]:
             if job.get("cancel"):
                 await _finish(self.storage, job_id, job, "cancelled", "cancelled by an admin")
@@ -286,14 +305,18 @@ class JobRunner:
                 await _finish(self.storage, job_id, job, "failed",
                               f"chunk {job['cursor']} of the job is missing from storage")
                 return
-            done, errors = await operation(self.app, list(items["tokens"]))
+            if tokens is None:
+                tokens = {account_id(a.token): a.token for a in self.app[POOL].accounts()}
+            chunk = {i: tokens.get(i) for i in items["ids"]}
+            done, errors = await operation(self.app, chunk)
             if errors:  # kept for a retry of the failed ones (``POST …/retry``), as long as the job record
-                await self.storage.put(NS_ITEMS, _failed_key(job_id, job["cursor"]), {"tokens": list(errors)},
+                await self.storage.put(NS_ITEMS, _failed_key(job_id, job["cursor"]), {"ids": list(errors)},
                                        ttl=KEEP_SEC)
             kept = dict(job.get("errors") or {})
-            for token, error in errors.items():
+            for i, error in errors.items():
                 if len(kept) < MAX_ERRORS:
-                    kept[mask_secret(token)] = error
+                    token = chunk[i]
+                    kept[i if token is None else mask_secret(token)] = error
             job = await self._update(job_id, {"cursor": job["cursor"] + 1, "done": job["done"] + done,
                                               "failed": job["failed"] + len(errors), "errors": kept})
             if not await self.storage.acquire_lock(_lock(job_id), self.owner, LOCK_TTL):
@@ -336,7 +359,7 @@ async def create_job(request: web.Request) -> web.Response:
         accounts = select_accounts(request)
     if not accounts:
         raise invalid("the job would have no accounts", "ids")
-    job = await request.app[JOBS].create(kind, [a.token for a in accounts], principal(request).username)
+    job = await request.app[JOBS].create(kind, [account_id(a.token) for a in accounts], principal(request).username)
     return reply(request, {"status": "success", "job": job}, status=202)
 
 

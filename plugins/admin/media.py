@@ -25,12 +25,13 @@ from grok2api.api import (
     Account,
     ApiError,
     UpstreamError,
+    account_id,
     invalid,
     mask_text,
     now_ms,
     read_json,
 )
-from grok2api_plugins.admin.accounts import account_id, resolve_accounts
+from grok2api_plugins.admin.accounts import resolve_accounts
 from grok2api_plugins.admin.respond import query_int, query_list, reply
 from grok2api_plugins.admin.settings import AdminSettings
 

@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from grok2api.config.settings import Settings
+from grok2api.ids import account_id
 from grok2api.storage import Storage
 from grok2api.storage.migrations import DATA_VERSION, MIGRATIONS, MIGRATIONS_KEY, NS_STORAGE, migrate
 from grok2api.testing.engines import storage_factory
@@ -64,7 +65,7 @@ async def _check_everything_kept(storage: Storage, client: TestClient) -> None:
     jobs = await storage.list("admin_jobs")
     assert [job["kind"] for job in jobs.values()] == ["disable"]
     items = await storage.list("admin_job_items")
-    assert [item["tokens"] for item in items.values()] == [[FIRST]]
+    assert list(items.values()) == [{"ids": [account_id(FIRST)]}]  # by token before ``job_ids``
     video = await storage.get("video_jobs", "video_fixture0001")
     assert video is not None and video["status"] == "completed" and video["prompt"] == "a fixture"
     assert "admin" in await storage.list("admin_users")

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from grok2api.api import POOL, SESSIONS, STORAGE, Settings, random_hex
+from grok2api.api import POOL, SESSIONS, STORAGE, Settings, account_id, random_hex
 from grok2api.testing.pytest_plugin import GatewayFactory
 from grok2api_plugins.admin.identity import CSRF_HEADER, StoredSessions
 from grok2api_plugins.admin.jobs import NS_JOBS, Jobs
@@ -106,7 +106,7 @@ async def test_jobs_across_workers_and_a_dead_worker(kind: str, request: pytest.
 
     await _until(finished)
     storage = one.app[STORAGE]
-    dead = await Jobs(storage).create("enable", tokens, username)
+    dead = await Jobs(storage).create("enable", [account_id(t) for t in tokens], username)
     await storage.patch(NS_JOBS, dead["id"], {"state": "running", "worker": "dead"})
     assert await storage.acquire_lock(f"admin:job:{dead['id']}", "dead-worker", 1.0)
     await _until(lambda: finished(dead["id"]))

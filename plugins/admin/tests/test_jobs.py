@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import ClientResponse
 
-from grok2api.api import POOL, STORAGE, Settings
+from grok2api.api import POOL, STORAGE, Settings, account_id
 from grok2api.testing.engines import fresh_database
 from grok2api.testing.fake_grok import FakeGrok, StoredAsset
 from grok2api.testing.pytest_plugin import GatewayFactory
@@ -94,7 +94,7 @@ async def test_cancel_stops_between_chunks(admin: Admin, manual: None) -> None:
 async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     storage = client.app[STORAGE]
-    job = await Jobs(storage).create("disable", TOKENS, "admin")
+    job = await Jobs(storage).create("disable", [account_id(t) for t in TOKENS], "admin")
     # a worker took it, did the first chunk, and died holding the lock
     await storage.patch(NS_JOBS, job["id"], {"state": "running", "cursor": 1, "done": 3, "worker": "dead"})
     assert await storage.acquire_lock(f"admin:job:{job['id']}", "dead-worker", 0.5)
@@ -111,11 +111,57 @@ async def test_a_dead_workers_job_is_resumed_where_it_stopped(admin: Admin, manu
 async def test_a_job_whose_chunk_is_lost_fails_with_a_reason(admin: Admin, manual: None) -> None:
     client, h = await ready(admin)
     storage = client.app[STORAGE]
-    job = await Jobs(storage).create("enable", TOKENS, "admin")
+    job = await Jobs(storage).create("enable", [account_id(t) for t in TOKENS], "admin")
     await storage.delete(NS_ITEMS, f"{job['id']}:1")
     await runner(client).run_once()
     final = await job_record(client, job["id"])
     assert final["state"] == "failed" and "chunk 1" in final["reason"] and final["done"] == 3
+
+
+async def test_jobs_store_ids_and_an_account_gone_before_its_chunk_fails_by_id(admin: Admin, manual: None) -> None:
+    client, h = await ready(admin)
+    storage, pool = client.app[STORAGE], client.app[POOL]
+    job = (await body_of(await client.post("/api/v1/admin/jobs", json={"kind": "disable"}, headers=h), 202))["job"]
+    items = await storage.list(NS_ITEMS)
+    assert sorted(i for chunk in items.values() for i in chunk["ids"]) == sorted(account_id(t) for t in TOKENS)
+    assert not any(t in orjson.dumps(items).decode() for t in TOKENS)  # no token is stored, in any form
+    await pool.remove([TOKENS[4]])
+    await runner(client).run_once()
+    final = await job_record(client, job["id"])
+    gone = account_id(TOKENS[4])
+    assert (final["state"], final["done"], final["failed"]) == ("finished", 6, 1)
+    assert final["errors"] == {gone: "no such account"}  # by id: there is no token left to mask
+    assert [chunk["ids"] for chunk in (await storage.list(NS_ITEMS)).values()] == [[gone]]  # the failed list
+
+    await pool.add([TOKENS[4]])  # back, so a retry over the failed list finds it
+    again = (await body_of(await client.post(f"/api/v1/admin/jobs/{job['id']}/retry", headers=h), 202))["job"]
+    await runner(client).run_once()
+    assert (await job_record(client, again["id"]))["done"] == 1 and account(client, TOKENS[4]).status == "disabled"
+
+    deleted = await Jobs(storage).create("delete", [account_id(t) for t in TOKENS[:2]], "admin")
+    await pool.remove([TOKENS[0]])  # as when a delete's chunk runs again after its worker died
+    await runner(client).run_once()
+    assert ((await job_record(client, deleted["id"]))["done"], pool.get(TOKENS[1])) == (2, None)
+
+
+async def test_a_job_the_previous_release_stored_by_token_runs_after_the_upgrade(admin: Admin, manual: None) -> None:
+    """Its chunk and failed lists name tokens; the next start's data migration names them by id."""
+    client, h = await ready(admin)
+    storage = client.app[STORAGE]
+    job = await Jobs(storage).create("disable", [account_id(t) for t in TOKENS[:3]], "admin")  # one chunk
+    await storage.patch(NS_JOBS, job["id"], {"state": "paused"})  # no runner takes it before the upgrade
+    await storage.put(NS_ITEMS, f"{job['id']}:0", {"tokens": TOKENS[:3]})  # as that release wrote them
+    await storage.put(NS_ITEMS, "job-00000000:failed:0", {"tokens": TOKENS[5:]}, ttl=60)
+    for _ in range(2):  # a step runs again when its worker died before recording it
+        await storage.patch("storage", "migrations", {"version": 4})  # the data version before ``job_ids``
+        client = await admin()  # the next start upgrades the database
+    assert await client.app[STORAGE].list(NS_ITEMS) == {
+        f"{job['id']}:0": {"ids": [account_id(t) for t in TOKENS[:3]]},
+        "job-00000000:failed:0": {"ids": [account_id(t) for t in TOKENS[5:]]}}
+    await body_of(await client.post(f"/api/v1/admin/jobs/{job['id']}/resume", headers=h))
+    await runner(client).run_once()
+    assert (await job_record(client, job["id"]))["state"] == "finished"
+    assert [t for t in TOKENS if account(client, t).status == "disabled"] == TOKENS[:3]
 
 
 async def test_job_refusals(admin: Admin, manual: None) -> None:
