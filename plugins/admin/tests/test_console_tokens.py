@@ -11,6 +11,7 @@ import orjson
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
+from grok2api.api import mask_secret
 from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api_plugins.admin import jobs
@@ -167,6 +168,7 @@ async def test_a_batch_refresh_shows_progress_to_the_end(
     await expect(page.locator(".progress-text")).to_have_text("20 / 20 · 1 failed")
     assert await page.locator(".progress").get_attribute("aria-valuenow") == "100"
     await expect(page.locator("[data-job-errors]")).to_be_visible()
+    await expect(page.locator("[data-job-error-list] code")).to_have_text(mask_secret(TOKENS[19]))  # the job keeps ids
     await pages.screenshot(page, "token-job", viewport)
     # the failed one again, as a new job
     await page.click('[data-action="retry-job"]')
