@@ -12,6 +12,8 @@ on the ``one_writer`` gate before they take a thread.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,9 @@ class LocalStorage(SqlStorage):
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            _enter_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -68,3 +70,16 @@ class LocalStorage(SqlStorage):
             # SQLAlchemy's execution path costs more than SQLite's work on it
             readonly = conn.get_execution_options().get("g2a_readonly")
             conn.connection.dbapi_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _enter_wal(cursor: Any, attempts: int = 100) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: workers opening a new database together race to
+    switch it, and SQLite answers the losers "database is locked" at once, busy timeout or not."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
