@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from grok2api.logs.logger import logger
 from grok2api.plugin.registries import ModelSpec
@@ -48,6 +48,8 @@ class Status(StrEnum):
     def parse(cls, value: object) -> Status:
         """Any stored or submitted status: ``invalid`` (the original's admin view of expired)
         means expired, anything unknown means active, so no account is ever dropped."""
+        if type(value) is str and (status := _STATUS_NAMES.get(value)) is not None:
+            return status  # as stored: the usual case, no need to clean it up
         text = str(value or "").strip().lower()
         status = _STATUS_NAMES.get(text)
         if status is None:
@@ -71,6 +73,11 @@ class Bucket(StrEnum):
         return cls.HEAVY if model.heavy else cls.NORMAL
 
 
+#: the statuses of an account that serves again without an operator; with the buckets by pool
+#: below, constants: on Python 3.11 looking an enum member up costs ten times a global name
+_USABLE = frozenset({Status.ACTIVE, Status.COOLING})
+_BUCKETS_OF_SUPER, _BUCKETS_OF_OTHERS = (Bucket.NORMAL, Bucket.HEAVY), (Bucket.NORMAL,)
+
 #: the stored field of each bucket's remaining units
 QUOTA_FIELDS = {Bucket.NORMAL: "quota", Bucket.HEAVY: "heavy_quota"}
 #: the stored field of each bucket's claim epoch (``claims.py``)
@@ -90,10 +97,15 @@ def normalize_token(raw: str) -> str:
     return text
 
 
+@overload
+def _int(value: Any, default: int) -> int: ...
+@overload
+def _int(value: Any, default: None) -> int | None: ...
 def _int(value: Any, default: int | None) -> int | None:
+    """``value`` as an integer (as it is when it is one), else ``default``."""
     if type(value) is int:
         return value
-    if isinstance(value, bool) or value is None or value == "":
+    if value is None or value == "" or isinstance(value, bool):
         return default
     try:
         return int(value)
@@ -104,7 +116,7 @@ def _int(value: Any, default: int | None) -> int | None:
 def _quota(value: Any) -> int:
     """The original's rule: null, empty or negative means unknown."""
     number = _int(value, UNKNOWN)
-    return UNKNOWN if number is None or number < 0 else number
+    return UNKNOWN if number < 0 else number
 
 
 @dataclass(slots=True, eq=False)
@@ -149,42 +161,45 @@ class Account:
 
     @classmethod
     def from_record(cls, key: str, record: Mapping[str, Any]) -> Account:
-        account = cls(token=key)
-        if len(record) > 1 or "token" not in record:  # a bare token (an import's line) is the defaults
-            account.assign(record)
-        return account
+        """An account holding the stored values of ``record`` in their in-memory types; missing
+        or unusable values are the defaults. One constructor call: a start makes 100,000."""
+        if len(record) == 1 and "token" in record:  # a bare token (an import's line) is the defaults
+            return cls(token=key)
+        get = record.get
+        tags = get("tags")
+        return cls(
+            key,
+            pool=str(get("pool") or POOL_BASIC),
+            status=Status.parse(get("status")),
+            quota=_quota(get("quota")),
+            heavy_quota=_quota(get("heavy_quota")),
+            heavy_reset_at=_int(get("heavy_reset_at"), 0),
+            cooldown_until=_int(get("cooldown_until"), 0),
+            created_at=_int(get("created_at"), 0),
+            last_used_at=_int(get("last_used_at"), None),
+            use_count=_int(get("use_count"), 0),
+            fail_count=_int(get("fail_count"), 0),
+            rate_limit_streak=_int(get("rate_limit_streak"), 0),
+            failures=_failures(get("failures")),
+            last_fail_at=_int(get("last_fail_at"), None),
+            last_fail_reason=_str_or_none(get("last_fail_reason")),
+            last_sync_at=_int(get("last_sync_at"), None),
+            tags=tuple(map(str, tags)) if isinstance(tags, list | tuple) else (),
+            note=str(get("note") or ""),
+            last_asset_clear_at=_int(get("last_asset_clear_at"), None),
+            quota_epoch=_epoch(get("quota_epoch")),
+            heavy_quota_epoch=_epoch(get("heavy_quota_epoch")),
+            extra=_extra(record),
+        )
 
     def assign(self, record: Mapping[str, Any], keep: frozenset[str] | set[str] = frozenset()) -> None:
         """Take the stored values of ``record``, except the fields named in ``keep``."""
-        tags = record.get("tags")
-        values: dict[str, Any] = {
-            "pool": str(record.get("pool") or POOL_BASIC),
-            "status": Status.parse(record.get("status")),
-            "quota": _quota(record.get("quota")),
-            "heavy_quota": _quota(record.get("heavy_quota")),
-            "heavy_reset_at": _int(record.get("heavy_reset_at"), 0),
-            "cooldown_until": _int(record.get("cooldown_until"), 0),
-            "created_at": _int(record.get("created_at"), 0),
-            "last_used_at": _int(record.get("last_used_at"), None),
-            "use_count": _int(record.get("use_count"), 0),
-            "fail_count": _int(record.get("fail_count"), 0),
-            "rate_limit_streak": _int(record.get("rate_limit_streak"), 0),
-            "failures": _failures(record.get("failures")),
-            "last_fail_at": _int(record.get("last_fail_at"), None),
-            "last_fail_reason": _str_or_none(record.get("last_fail_reason")),
-            "last_sync_at": _int(record.get("last_sync_at"), None),
-            "tags": tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
-            "note": str(record.get("note") or ""),
-            "last_asset_clear_at": _int(record.get("last_asset_clear_at"), None),
-            "quota_epoch": _epoch(record.get("quota_epoch")),
-            "heavy_quota_epoch": _epoch(record.get("heavy_quota_epoch")),
-        }
-        for name, value in values.items():
+        stored = self.from_record(self.token, record)
+        for name in STORED_FIELDS:
             if name not in keep:
-                setattr(self, name, value)
+                setattr(self, name, getattr(stored, name))
         self._shift(self.counted, 1)
-        extra = {k: v for k, v in record.items() if k not in _KNOWN_KEYS}
-        self.extra = extra or None
+        self.extra = stored.extra
 
     def to_record(self, names: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
         """The stored form of every field, or of ``names`` only (for a ``patch``)."""
@@ -222,6 +237,8 @@ class Account:
 
     def set_stored_counts(self, stored: dict[str, int]) -> None:
         """The counters storage holds now (every worker's increments, ours included)."""
+        if not (stored or self.counted or self.unsaved):
+            return  # nothing counted, nothing to count: most accounts of a load
         self._shift(self.counted, -1)
         counted = {k: v for k, v in stored.items() if v}
         for field, n in (self.unsaved or {}).items():
@@ -271,12 +288,19 @@ class Account:
     @property
     def buckets(self) -> tuple[Bucket, ...]:
         """The buckets this account can serve: only super accounts have a heavy budget."""
-        return (Bucket.NORMAL, Bucket.HEAVY) if self.pool == POOL_SUPER else (Bucket.NORMAL,)
+        return _BUCKETS_OF_SUPER if self.pool == POOL_SUPER else _BUCKETS_OF_OTHERS
 
     @property
     def usable(self) -> bool:
         """Neither expired nor disabled: it will serve again without an operator."""
-        return self.status in (Status.ACTIVE, Status.COOLING)
+        return self.status in _USABLE
+
+
+def _extra(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of ``record`` this code does not know, in their stored order (usually none)."""
+    if _KNOWN_KEYS.issuperset(record):
+        return None
+    return {k: v for k, v in record.items() if k not in _KNOWN_KEYS}
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -284,7 +308,7 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _epoch(value: Any) -> list[int] | None:
-    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+    if isinstance(value, list) and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
         return list(value)
     return None
 

@@ -25,7 +25,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -165,16 +165,31 @@ class Refresher:
     # scheduling ----------------------------------------------------------------
     def schedule(self, account: Account) -> None:
         """Note when this account is next due; call after anything about it changed."""
+        top = self._due[0] if self._due else None
+        if (when := self._replan(account)) is not None:
+            heapq.heappush(self._due, (when, next(self._seq), account))
+            self._planned(top)
+
+    def schedule_many(self, accounts: Iterable[Account]) -> None:
+        """As :meth:`schedule` of each (a load of the whole pool), in one heap build."""
+        top = self._due[0] if self._due else None
+        self._due += [(when, next(self._seq), a) for a in accounts if (when := self._replan(a)) is not None]
+        heapq.heapify(self._due)
+        self._planned(top)
+
+    def _replan(self, account: Account) -> int | None:
+        """The account's check time when its plan changed and it has one: a new entry is due."""
         when = next_check(account, self._settings)
         if when == account.next_check:
-            return
+            return None
         account.next_check = when
-        if when is None:
-            return
-        heapq.heappush(self._due, (when, next(self._seq), account))
-        if self._due[0][2] is account:
+        return when
+
+    def _planned(self, top: tuple[int, int, Account] | None) -> None:
+        """After new entries: wake the loop if the first check moved; drop the plans that changed since."""
+        if self._due and self._due[0] is not top:
             self._kick.set()
-        if len(self._due) > 2 * self._live + 1024:  # drop the plans that changed since
+        if len(self._due) > 2 * self._live + 1024:
             self._due = [e for e in self._due if e[0] == e[2].next_check and self._lookup(e[2].token) is e[2]]
             heapq.heapify(self._due)
             self._live = len(self._due)

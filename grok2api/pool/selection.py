@@ -18,7 +18,7 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from grok2api.config.settings import Settings
@@ -81,6 +81,22 @@ class Selector:
     # maintenance -------------------------------------------------------------
     def put(self, account: Account, now: int) -> None:
         """Add an account, or re-index it after any change."""
+        self._enter(account)
+        for bucket in _BUCKETS:
+            group = self._groups.get((account.pool, bucket))
+            if group is not None:
+                self._offer(group, account, now)
+
+    def put_many(self, accounts: Iterable[Account], now: int) -> None:
+        """As :meth:`put` of each (a load of the whole pool): a pair already indexed is indexed
+        again once, from scratch, instead of growing by one entry per account."""
+        for account in accounts:
+            self._enter(account)
+        for group in self._groups.values():
+            self._index(group, now)
+
+    def _enter(self, account: Account) -> None:
+        """Hold the account, counted under its pool and usability, with a new stamp."""
         self.accounts[account.token] = account
         self.changes += 1
         key = (account.pool, not account.usable)
@@ -89,10 +105,6 @@ class Selector:
             self._count(key, 1)
             account.indexed = key
         account.stamp = next(self._stamps)
-        for bucket in _BUCKETS:
-            group = self._groups.get((account.pool, bucket))
-            if group is not None:
-                self._offer(group, account, now)
 
     def remove(self, token: str) -> Account | None:
         account = self.accounts.pop(token, None)
@@ -132,10 +144,15 @@ class Selector:
         group = self._groups.get((pool, bucket))
         if group is None:  # first request for this pair: index its accounts once
             group = self._groups[(pool, bucket)] = _Group(pool, bucket)
-            for account in self.accounts.values():
-                if account.pool == pool:
-                    self._offer(group, account, now)
+            self._index(group, now)
         return group
+
+    def _index(self, group: _Group, now: int) -> None:
+        """Build the group's heaps afresh from every account of its pool."""
+        group.ready, group.waiting = [], []
+        for account in self.accounts.values():
+            if account.pool == group.pool:
+                self._offer(group, account, now)
 
     def _groups_for(self, model: ModelSpec, now: int) -> Iterator[_Group]:
         bucket = Bucket.of(model)

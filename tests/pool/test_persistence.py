@@ -15,6 +15,7 @@ import pytest_asyncio
 from grok2api.config.settings import Settings
 from grok2api.pool import Status, TokenPool
 from grok2api.pool.account import NS_COUNTS
+from grok2api.pool.errors import NoAccountAvailable
 from grok2api.storage import NS_ACCOUNTS, Change, Storage
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import Failure, GrokClient, UpstreamError
@@ -81,6 +82,24 @@ async def test_sigterm_flushes_the_pool_before_the_process_ends(pool: TokenPool,
     assert worker.returncode == 0, err.decode()[-2000:]
     await pool.apply_change(Change(0, "", "", "reset"))  # reload everything
     assert {a.token: a.use_count for a in pool.accounts()} == served and sum(served.values()) == 5
+
+
+async def test_a_reload_after_requests_serves_from_what_storage_holds(pool: TokenPool, other_storage: Storage) -> None:
+    """The selection heaps built by earlier requests are built again from the reloaded accounts."""
+    await pool.add(["acct-a", "acct-b"])
+    await (await pool.acquire(GROK3)).release()
+    await other_storage.patch(NS_ACCOUNTS, "acct-a", {"status": "disabled"})  # another worker's writes
+    await other_storage.delete_many(NS_ACCOUNTS, ["acct-b"])
+    await other_storage.put(NS_ACCOUNTS, "acct-c", {"token": "acct-c", "quota": 10})
+    await pool.apply_change(Change(0, "", "", "reset"))
+    assert pool.get("acct-b") is None and pool.get("acct-a").status is Status.DISABLED
+    leases = [await pool.acquire(GROK3) for _ in range(2)]  # two in flight at most per account
+    assert [lease.token for lease in leases] == ["acct-c", "acct-c"]
+    with pytest.raises(NoAccountAvailable):
+        await pool.acquire(GROK3)
+    for lease in leases:
+        await lease.release()
+    assert (await pool.stats())["total"] == 2
 
 
 async def test_workers_see_each_others_changes_and_keep_their_own_pending_ones(

@@ -85,6 +85,20 @@ async def test_the_background_refresher_syncs_new_accounts_at_once(make_pool: Po
     assert asked == {"grok-4-1-thinking-1129"}
 
 
+async def test_the_background_refresher_syncs_the_accounts_a_start_loads(make_pool: PoolFactory, fake_grok: FakeGrok,
+                                                                        settings: Settings) -> None:
+    tokens = [f"acct-{i}" for i in range(5)]
+    for token in tokens:
+        fake_grok.add_account(token)
+    first = await make_pool()
+    await first.add(tokens)
+    await first.stop()
+    set_token(settings, auto_refresh=True)
+    pool = await make_pool(background=True)  # plans every loaded account in one go
+    await until(lambda: all(pool.get(t).quota == 80 for t in tokens))
+    assert len(fake_grok.requests_to("rate_limits")) == len(tokens)
+
+
 async def test_a_cooling_account_is_checked_again_when_its_cooldown_ends(
         make_pool: PoolFactory, client: GrokClient, fake_grok: FakeGrok, settings: Settings) -> None:
     set_token(settings, auto_refresh=True)
