@@ -59,10 +59,10 @@ PAGES = (
     Page("/login", "login.html", name="Sign in", public=True, login=True),
     Page("/admin/token", "token.html", title="Tokens", order=10),
     Page("/admin/keys", "keys.html", title="API keys", order=20),
+    Page("/admin/chat", "chat.html", title="Chat", order=30),
     Page("/admin/datacenter", "datacenter.html", title="Datacenter", order=40),
     Page("/admin/config", "config.html", title="Config", order=50),
     Page("/admin/cache", "cache.html", title="Cache", order=60),
-    Page("/admin/chat", "chat.html", title="Chat", order=70),
     Page("/chat", "chat.html", name="Chat", public=True),
 )
 
