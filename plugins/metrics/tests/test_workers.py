@@ -62,6 +62,9 @@ async def test_every_scrape_shows_the_whole_process_group(fake_grok: FakeGrok, t
     env.update(DATA_DIR=str(tmp_path / "data"), SERVER_HOST="127.0.0.1", GROK2API_DISABLE_PLUGINS="hello",
                GROK2API_GROK__BASE_URL=fake_grok.base_url, GROK2API_GROK__ASSETS_URL=fake_grok.assets_url,
                GROK2API_TOKEN__AUTO_REFRESH="false", GROK2API_METRICS__TOKEN=TOKEN, GROK2API_APP__API_KEY=KEY,
+               # the kernel spreads connections at random: one worker may hold 9 or more of the
+               # 11 chats at once, past 2 accounts x 4 in flight, and would rightly answer 429
+               GROK2API_TOKEN__MAX_INFLIGHT_PER_ACCOUNT=str(CHATS),
                LOG_LEVEL="WARNING", PROMETHEUS_MULTIPROC_DIR=str(shared))
     subprocess.run([sys.executable, "-m", "grok2api", "tokens", "add", "acct-1", "acct-2"], env=env, check=True,
                    capture_output=True, timeout=60)
