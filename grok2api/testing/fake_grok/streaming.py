@@ -74,27 +74,33 @@ async def write_stream(request: web.Request, frames: list[dict[str, Any]], plan:
             await response.write(data[start:end])
             await asyncio.sleep(_SPLIT_PAUSE)
 
-    for index, line in enumerate(lines):
-        if plan.gap and index == plan.gap[0]:
-            await flush()
-            await asyncio.sleep(plan.gap[1])
-        if plan.cut and index == plan.cut[0]:
-            if plan.cut[1]:
-                pending += line[: len(line) // 2]
-            await flush()
-            await response.write_eof()
-            return response
-        if plan.drop is not None and index == plan.drop:
-            await flush()
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        if plan.frame_delay and index:
-            await flush()
-            await asyncio.sleep(plan.frame_delay)
-        pending += line
-        if not plan.merge:
-            await flush()
-    await flush()
-    await response.write_eof()
+    async def send() -> None:
+        for index, line in enumerate(lines):
+            if plan.gap and index == plan.gap[0]:
+                await flush()
+                await asyncio.sleep(plan.gap[1])
+            if plan.cut and index == plan.cut[0]:
+                if plan.cut[1]:
+                    pending.extend(line[: len(line) // 2])
+                await flush()
+                await response.write_eof()
+                return
+            if plan.drop is not None and index == plan.drop:
+                await flush()
+                if request.transport is not None:
+                    request.transport.abort()
+                return
+            if plan.frame_delay and index:
+                await flush()
+                await asyncio.sleep(plan.frame_delay)
+            pending.extend(line)
+            if not plan.merge:
+                await flush()
+        await flush()
+        await response.write_eof()
+
+    try:
+        await send()
+    except ConnectionResetError:  # the gateway left mid-answer, as a client may: Grok just stops too
+        pass
     return response
