@@ -129,12 +129,15 @@ class Browser:
         self.problems[:] = []
         assert not problems, "\n".join(problems)
 
-    async def screenshot(self, page: Page, name: str, viewport: Viewport) -> Path:
-        """``artifacts/screenshots/<name>-<viewport>.png``: the page as a person would see it."""
+    async def screenshot(self, page: Page, name: str, viewport: Viewport, *, full_page: bool = True) -> Path:
+        """``artifacts/screenshots/<name>-<viewport>.png``: the page as a person would see it,
+        once its transitions (a drawer sliding in, a dialog scaling up) have ended. An overlay
+        covers the screen, not the whole page: take those with ``full_page=False``."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / f"{name}-{viewport.name}.png"
         await page.evaluate("window.scrollTo(0, 0)")  # a sticky header drawn where the page was scrolled to
-        await page.screenshot(path=str(path), full_page=True)
+        await page.evaluate("Promise.all(document.getAnimations().map(animation => animation.finished))")
+        await page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

@@ -361,5 +361,5 @@ async def test_the_drawer_opens_and_closes_on_a_phone(admin: Admin, browser: Bro
         await expect(navigation).not_to_have_class(re.compile(r"\bopen\b"))
         await expect(page.locator(".drawer-overlay")).to_be_hidden()
     await opener.click()
-    await pages.screenshot(page, "token-drawer", PHONE)
+    await pages.screenshot(page, "token-drawer", PHONE, full_page=False)
     pages.assert_clean()
