@@ -208,20 +208,6 @@ class KeyService:
         and refund it when it failed (``async with`` refunds what was not settled). A
         crashed worker's reservations are given back after its heartbeat expires."""
         usage = {b: int(n) for b, n in usage.items() if n > 0}
-        return await self._take(identity, usage, held=True)
-
-    async def charge(self, identity: Identity, usage: Mapping[str, int]) -> None:
-        """Take ``usage`` at once (a negative amount gives back), for work delivered as it is
-        charged; work that can fail after it starts takes a :meth:`reserve`."""
-        await self._take(identity, {b: int(n) for b, n in usage.items() if n}, held=False)
-
-    def settled(self, identity: Identity, ticket: object, usage: Mapping[str, int]) -> Reservation:
-        """The settled reservation a :meth:`Reservation.ticket` describes (``usage`` on
-        today for a ticket from before tickets), to refund it."""
-        day, charged = ticket_of(ticket, usage, usage_day())
-        return Reservation.charged(self._charges, identity, charged, day)
-
-    async def _take(self, identity: Identity, usage: dict[str, int], *, held: bool) -> Reservation:
         day = usage_day()
         record = await self._record_of(identity)
         if record is None or identity.key_id is None or not usage:
@@ -229,13 +215,12 @@ class KeyService:
         if day != self._pruned_day:
             self._pruned_day = day
             await self._prune(day)
-        limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b, n in usage.items() if n > 0}
-        if held and all(limit < 0 for limit in limits.values()):  # nothing to refuse: charged when settled
+        limits = {f"{b}_used": parse_limit(record.get(f"{b}_limit", -1)) for b in usage}
+        if all(limit < 0 for limit in limits.values()):  # nothing to refuse: charged when settled
             return Reservation(self._charges, identity, usage, day, held=False, deferred=True)
-        deltas = {f"{b}_used": n for b, n in usage.items()}
-        if held:
-            await self.leases.beat()
-            deltas |= {held_field(b, self.storage.origin): -n for b, n in usage.items()}
+        await self.leases.beat()
+        deltas = {f"{b}_used": n for b, n in usage.items()} | {held_field(b, self.storage.origin): -n
+                                                               for b, n in usage.items()}
         ns = USAGE_NS + day
         for attempt in range(2):
             if await self.storage.incr(ns, identity.key_id, deltas, limits=limits) is not None:
@@ -243,10 +228,16 @@ class KeyService:
             used = await self.storage.counters(ns, identity.key_id)
             if attempt == 0 and await self._charges.sweep(day, identity.key_id, used):
                 continue  # a crashed worker's reservations were given back: try again
-            over = [b for b in usage if limits.get(f"{b}_used", -1) >= 0
+            over = [b for b in usage if limits[f"{b}_used"] >= 0
                     and used.get(f"{b}_used", 0) + usage[b] > limits[f"{b}_used"]]
             raise QuotaExceeded(over or list(usage))
-        return Reservation(self._charges, identity, usage, day, held=held)
+        return Reservation(self._charges, identity, usage, day, held=True)
+
+    def settled(self, identity: Identity, ticket: object, usage: Mapping[str, int]) -> Reservation:
+        """The settled reservation a :meth:`Reservation.ticket` describes (``usage`` on
+        today for a ticket from before tickets), to refund it."""
+        day, charged = ticket_of(ticket, usage, usage_day())
+        return Reservation.charged(self._charges, identity, charged, day)
 
     async def _prune(self, today: str) -> None:
         oldest = (datetime.fromisoformat(today) - timedelta(days=KEEP_DAYS)).date().isoformat()

@@ -113,20 +113,25 @@ async def test_update_and_delete(keys: KeyService) -> None:
     assert await keys.list_rows() == []
 
 
+async def charge(keys: KeyService, who: Identity, usage: dict[str, int]) -> None:
+    """Usage charged at once: a reservation settled as reserved."""
+    await (await keys.reserve(who, usage)).settle()
+
+
 async def test_charge_is_all_or_nothing_and_names_the_bucket(keys: KeyService) -> None:
     _, key = await keys.create(limits={"chat_per_day": 2, "heavy_per_day": 1, "image_per_day": 0})
     who = await keys.authenticate(key)
     assert who is not None
-    await keys.charge(who, {"heavy": 1, "chat": 1})
+    await charge(keys, who, {"heavy": 1, "chat": 1})
     with pytest.raises(QuotaExceeded) as refused:
-        await keys.charge(who, {"heavy": 1, "chat": 1})
+        await charge(keys, who, {"heavy": 1, "chat": 1})
     assert refused.value.buckets == ["heavy"] and str(refused.value) == "Daily quota exceeded: heavy"
     (row,) = await keys.list_rows()
     assert row["usage_today"]["chat_used"] == 1  # nothing applied by the refused charge
     with pytest.raises(QuotaExceeded, match="Daily quota exceeded: image"):
-        await keys.charge(who, {"image": 1})  # 0 means blocked
-    await keys.charge(who, {"video": 50})  # -1 means unlimited
-    await keys.charge(who, {"chat": 1})
+        await charge(keys, who, {"image": 1})  # 0 means blocked
+    await charge(keys, who, {"video": 50})  # -1 means unlimited
+    await charge(keys, who, {"chat": 1})
     (row,) = await keys.list_rows()
     assert row["usage_today"] == {"chat_used": 2, "heavy_used": 1, "image_used": 0, "video_used": 50}
     assert row["remaining_today"] == {"chat": 0, "heavy": 0, "image": 0, "video": None}
@@ -134,8 +139,8 @@ async def test_charge_is_all_or_nothing_and_names_the_bucket(keys: KeyService) -
 
 async def test_the_global_key_and_open_mode_are_never_charged(keys: KeyService) -> None:
     before = await keys.storage.last_change()
-    await keys.charge(Identity(None, "global", "global"), {"chat": 1})
-    await keys.charge(Identity(None, "open", "open"), {"chat": 1})
+    await charge(keys, Identity(None, "global", "global"), {"chat": 1})
+    await charge(keys, Identity(None, "open", "open"), {"chat": 1})
     assert await keys.storage.last_change() == before
 
 
@@ -144,7 +149,7 @@ async def test_old_days_are_pruned(keys: KeyService) -> None:
     who = await keys.authenticate(key)
     assert who is not None and who.key_id is not None
     await keys.storage.incr(USAGE_NS + "2020-01-01", who.key_id, {"chat_used": 5})
-    await keys.charge(who, {"chat": 1})
+    await charge(keys, who, {"chat": 1})
     assert await keys.storage.counter_namespaces(USAGE_NS) == [USAGE_NS + usage_day()]
 
 
@@ -180,7 +185,7 @@ async def test_workers_share_keys_and_quota(engine: str, make_storage, tmp_path:
 
     async def attempt(service: KeyService, who: Identity) -> bool:
         try:
-            await service.charge(who, {"chat": 1})
+            await charge(service, who, {"chat": 1})
             return True
         except QuotaExceeded:
             return False
