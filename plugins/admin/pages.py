@@ -8,9 +8,9 @@ text, so the templates only ever hold our own strings, escaped by Jinja2's autoe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from aiohttp import web
@@ -36,34 +36,24 @@ def render(request: web.Request, template: str, **context: object) -> web.Respon
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
-@dataclass(frozen=True)
-class Page:
-    """One console page: its path, template, document name and, when it has one, its navigation title."""
+def page(path: str, template: str, *, name: str = "", title: str = "", **options: Any) -> AdminPage:
+    """The admin page at ``path`` showing ``template``; ``name`` titles the document when the
+    page has no navigation ``title``. ``options`` are :class:`AdminPage`'s."""
+    async def handle(request: web.Request) -> web.Response:
+        return render(request, template, title=name or title)
 
-    path: str
-    template: str
-    title: str = ""
-    name: str = ""
-    order: int = 100
-    public: bool = False
-    login: bool = False
-
-    def page(self) -> AdminPage:
-        async def handle(request: web.Request) -> web.Response:
-            return render(request, self.template, title=self.name or self.title)
-
-        return AdminPage(self.path, handle, title=self.title, order=self.order, public=self.public, login=self.login)
+    return AdminPage(path, handle, title=title, **options)
 
 
 PAGES = (
-    Page("/login", "login.html", name="Sign in", public=True, login=True),
-    Page("/admin/token", "token.html", title="Tokens", order=10),
-    Page("/admin/keys", "keys.html", title="API keys", order=20),
-    Page("/admin/chat", "chat.html", title="Chat", order=30),
-    Page("/admin/datacenter", "datacenter.html", title="Datacenter", order=40),
-    Page("/admin/config", "config.html", title="Config", order=50),
-    Page("/admin/cache", "cache.html", title="Cache", order=60),
-    Page("/chat", "chat.html", name="Chat", public=True),
+    page("/login", "login.html", name="Sign in", public=True, login=True),
+    page("/admin/token", "token.html", title="Tokens", order=10),
+    page("/admin/keys", "keys.html", title="API keys", order=20),
+    page("/admin/chat", "chat.html", title="Chat", order=30),
+    page("/admin/datacenter", "datacenter.html", title="Datacenter", order=40),
+    page("/admin/config", "config.html", title="Config", order=50),
+    page("/admin/cache", "cache.html", title="Cache", order=60),
+    page("/chat", "chat.html", name="Chat", public=True),
 )
 
 
@@ -73,7 +63,7 @@ async def to_login(request: web.Request) -> web.Response:
 
 def register_pages(pages: AdminPageRegistry) -> None:
     pages.add_static(StaticFiles(STATIC, HERE / "static"))
-    for page in PAGES:
-        pages.add(page.page())
+    for each in PAGES:
+        pages.add(each)
     for path in ("/", "/admin"):
         pages.add(AdminPage(path, to_login, public=True))
