@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import FilePayload, Page, expect
 
 from grok2api.api import mask_secret
-from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, BrowserFactory, Viewport
+from grok2api.testing.browser import DESKTOP, PHONE, VIEWPORTS, Browser, BrowserFactory, Viewport
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api_plugins.admin import jobs
 
@@ -181,23 +181,35 @@ async def test_a_batch_refresh_shows_progress_to_the_end(
     pages.assert_clean()
 
 
+async def refresh_started(admin: Admin, browser: BrowserFactory, viewport: Viewport, fake_grok: FakeGrok,
+                          tokens: list[str], *, slow: list[str], delay: float) -> tuple[Client, dict[str, str],
+                                                                                       Browser, Page]:
+    """The token page with a batch refresh of ``tokens`` just asked for, on a gateway whose Grok
+    answers the quota of each ``slow`` account after ``delay`` s: the client, the admin's
+    headers, the browser and the page."""
+    for token in tokens:
+        fake_grok.add_account(token)
+    for token in slow:
+        fake_grok.inject("slow_first_byte", account=token, endpoint="rate_limits", delay=delay)
+    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
+    h = auth((await login(client))["token"])
+    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": tokens}))
+    pages = browser(client)
+    page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
+    await expect_count(page, f"{len(tokens)} accounts")
+    await page.check("[data-select-page]")
+    await page.click('[data-job="refresh"]')
+    return client, h, pages, page
+
+
 @by_viewport
 async def test_a_batch_job_is_stopped(
         admin: Admin, browser: BrowserFactory, viewport: Viewport, fake_grok: FakeGrok,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "CHUNK", 5)
-    for token in TOKENS[:10]:
-        fake_grok.add_account(token)
     # Grok answers the first account's quota slowly: the first chunk is still running when Stop is pressed
-    fake_grok.inject("slow_first_byte", account=TOKENS[0], endpoint="rate_limits", delay=3)
-    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
-    h = auth((await login(client))["token"])
-    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": TOKENS[:10]}))
-    pages = browser(client)
-    page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
-    await expect_count(page, "10 accounts")
-    await page.check("[data-select-page]")
-    await page.click('[data-job="refresh"]')
+    client, h, pages, page = await refresh_started(admin, browser, viewport, fake_grok, TOKENS[:10],
+                                                   slow=TOKENS[:1], delay=3)
     await expect(page.locator("[data-job-title]")).to_have_text("Refreshing 10 accounts…")
     await page.click('[data-action="stop-job"]')
     await expect(page.locator("[data-job-title]")).to_have_text("Refreshing 10 accounts: stopped", timeout=30_000)
@@ -212,18 +224,9 @@ async def test_a_batch_job_is_paused_and_resumed(
         admin: Admin, browser: BrowserFactory, viewport: Viewport, fake_grok: FakeGrok,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "CHUNK", 5)
-    for token in TOKENS:
-        fake_grok.add_account(token)
-    for token in (TOKENS[0], TOKENS[5]):  # the first two chunks answer slowly: the job is mid-way when paused
-        fake_grok.inject("slow_first_byte", account=token, endpoint="rate_limits", delay=1.5)
-    client = await admin(grok={**fake_grok.grok_settings(), "timeout": 10})
-    h = auth((await login(client))["token"])
-    await body_of(await client.post("/api/v1/admin/tokens/add", headers=h, json={"tokens": TOKENS}))
-    pages = browser(client)
-    page = await pages.open("/admin/token", viewport, login=("admin", "admin"))
-    await expect_count(page, "20 accounts")
-    await page.check("[data-select-page]")
-    await page.click('[data-job="refresh"]')
+    # the first two chunks answer slowly: the job is mid-way when paused
+    client, h, pages, page = await refresh_started(admin, browser, viewport, fake_grok, TOKENS,
+                                                   slow=[TOKENS[0], TOKENS[5]], delay=1.5)
     title, text, toggle = page.locator("[data-job-title]"), page.locator(".progress-text"), page.locator(
         '[data-action="pause-job"]')
     await job_running(client, h)
