@@ -1,7 +1,7 @@
 // What the chat page's tabs share: the API key (kept in this tab's sessionStorage, never in
 // localStorage), calls to /v1 with it, server-sent events, picture uploads checked before
 // they are sent, and model output rendered as text with only its media through the sanitiser.
-import { h, sanitize } from "../console.js";
+import { ApiError, errorMessage, h, sanitize } from "../console.js";
 
 const KEY_STORE = "grok2api.chat.api_key";
 let currentKey = sessionStorage.getItem(KEY_STORE) || "";
@@ -15,24 +15,13 @@ export const apiKey = {
   },
 };
 
-export class V1Error extends Error {
-  constructor(message, status, code = null, param = null) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.param = param;
-  }
-}
-
 async function failure(response) {
   const body = await response.json().catch(() => null);
-  const error = body?.error ?? {};
-  let message = typeof error.message === "string" && error.message ? error.message : `Request failed (${response.status})`;
-  if (response.status === 401) message = `The API key was refused: ${message}`;
-  return new V1Error(message, response.status, error.code ?? null, error.param ?? null);
+  const message = errorMessage(body, response.status);
+  return new ApiError(response.status === 401 ? `The API key was refused: ${message}` : message, response.status, body);
 }
 
-/** A /v1 call with the key; JSON bodies as JSON, FormData as is. Throws a V1Error with the backend's message. */
+/** A /v1 call with the key; JSON bodies as JSON, FormData as is. Throws an ApiError with the backend's message. */
 export async function v1(path, { method = "GET", body, signal } = {}) {
   const headers = { Accept: "application/json, text/event-stream" };
   if (currentKey) headers.Authorization = `Bearer ${currentKey}`;
@@ -101,9 +90,9 @@ export async function pictureType(file) {
 export async function uploadPicture(file) {
   const { max_bytes: maxBytes, mime_types: types } = await uploadRules();
   const type = await pictureType(file);
-  if (!type || !types.includes(type)) throw new V1Error(`${file.name} is not a PNG, JPEG, WebP or GIF picture`, 400);
+  if (!type || !types.includes(type)) throw new ApiError(`${file.name} is not a PNG, JPEG, WebP or GIF picture`, 400, null);
   if (file.size > maxBytes) {
-    throw new V1Error(`${file.name} is ${(file.size / 1048576).toFixed(1)} MB; the limit is ${(maxBytes / 1048576).toFixed(1)} MB`, 413);
+    throw new ApiError(`${file.name} is ${(file.size / 1048576).toFixed(1)} MB; the limit is ${(maxBytes / 1048576).toFixed(1)} MB`, 413, null);
   }
   const form = new FormData();
   form.append("file", file, file.name);
