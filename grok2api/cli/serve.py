@@ -42,10 +42,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _pause_collector() -> None:
+    """Start-up makes objects that live as long as the process (with a large pool, a million
+    accounts' worth) and frees few: the cyclic collector, set off by those allocations, would
+    walk them again and again. :func:`_freeze_startup_objects` turns it back on."""
+    gc.disable()
+
+
 async def _freeze_startup_objects(app: web.Application) -> None:
-    """What start-up built lives as long as the process: the collector stops walking it."""
-    gc.collect()
+    """What start-up built moves where the collector never looks, then the collector runs
+    again. Without a collection first: it would walk the whole pool to find the few cycles
+    start-up left, which are kept instead (CPython's advice for ``gc.freeze``)."""
     gc.freeze()
+    gc.enable()
 
 
 class Drain:
@@ -140,7 +149,7 @@ async def _announce(app: web.Application) -> None:
     if not settings.app.api_key and not await app[KEYS].has_active_keys():
         logger.warning("no API key exists, so /v1 serves loopback clients only: create one with "
                        "'grok2api keys create --name NAME' (or set app.api_key)")
-    accounts = (await app[POOL].stats())["total"]
+    accounts = len(app[POOL].accounts())
     if accounts:
         logger.info("{} Grok account(s) in the pool; add more with 'grok2api tokens add TOKEN...' or "
                     "'grok2api tokens import FILE'", accounts)
@@ -168,6 +177,7 @@ def run_server(app: web.Application, settings: Settings, reuse_port: bool = Fals
 
 def _serve_worker(settings: Settings, announce: bool) -> None:
     """One of several worker processes (spawned: it sets up logging and builds its own app)."""
+    _pause_collector()
     setup_logging(settings.log_level)
     run_server(create_app(settings), settings, reuse_port=True, announce=announce)
 
@@ -182,6 +192,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     for name in ("host", "port", "workers"):
         if getattr(args, name) is not None:
             setattr(settings.server, name, getattr(args, name))
+    _pause_collector()
     app = create_app(settings)  # validates plugins and config before anything is forked
     workers = settings.server.workers
     logger.info("grok2api {} listening on http://{}:{} with {} worker(s), storage {}", __version__,

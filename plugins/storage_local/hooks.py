@@ -7,11 +7,16 @@ from typing import TYPE_CHECKING
 from grok2api import hookimpl
 
 if TYPE_CHECKING:
-    from grok2api.api import StorageRegistry
+    from grok2api.api import Settings, Storage, StorageRegistry
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The engine (and its database driver) is imported only when it is the one chosen."""
+    from grok2api_plugins.storage_local.engine import LocalStorage
+
+    return LocalStorage(settings)
 
 
 @hookimpl
 def grok2api_register_storage(storage: StorageRegistry) -> None:
-    from grok2api_plugins.storage_local.engine import LocalStorage
-
-    storage.add("local", LocalStorage)
+    storage.add("local", open_storage)

@@ -54,3 +54,16 @@ def test_unknown_status_reads_as_active_so_nothing_is_dropped() -> None:
 def test_a_patch_record_holds_only_the_named_fields() -> None:
     account = Account.from_record("t", LEGACY)
     assert account.to_record({"quota", "status"}) == {"quota": 12, "status": "expired"}
+
+
+def test_every_stored_field_round_trips_in_its_own_place() -> None:
+    """from_record passes the fields positionally: a value read into its neighbour's place shows here."""
+    record = {
+        "token": "t", "pool": "ssoSuper", "status": "cooling", "quota": 1, "heavy_quota": 2, "heavy_reset_at": 3,
+        "cooldown_until": 4, "created_at": 5, "last_used_at": 6, "use_count": 7, "fail_count": 8,
+        "rate_limit_streak": 9, "failures": {"rate_limited": 10}, "last_fail_at": 11, "last_fail_reason": "429",
+        "last_sync_at": 12, "tags": ["a"], "note": "n", "last_asset_clear_at": 13, "quota_epoch": [14, 15],
+        "heavy_quota_epoch": [16, 17], "custom_field": 18,
+    }
+    assert set(record) == {"token", "custom_field", *STORED_FIELDS}
+    assert Account.from_record("t", record).to_record() == record
