@@ -268,17 +268,18 @@ def encode(data: JSON) -> bytes:
     return orjson.dumps(data)
 
 
-def decode(raw: bytes | str | None, where: str) -> JSON | None:
-    """A stored record, or None (logged) when it is not a JSON object: bad rows never hide good ones."""
+def decode(raw: bytes | str | None, *where: object) -> JSON | None:
+    """A stored record, or None (logged) when it is not a JSON object: bad rows never hide good ones.
+    ``where`` names it in the warning, joined with ``/`` only then (a load decodes 100,000)."""
     if raw is None:
         return None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        logger.warning("storage: skipping undecodable record {}", where)
+        logger.warning("storage: skipping undecodable record {}", "/".join(map(str, where)))
         return None
     if not isinstance(data, dict):
-        logger.warning("storage: skipping record {}: not a JSON object", where)
+        logger.warning("storage: skipping record {}: not a JSON object", "/".join(map(str, where)))
         return None
     return data
 

@@ -40,7 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, Result, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -452,10 +452,12 @@ class SqlStorage(Storage):
         return await self._run_read(lambda conn: list(conn.execute(query).scalars()))
 
     @staticmethod
-    def _decoded(ns: str, rows: Any) -> dict[str, JSON]:
+    def _decoded(ns: str, result: Result[str, Any]) -> dict[str, JSON]:
+        """The records of ``(key, data)`` rows, fetched in one call: row by row, SQLAlchemy's
+        async adapter costs a third of a second per 100,000 on PostgreSQL."""
         out = {}
-        for key, raw in rows:
-            data = decode(raw, f"{ns}/{key}")
+        for key, raw in result.all():
+            data = decode(raw, ns, key)
             if data is not None:
                 out[key] = data
         return out
@@ -498,7 +500,7 @@ class SqlStorage(Storage):
             for start in range(0, len(keys), _CHUNK):
                 rows = conn.execute(_LOCK_RECORDS, {"ns": ns, "keys": keys[start:start + _CHUNK], "now": now})
                 for key, raw in rows.all():
-                    current = decode(raw, f"{ns}/{key}")
+                    current = decode(raw, ns, key)
                     if current is not None:
                         merged[key] = merge(current, items[key])
             if merged:
@@ -684,7 +686,7 @@ class SqlStorage(Storage):
         if before_seq is not None:
             query = query.where(logs.c.seq < before_seq)
         rows = await self._run_read(lambda conn: conn.execute(query.order_by(logs.c.seq.desc()).limit(limit)).all())
-        entries = [(int(seq), int(at), decode(raw, f"log {stream}/{seq}")) for seq, at, raw in rows]
+        entries = [(int(seq), int(at), decode(raw, f"log {stream}", seq)) for seq, at, raw in rows]
         return [LogEntry(seq, at, data) for seq, at, data in entries if data is not None]
 
     # change feed -------------------------------------------------------------
