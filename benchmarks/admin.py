@@ -16,7 +16,7 @@ kit's server (``grok2api.testing.engines``: a fresh cluster with fsync off). Per
   50, p50 of ``SAMPLES`` calls (≤ 50 ms); **counts**: ``GET /tokens/counts``, p50 (≤ 100 ms);
 * **export**: the full TXT and JSON exports (≤ 5 s);
 * **start-up**: the gateway process started again on that pool, until ``/ready`` answers,
-  the interpreter's start included (≤ 3 s);
+  the interpreter's start included, from bytecode caches as an installed gateway has them (≤ 3 s);
 * **chat under a job**: non-stream chat requests per second at concurrency ``CHAT_CONCURRENCY``
   without a job, then while a refresh job over every account runs (the job's progress in
   the same window is shown, so a job that ended early is visible; a job counts an account
@@ -157,6 +157,7 @@ async def run_engine(kind: str, url: str, accounts: int, fake_url: str, tmp: Pat
            "GROK2API_APP__API_KEY": API_KEY, "GROK2API_TOKEN__AUTO_REFRESH": "false",
            "GROK2API_GROK__BASE_URL": fake_url, "GROK2API_GROK__ASSETS_URL": fake_url + "/assets",
            "GROK2API_DISABLE_PLUGINS": ",".join(others)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed gateway starts from its bytecode caches
     logs = Path(os.environ.get("BENCH_LOG_DIR") or tmp)  # the servers' logs, kept when this names a directory
     gateway = Gateway(env, int(env["SERVER_PORT"]), logs / f"{kind}.log")
     lines = [f"{kind}: {accounts:,} accounts"]

@@ -48,19 +48,21 @@ class TokenPool:
 
     # lifecycle ---------------------------------------------------------------
     async def start(self, *, background: bool = True) -> None:
-        """Load every account; with ``background``, run the quota refresher too."""
-        await self._reload()
+        """Load every account; with ``background``, run the quota refresher too, which plans
+        their syncs in its own task: serving needs none of the plans."""
+        accounts = await self._load()
         logger.info("pool: {} account(s) loaded", len(self._selector))
         if background:
-            self._refresher.start()
+            self._refresher.start(accounts)
 
     async def stop(self) -> None:
         """Stop background work and write everything not yet written."""
         await self._refresher.stop()
         await self._writer.flush()
 
-    async def _reload(self) -> None:
-        """Take every stored account: as :meth:`_merge` of each, with one index pass for them all."""
+    async def _load(self) -> list[Account]:
+        """Take every stored account: as :meth:`_merge` of each, with one index pass for them
+        all, but not yet planned for the refresher."""
         with _collector_paused():
             records = await self._storage.list(NS_ACCOUNTS)
             counts = await self._storage.counters_many(NS_COUNTS)
@@ -68,7 +70,7 @@ class TokenPool:
                 self._merge(token, None)
             accounts = [self._take(token, record, counts.get(token, {})) for token, record in records.items()]
             self._selector.put_many(accounts, now_ms())
-            self._refresher.schedule_many(accounts)
+        return accounts
 
     async def apply_change(self, change: Change) -> None:
         """Another worker wrote an account: take the stored state of that one. What this
@@ -77,7 +79,7 @@ class TokenPool:
         A ``reset`` change (the feed was trimmed past this reader) reloads every account.
         """
         if change.op == "reset":
-            await self._reload()
+            self._refresher.schedule_many(await self._load())
         elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete") and change.origin != self._storage.origin:
             record = await self._storage.get(NS_ACCOUNTS, change.key)
             counts = await self._storage.counters(NS_COUNTS, change.key) if record is not None else None

@@ -44,6 +44,8 @@ LOCK_TTL = 30.0
 LOCK_POLL = 0.2
 _PUBLISH_EVERY_MS = 1_000
 _MAX_ERRORS = 50
+#: accounts planned between two turns of the event loop at start-up
+PLAN_SLICE = 1_000
 #: the rate-limit names a refresh asks about, as the original's scheduler did
 REFRESH_MODELS = {Bucket.NORMAL: "grok-4-1-thinking-1129", Bucket.HEAVY: "grok-4-heavy"}
 
@@ -171,9 +173,25 @@ class Refresher:
             self._planned(top)
 
     def schedule_many(self, accounts: Iterable[Account]) -> None:
-        """As :meth:`schedule` of each (a load of the whole pool), in one heap build."""
+        """As :meth:`schedule` of each (a reload of the whole pool), in one heap build."""
+        self._add(self._entries(accounts))
+
+    async def _plan(self, accounts: Sequence[Account]) -> None:
+        """:meth:`schedule_many` of a start's pool, in slices between which requests are
+        served (100,000 plans take a quarter of a second). An account planned again in
+        the meantime, because it changed, has its newer entry: the older one is stale."""
+        entries: list[tuple[int, int, Account]] = []
+        for start in range(0, len(accounts), PLAN_SLICE):
+            entries += self._entries(accounts[start:start + PLAN_SLICE])
+            await asyncio.sleep(0)
+        self._add(entries)
+
+    def _entries(self, accounts: Iterable[Account]) -> list[tuple[int, int, Account]]:
+        return [(when, next(self._seq), a) for a in accounts if (when := self._replan(a)) is not None]
+
+    def _add(self, entries: list[tuple[int, int, Account]]) -> None:
         top = self._due[0] if self._due else None
-        self._due += [(when, next(self._seq), a) for a in accounts if (when := self._replan(a)) is not None]
+        self._due += entries
         heapq.heapify(self._due)
         self._planned(top)
 
@@ -203,8 +221,9 @@ class Refresher:
                 found[account.token] = account
         return list(found.values())
 
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._loop(), name="pool-refresher")
+    def start(self, accounts: Sequence[Account] = ()) -> None:
+        """Run the schedule, after a first plan of ``accounts`` (a start's whole pool)."""
+        self._loop_task = asyncio.create_task(self._loop(accounts), name="pool-refresher")
 
     async def stop(self) -> None:
         self._stopped = True
@@ -216,7 +235,8 @@ class Refresher:
                 await task
         self._loop_task = None
 
-    async def _loop(self) -> None:
+    async def _loop(self, accounts: Sequence[Account]) -> None:
+        await self._plan(accounts)
         while True:
             self._kick.clear()
             delay = 60.0 if not self._due else (self._due[0][0] - now_ms()) / 1000

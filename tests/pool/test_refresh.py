@@ -15,6 +15,7 @@ import pytest
 from grok2api.config.settings import Settings
 from grok2api.pool import UNKNOWN, Status, TokenPool
 from grok2api.pool.account import now_ms
+from grok2api.pool.refresh import PLAN_SLICE
 from grok2api.testing.fake_grok import FakeGrok
 from grok2api.upstream import GrokClient, UpstreamError
 
@@ -158,3 +159,21 @@ async def test_the_refresh_plan_stays_small_however_often_it_changes(pool: Token
         account.last_sync_at = i  # every change moves the next check
         refresher.schedule(account)
     assert len(refresher._due) <= 1024 + 3
+
+
+async def test_a_start_plans_every_account_in_its_own_task_and_a_change_meanwhile_keeps_its_plan(
+        make_pool: PoolFactory, settings: Settings) -> None:
+    set_token(settings, auto_refresh=False)  # the schedule is kept, nothing is synced
+    tokens = [f"acct-{i:05d}" for i in range(2 * PLAN_SLICE + 10)]
+    writer = await make_pool()
+    await writer.add(tokens)
+    await writer.flush()
+    pool = await make_pool(background=True)
+    refresher = pool._refresher
+    assert not refresher._due  # serving needed no plan: the start left it to the refresher's task
+    changed = pool.get(tokens[-1])
+    changed.last_sync_at = now_ms()  # changed before its slice was planned
+    refresher.schedule(changed)
+    await until(lambda: len(refresher._due) == len(tokens))
+    assert [e[0] for e in refresher._due if e[2] is changed] == [changed.next_check]
+    assert all(pool.get(t).next_check is not None for t in tokens)
