@@ -181,16 +181,18 @@ class KeyService:
         return frozenset(models) if models else None
 
     @asynccontextmanager
-    async def admit(self, identity: Identity, model: str) -> AsyncIterator[None]:
+    async def admit(self, identity: Identity, model: str | None) -> AsyncIterator[None]:
         """Hold the request inside the key's access limits for the block: the model
-        allow-list (:class:`ModelNotAllowed`), then requests per minute and concurrency
+        allow-list (:class:`ModelNotAllowed`; ``None`` for a request that names no model,
+        such as an upload), then requests per minute and concurrency
         (:class:`KeyLimitExceeded`); the concurrency slot is freed when the block ends."""
         record = await self._record_of(identity)
         if record is None or identity.key_id is None:
             yield
             return
         access = access_of(record)
-        check_model(access, model)
+        if model is not None:
+            check_model(access, model)
         await self._admission.count_request(identity.key_id, access["rpm"])
         async with self._admission.slot(identity.key_id, access["concurrency"]):
             yield

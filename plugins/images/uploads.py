@@ -14,7 +14,7 @@ import secrets
 
 from aiohttp import web
 
-from grok2api.api import MEDIA, SETTINGS, ApiError, UploadedFile, invalid, read_multipart
+from grok2api.api import IDENTITY, KEYS, MEDIA, SETTINGS, ApiError, UploadedFile, invalid, read_multipart
 from grok2api_plugins.images.handler import write_image
 from grok2api_plugins.images.request import sniff
 from grok2api_plugins.images.settings import ImagesSettings
@@ -58,6 +58,11 @@ async def upload_rules(request: web.Request) -> web.Response:
 
 
 async def upload_image(request: web.Request) -> web.Response:
+    async with request.app[KEYS].admit(request[IDENTITY], None):  # the key's rpm and concurrency
+        return await _store_upload(request)
+
+
+async def _store_upload(request: web.Request) -> web.Response:
     settings: ImagesSettings = request.app[SETTINGS].images  # type: ignore[attr-defined]
     file = _the_file(await read_multipart(request))
     limit = int(settings.upload_max_mb * _MB)

@@ -10,7 +10,7 @@ import openai
 import orjson
 import pytest
 
-from grok2api.api import SETTINGS
+from grok2api.api import KEYS, SETTINGS
 from grok2api.testing.fake_grok.media import jpeg, png
 from grok2api.testing.openai_schema import validate
 from grok2api_plugins.images.settings import ImagesSettings
@@ -92,6 +92,19 @@ async def test_uploads_need_an_api_key(start_gateway: StartGateway) -> None:
     live = await start_gateway()
     refused = await upload(live, files={"file": ("a.png", PICTURES["png"][0], "image/png")}, key="sk-wrong")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+
+
+async def test_uploads_count_against_the_keys_rpm_and_its_model_list_does_not_apply(
+        start_gateway: StartGateway) -> None:
+    live = await start_gateway()
+    _, key = await live.app[KEYS].create(name="uploader", access={"rpm": 1, "models": ["grok-4"]})
+    picture = ("a.png", PICTURES["png"][0], "image/png")
+    assert (await upload(live, files={"file": picture}, key=key)).status_code == 200
+    refused = await upload(live, files={"file": picture}, key=key)
+    body = refused.json()
+    validate("ErrorResponse", body)
+    assert refused.status_code == 429 and body["error"]["code"] == "rpm_limit_exceeded", body
+    assert int(refused.headers["Retry-After"]) >= 1
 
 
 async def test_an_uploaded_picture_reaches_grok_as_a_chat_attachment(start_gateway: StartGateway) -> None:
