@@ -63,7 +63,7 @@ class MediaCache:
     def __init__(self, settings: Settings, client: GrokClient) -> None:
         self.settings = settings
         self.client = client
-        self._inflight: dict[Path, asyncio.Task[Path]] = {}
+        self._inflight: dict[Path, asyncio.Task[tuple[Path, bytes | None]]] = {}
         self._slots = asyncio.Semaphore(settings.performance.assets_max_concurrent)
         self._slot_count = settings.performance.assets_max_concurrent
         self._trim_task: asyncio.Task[None] | None = None
@@ -105,12 +105,21 @@ class MediaCache:
         Concurrent calls for one file share one download; a caller that gives up does
         not cancel it for the others. Raises the client's ``UpstreamError`` on failure.
         """
+        return (await self._fetched(token, path_or_url, kind))[0]
+
+    async def read(self, token: str, path_or_url: str, kind: MediaKind = "image") -> bytes:
+        """The bytes of :meth:`fetch`'s copy: a picture just downloaded is handed over as
+        it was written, not read back."""
+        path, data = await self._fetched(token, path_or_url, kind)
+        return data if data is not None else await asyncio.to_thread(path.read_bytes)
+
+    async def _fetched(self, token: str, path_or_url: str, kind: MediaKind) -> tuple[Path, bytes | None]:
         name = cache_name(path_or_url)
         if not _valid_name(name):
             raise ValueError(f"not an asset path: {path_or_url!r}")
         dest = self.directory(kind) / name
         if dest.is_file():
-            return dest
+            return dest, None
         task = self._inflight.get(dest)
         if task is None:
             task = asyncio.create_task(self._download(token, path_or_url, dest, kind))
@@ -118,12 +127,13 @@ class MediaCache:
             task.add_done_callback(lambda _: self._inflight.pop(dest, None))
         return await asyncio.shield(task)
 
-    async def _download(self, token: str, path_or_url: str, dest: Path, kind: MediaKind) -> Path:
+    async def _download(self, token: str, path_or_url: str, dest: Path, kind: MediaKind) -> tuple[Path, bytes | None]:
         async with self.slot():
-            if not dest.is_file():
-                await self.client.download_asset(token, path_or_url, dest, max_bytes=MAX_BYTES[kind], kind=kind)
-        self.schedule_trim(dest.stat().st_size)
-        return dest
+            if dest.is_file():  # another worker wrote it meanwhile
+                return dest, None
+            asset = await self.client.download_asset(token, path_or_url, dest, max_bytes=MAX_BYTES[kind], kind=kind)
+        self.schedule_trim(asset.size)
+        return dest, asset.data
 
     def public_url(self, kind: MediaKind, path: Path) -> str:
         base = self.settings.app.app_url.rstrip("/")
@@ -132,11 +142,12 @@ class MediaCache:
     async def link(self, token: str, path_or_url: str, kind: MediaKind = "image") -> str:
         """What an answer shows for an asset: a link to the cached copy, or a data URI
         when ``app.image_format`` (``app.video_format`` for videos) is ``base64``."""
-        path = await self.fetch(token, path_or_url, kind)
+        path, data = await self._fetched(token, path_or_url, kind)
         fmt = self.settings.app.image_format if kind == "image" else self.settings.app.video_format
         if fmt != "base64":
             return self.public_url(kind, path)
-        data = await asyncio.to_thread(path.read_bytes)
+        if data is None:
+            data = await asyncio.to_thread(path.read_bytes)
         if not self.settings.cache.keep_base64_cache:
             path.unlink(missing_ok=True)
         return f"data:{_content_type(kind, data)};base64,{base64.b64encode(data).decode()}"

@@ -68,10 +68,11 @@ async def save_body(response: UpstreamResponse, dest: Path, *, max_bytes: int,
                 pending.clear()
         if size == 0:
             raise UpstreamError(Failure.PROTOCOL, f"{what}: empty body")
-        await asyncio.to_thread(_finish, file, temp, dest, bytes(pending))
+        rest = bytes(pending)
+        await asyncio.to_thread(_finish, file, temp, dest, rest)
     except BaseException:
         if file is not None:
             file.close()
         temp.unlink(missing_ok=True)
         raise
-    return DownloadedAsset(path=dest, content_type=content_type, size=size)
+    return DownloadedAsset(path=dest, content_type=content_type, size=size, data=rest if file is None else None)

@@ -42,3 +42,6 @@ class DownloadedAsset:
     path: Path
     content_type: str
     size: int
+    #: the body, when it was small enough to be written in one call (a picture): a caller
+    #: that wants the bytes need not read the file back
+    data: bytes | None = None

@@ -123,8 +123,7 @@ class ChatPictures:
         if index is None:
             return None
         try:
-            path = await self.app[MEDIA].fetch(token, url, "image")
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await self.app[MEDIA].read(token, url, "image")
         except (UpstreamError, ValueError, OSError) as exc:
             logger.warning("images: picture {} could not be downloaded: {}", url, exc)
             return None
