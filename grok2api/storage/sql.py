@@ -19,7 +19,7 @@ import builtins
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -42,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Result, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from grok2api.config.settings import Settings
@@ -63,6 +62,9 @@ from grok2api.storage import (
     now_ms,
 )
 from grok2api.storage.feed import FeedWaiter
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -288,6 +290,8 @@ class SqlStorage(Storage):
             executor = ThreadPoolExecutor(self.threads, thread_name_prefix=f"g2a-{self.name}")
             engine = ThreadedEngine(sync_engine, executor)
         else:
+            from sqlalchemy.ext.asyncio import create_async_engine  # and the ORM it needs: not for SQLite
+
             engine = create_async_engine(url, **self.engine_options())
             sync_engine = engine.sync_engine
         self.prepare(sync_engine)
