@@ -200,6 +200,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers == 1:
         run_server(app, settings)
         return 0
+    gc.enable()  # this process only waits for its workers, which pause their own collector
     ctx = multiprocessing.get_context("spawn")
     children = [ctx.Process(target=_serve_worker, args=(settings, i == 0), name=f"worker-{i}")
                 for i in range(workers)]
