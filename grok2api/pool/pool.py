@@ -79,7 +79,7 @@ class TokenPool:
         A ``reset`` change (the feed was trimmed past this reader) reloads every account.
         """
         if change.op == "reset":
-            self._refresher.schedule_many(await self._load())
+            await self._refresher.plan(await self._load())
         elif change.ns == NS_ACCOUNTS and change.op in ("put", "delete") and change.origin != self._storage.origin:
             record = await self._storage.get(NS_ACCOUNTS, change.key)
             counts = await self._storage.counters(NS_COUNTS, change.key) if record is not None else None

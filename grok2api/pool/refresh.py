@@ -25,7 +25,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -172,24 +172,16 @@ class Refresher:
             heapq.heappush(self._due, (when, next(self._seq), account))
             self._planned(top)
 
-    def schedule_many(self, accounts: Iterable[Account]) -> None:
-        """As :meth:`schedule` of each (a reload of the whole pool), in one heap build."""
-        self._add(self._entries(accounts))
-
-    async def _plan(self, accounts: Sequence[Account]) -> None:
-        """:meth:`schedule_many` of a start's pool, in slices between which requests are
-        served (100,000 plans take a quarter of a second). An account planned again in
-        the meantime, because it changed, has its newer entry: the older one is stale."""
+    async def plan(self, accounts: Sequence[Account]) -> None:
+        """As :meth:`schedule` of each (a load of the whole pool), in slices between which
+        requests are served (100,000 plans take a quarter of a second), then one heap build.
+        An account planned again in the meantime, because it changed, has its newer entry:
+        the older one is stale."""
         entries: list[tuple[int, int, Account]] = []
         for start in range(0, len(accounts), PLAN_SLICE):
-            entries += self._entries(accounts[start:start + PLAN_SLICE])
+            entries += [(when, next(self._seq), a) for a in accounts[start:start + PLAN_SLICE]
+                        if (when := self._replan(a)) is not None]
             await asyncio.sleep(0)
-        self._add(entries)
-
-    def _entries(self, accounts: Iterable[Account]) -> list[tuple[int, int, Account]]:
-        return [(when, next(self._seq), a) for a in accounts if (when := self._replan(a)) is not None]
-
-    def _add(self, entries: list[tuple[int, int, Account]]) -> None:
         top = self._due[0] if self._due else None
         self._due += entries
         heapq.heapify(self._due)
@@ -236,7 +228,7 @@ class Refresher:
         self._loop_task = None
 
     async def _loop(self, accounts: Sequence[Account]) -> None:
-        await self._plan(accounts)
+        await self.plan(accounts)
         while True:
             self._kick.clear()
             delay = 60.0 if not self._due else (self._due[0][0] - now_ms()) / 1000

@@ -95,7 +95,7 @@ async def test_the_background_refresher_syncs_the_accounts_a_start_loads(make_po
     await first.add(tokens)
     await first.stop()
     set_token(settings, auto_refresh=True)
-    pool = await make_pool(background=True)  # plans every loaded account in one go
+    pool = await make_pool(background=True)  # the refresher's task plans every loaded account
     await until(lambda: all(pool.get(t).quota == 80 for t in tokens))
     assert len(fake_grok.requests_to("rate_limits")) == len(tokens)
 
